@@ -1,0 +1,272 @@
+//! The client state machine: the seed's flows 1 and 4 (buffer, detect loss, repair from the
+//! group, serve the group, play).
+//!
+//! Inputs are pushed with the current time; outputs are pulled until they run dry:
+//!
+//! | push | pull |
+//! |---|---|
+//! | [`Client::handle_media`] (multicast datagram) | [`Client::poll_transmit`] (peer messages) |
+//! | [`Client::handle_peer`] (peer datagram) | [`Client::poll_playout`] (TS for the player) |
+//! | [`Client::handle_timeout`] (timers) | [`Client::poll_timeout`] (next timer) |
+//! | [`Client::set_group`] (manager's assignment) | [`Client::poll_event`] (notable changes) |
+
+mod media;
+mod peer;
+mod repair;
+
+use crate::config::{Config, ConfigError};
+use crate::peers::{Group, Peers};
+use crate::playback::{PlaybackBuffer, Playout};
+use crate::raw::RawBuffer;
+use crate::stats::Stats;
+use crate::time::Time;
+use groupcast_wire::proto::{SenderId, SeqRange};
+use groupcast_wire::{SeqNo, Ssrc};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+/// Most ranges carried by one queued request (more make more messages).
+const RANGES_PER_REQUEST: usize = 32;
+/// Most messages waiting in the transmit queue.
+const QUEUE_LIMIT: usize = 4096;
+
+/// Something the driver may want to log or act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The source restarted with a new SSRC; buffers were flushed and tracking restarted.
+    SourceRestarted {
+        /// The old stream, if there was one.
+        old: Option<Ssrc>,
+        /// The new stream.
+        new: Ssrc,
+    },
+    /// The first TS bytes went to the player.
+    PlaybackStarted,
+    /// A peer stopped answering pings; it is skipped until it answers again.
+    PeerSilent(SenderId),
+    /// A silent peer answered again.
+    PeerAnswering(SenderId),
+}
+
+/// A datagram to send: `len` bytes written into the caller's buffer, to `dst`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Destination (a member's registered peer address).
+    pub dst: SocketAddr,
+    /// Bytes written.
+    pub len: usize,
+}
+
+/// A message waiting to be written by [`Client::poll_transmit`].
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    /// Recipient; looked up when written, so a regroup in between cannot misdirect it.
+    to: SenderId,
+    /// What to write.
+    what: PendingKind,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum PendingKind {
+    Request {
+        ssrc: Ssrc,
+        ranges: [SeqRange; RANGES_PER_REQUEST],
+        n: u8,
+        tail_probe: bool,
+    },
+    Repair {
+        ssrc: Ssrc,
+        seq: SeqNo,
+    },
+    Ping,
+    Pong {
+        echo_counter: u64,
+        echo_timestamp_us: u64,
+    },
+}
+
+/// State of the stream currently followed.
+#[derive(Debug)]
+struct Stream {
+    /// Its SSRC.
+    ssrc: Ssrc,
+    /// Extends its sequence numbers.
+    seq: groupcast_wire::SeqExtender,
+    /// Extends its RTP timestamps.
+    ts: groupcast_wire::TimestampExtender,
+    /// Local time at which extended RTP timestamp `.1` was received (play-out anchor).
+    anchor: (Time, u64),
+    /// Highest sequence number held or known missing.
+    highest: SeqNo,
+    /// First sequence number not yet released to the playback buffer.
+    release_next: SeqNo,
+    /// Last multicast arrival.
+    last_arrival: Time,
+    /// Last time anything (media or repair) was added.
+    last_progress: Time,
+    /// Smoothed multicast inter-arrival time, µs.
+    gap_us: u64,
+    /// Earliest time of the next tail-loss probe.
+    next_tail_probe: Time,
+}
+
+/// A packet of a foreign SSRC held while deciding whether the source restarted.
+#[derive(Debug)]
+struct Candidate {
+    /// Its SSRC, if one is held.
+    ssrc: Option<Ssrc>,
+    /// The datagram.
+    data: Vec<u8>,
+    /// Where it came from.
+    src: SocketAddr,
+}
+
+/// One viewer's repair and playback engine. Owns no socket and reads no clock.
+#[derive(Debug)]
+pub struct Client {
+    /// Settings, validated.
+    config: Config,
+    /// Received datagrams by sequence number.
+    raw: RawBuffer,
+    /// Depacketized TS awaiting play-out.
+    playback: PlaybackBuffer,
+    /// The group and per-peer state.
+    peers: Peers,
+    /// Counters and latency histogram.
+    stats: Stats,
+    /// The stream being followed, once the first packet arrived.
+    stream: Option<Stream>,
+    /// Possible new source (SSRC change) under confirmation.
+    candidate: Candidate,
+    /// Sequence numbers marked missing, ascending; entries already filled are pruned lazily.
+    missing: Vec<SeqNo>,
+    /// Messages to write.
+    queue: VecDeque<Pending>,
+    /// Events to report.
+    events: VecDeque<Event>,
+    /// Our message counter (replay protection at the receivers).
+    counter: u64,
+    /// Next ranges to request from every live member / from the best one (reused).
+    scratch_all: Vec<SeqRange>,
+    /// See `scratch_all`.
+    scratch_best: Vec<SeqRange>,
+    /// Whether playback has started.
+    playing: bool,
+    /// Next time the raw buffer size is checked against the measured rate.
+    next_size_check: Time,
+}
+
+impl Client {
+    /// A client with no group and no stream yet.
+    pub fn new(config: Config) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let window = (config.buffer + config.retention).as_micros() as u64;
+        let packets = (u64::from(config.expected_pps) * window).div_ceil(1_000_000) as usize;
+        let chunks = packets.div_ceil(config.chunk_packets).max(2);
+        let raw = RawBuffer::new(config.chunk_packets, chunks, config.max_datagram);
+        let playback = PlaybackBuffer::new(raw.capacity() as usize, config.max_datagram);
+        Ok(Client {
+            candidate: Candidate {
+                ssrc: None,
+                data: Vec::with_capacity(config.max_datagram),
+                src: config.group,
+            },
+            counter: config.initial_counter,
+            missing: Vec::with_capacity(raw.capacity() as usize),
+            queue: VecDeque::with_capacity(256),
+            events: VecDeque::new(),
+            scratch_all: Vec::with_capacity(RANGES_PER_REQUEST * 4),
+            scratch_best: Vec::with_capacity(RANGES_PER_REQUEST * 4),
+            raw,
+            playback,
+            peers: Peers::default(),
+            stats: Stats::default(),
+            stream: None,
+            playing: false,
+            next_size_check: Time::ZERO,
+            config,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Counters and latency figures.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Raw buffer capacity in packets (a multiple of the chunk size).
+    pub fn raw_capacity(&self) -> u64 {
+        self.raw.capacity()
+    }
+
+    /// TS packets (RTP packets' payloads) waiting in the playback buffer.
+    pub fn playback_len(&self) -> usize {
+        self.playback.len()
+    }
+
+    /// Members currently in the group (other than us).
+    pub fn peer_count(&self) -> usize {
+        self.peers.list.len()
+    }
+
+    /// Installs the manager's group assignment (new members, epoch and key).
+    pub fn set_group(&mut self, now: Time, group: &Group) {
+        let c = &self.config;
+        self.peers
+            .set(c.sender, group, now, c.key_grace, c.serve_burst);
+    }
+
+    /// Runs timers: repair requests and retries, tail-loss probes, pings, chunk deadlines.
+    pub fn handle_timeout(&mut self, now: Time) {
+        self.send_requests(now);
+        self.tail_probe(now);
+        self.ping_peers(now);
+        self.release_due(now);
+        self.check_size(now);
+    }
+
+    /// The next time [`handle_timeout`](Self::handle_timeout) has work, if any.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        [
+            self.next_request_time(),
+            self.head_deadline(),
+            self.playback.next_due(),
+            self.tail_probe_time(),
+            self.next_ping_time(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The next TS payload due for play-out at `now`.
+    pub fn poll_playout(&mut self, now: Time) -> Option<Playout<'_>> {
+        let p = self.playback.pop(now)?;
+        self.stats.counters.ts_packets_out +=
+            (p.ts.len() / groupcast_wire::ts::TS_PACKET_LEN) as u64;
+        if !self.playing {
+            self.playing = true;
+            self.events.push_back(Event::PlaybackStarted);
+        }
+        Some(p)
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Queues a message, counting it if the queue is full.
+    fn enqueue(&mut self, to: SenderId, what: PendingKind) {
+        if self.queue.len() >= QUEUE_LIMIT {
+            self.stats.counters.transmit_dropped += 1;
+        } else {
+            self.queue.push_back(Pending { to, what });
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Asking the group: repair requests with RTT-aware retries until the play-out deadline,
+//! tail-loss probes when the stream goes quiet, pings for RTT and liveness, and raw buffer
+//! sizing from the measured packet rate.
+
+use super::{Client, Event, PendingKind, RANGES_PER_REQUEST};
+use crate::config::RequestStrategy;
+use crate::raw::SlotState;
+use crate::time::Time;
+use groupcast_wire::proto::{SenderId, SeqRange};
+use groupcast_wire::{SeqNo, Ssrc};
+use std::time::Duration;
+
+/// How often the raw buffer size is checked against the measured packet rate.
+const SIZE_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+impl Client {
+    /// The retry timer: the best live peer's RTO, clamped; the initial value before any RTT.
+    fn rto(&self) -> Duration {
+        let c = &self.config;
+        self.peers
+            .best_rto(c.silent_after_pings)
+            .unwrap_or(c.rto_initial)
+            .clamp(c.rto_min, c.rto_max)
+    }
+
+    /// Sends requests for every missing packet whose request timer has fired.
+    pub(super) fn send_requests(&mut self, now: Time) {
+        let raw = &self.raw;
+        self.missing.retain(|s| {
+            raw.get(*s)
+                .is_some_and(|slot| slot.state == SlotState::Missing)
+        });
+        if !self.config.repair_enabled || self.peers.list.is_empty() {
+            return;
+        }
+        let Some(ssrc) = self.stream.as_ref().map(|s| s.ssrc) else {
+            return;
+        };
+        let rto = self.rto();
+        let (mut all, mut best) = (
+            std::mem::take(&mut self.scratch_all),
+            std::mem::take(&mut self.scratch_best),
+        );
+        for &seq in &self.missing {
+            let Some(slot) = self.raw.get_mut(seq) else {
+                continue;
+            };
+            if slot.next_request > now {
+                continue;
+            }
+            if slot.attempts >= self.config.max_attempts || now + rto / 2 >= slot.due {
+                slot.next_request = Time::NEVER;
+                continue;
+            }
+            let first_ranked =
+                self.config.strategy == RequestStrategy::Ranked && slot.attempts == 0;
+            slot.attempts += 1;
+            slot.next_request = now + rto;
+            push_seq(if first_ranked { &mut best } else { &mut all }, seq);
+        }
+        self.request_from_all(ssrc, &all, false);
+        let target = self
+            .peers
+            .best(self.config.silent_after_pings)
+            .map(|i| self.peers.list[i].id);
+        match target {
+            Some(id) => self.request_from(id, ssrc, &best, false),
+            None => self.request_from_all(ssrc, &best, false),
+        }
+        (all.clear(), best.clear());
+        (self.scratch_all, self.scratch_best) = (all, best);
+    }
+
+    /// Queues requests for `ranges` to every live peer.
+    fn request_from_all(&mut self, ssrc: Ssrc, ranges: &[SeqRange], tail_probe: bool) {
+        let limit = self.config.silent_after_pings;
+        for i in 0..self.peers.list.len() {
+            if !self.peers.list[i].silent(limit) {
+                self.request_from(self.peers.list[i].id, ssrc, ranges, tail_probe);
+            }
+        }
+    }
+
+    /// Queues requests for `ranges` to one peer, as many messages as needed.
+    fn request_from(&mut self, to: SenderId, ssrc: Ssrc, ranges: &[SeqRange], tail_probe: bool) {
+        for part in ranges.chunks(RANGES_PER_REQUEST) {
+            let mut buf = [SeqRange { start: 0, len: 1 }; RANGES_PER_REQUEST];
+            buf[..part.len()].copy_from_slice(part);
+            self.enqueue(
+                to,
+                PendingKind::Request {
+                    ssrc,
+                    ranges: buf,
+                    n: part.len() as u8,
+                    tail_probe,
+                },
+            );
+        }
+    }
+
+    /// When the stream has been quiet for longer than a few packet gaps, asks the group for
+    /// what may have followed the highest packet (losses at the tail are otherwise invisible
+    /// until the next packet arrives).
+    pub(super) fn tail_probe(&mut self, now: Time) {
+        let Some(at) = self.tail_probe_time() else {
+            return;
+        };
+        if at > now || !self.config.repair_enabled {
+            return;
+        }
+        let rto = self.rto();
+        let chunk = self.raw.chunk();
+        let Some(s) = self.stream.as_mut() else {
+            return;
+        };
+        let quiet = now.saturating_since(s.last_progress).as_micros() as u64;
+        let count = (quiet / s.gap_us.max(1)).clamp(1, chunk) as u16;
+        s.next_tail_probe = now + rto;
+        let range = [SeqRange {
+            start: s.highest.next().wire(),
+            len: count,
+        }];
+        let ssrc = s.ssrc;
+        self.request_from_all(ssrc, &range, true);
+    }
+
+    /// When the next tail probe is due: after a quiet spell of four packet gaps (at least
+    /// twice the reorder hold), repeated every RTO while the quiet lasts, up to the buffer.
+    pub(super) fn tail_probe_time(&self) -> Option<Time> {
+        let s = self.stream.as_ref()?;
+        if self.peers.list.is_empty() || !self.config.repair_enabled {
+            return None;
+        }
+        let quiet = Duration::from_micros(s.gap_us * 4).max(self.config.reorder_hold * 2);
+        let at = (s.last_progress + quiet).max(s.next_tail_probe);
+        (at < s.last_progress + self.config.buffer).then_some(at)
+    }
+
+    /// The earliest request timer among missing packets.
+    pub(super) fn next_request_time(&self) -> Option<Time> {
+        if !self.config.repair_enabled || self.peers.list.is_empty() {
+            return None;
+        }
+        self.missing
+            .iter()
+            .filter_map(|&s| self.raw.get(s))
+            .filter(|slot| slot.state == SlotState::Missing && slot.next_request != Time::NEVER)
+            .map(|slot| slot.next_request)
+            .min()
+    }
+
+    /// Pings each peer whose interval has passed; reports peers that went silent.
+    pub(super) fn ping_peers(&mut self, now: Time) {
+        let (interval, limit) = (self.config.ping_interval, self.config.silent_after_pings);
+        for i in 0..self.peers.list.len() {
+            let p = &mut self.peers.list[i];
+            if p.last_ping.is_some_and(|t| t + interval > now) {
+                continue;
+            }
+            if p.last_ping.is_some() {
+                p.unanswered += 1;
+                if p.unanswered == limit {
+                    self.events.push_back(Event::PeerSilent(p.id));
+                }
+            }
+            p.last_ping = Some(now);
+            let id = p.id;
+            self.enqueue(id, PendingKind::Ping);
+        }
+    }
+
+    /// The next ping time.
+    pub(super) fn next_ping_time(&self) -> Option<Time> {
+        let interval = self.config.ping_interval;
+        self.peers
+            .list
+            .iter()
+            .map(|p| p.last_ping.map_or(Time::ZERO, |t| t + interval))
+            .min()
+    }
+
+    /// Grows the raw and playback buffers when the measured rate needs more than they hold.
+    pub(super) fn check_size(&mut self, now: Time) {
+        if now < self.next_size_check {
+            return;
+        }
+        self.next_size_check = now + SIZE_CHECK_EVERY;
+        let Some(s) = self.stream.as_ref() else {
+            return;
+        };
+        let window_us = (self.config.buffer + self.config.retention).as_micros() as u64;
+        let needed = window_us / s.gap_us.max(1);
+        let chunk = self.raw.chunk();
+        if needed > self.raw.capacity() {
+            let chunks = (needed + needed / 4).div_ceil(chunk) as usize;
+            self.raw.grow(chunks, s.release_next);
+            self.playback
+                .grow(self.raw.capacity() as usize, self.config.max_datagram);
+        }
+    }
+}
+
+/// Appends `seq` to `ranges`, extending the last range when consecutive.
+fn push_seq(ranges: &mut Vec<SeqRange>, seq: SeqNo) {
+    if let Some(last) = ranges.last_mut() {
+        if last.start.wrapping_add(last.len) == seq.wire() && last.len < u16::MAX {
+            last.len += 1;
+            return;
+        }
+    }
+    ranges.push(SeqRange {
+        start: seq.wire(),
+        len: 1,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consecutive_numbers_merge_across_wrap() {
+        let mut r = Vec::new();
+        for s in [65_534u64, 65_535, 65_536, 65_540] {
+            push_seq(&mut r, SeqNo(s));
+        }
+        assert_eq!(
+            r,
+            vec![
+                SeqRange {
+                    start: 65_534,
+                    len: 3
+                },
+                SeqRange { start: 4, len: 1 }
+            ]
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! The raw buffer: received RTP datagrams, still numbered, in a ring of slots indexed by
+//! extended sequence number.
+//!
+//! Capacity is always a whole number of chunks, so chunk boundaries fall on ring boundaries
+//! and a chunk's completeness is one counter. Slots keep their allocation for the life of the
+//! buffer: steady-state receive copies bytes into an existing `Vec`, it never allocates.
+
+use crate::time::Time;
+use groupcast_wire::SeqNo;
+use std::net::{Ipv4Addr, SocketAddr};
+
+/// What a slot holds for its sequence number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SlotState {
+    /// Nothing (never used, or cleared).
+    Empty,
+    /// Known to be missing; repair bookkeeping is live.
+    Missing,
+    /// Holds the datagram.
+    Present,
+}
+
+/// One packet position.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    /// The sequence number the slot currently stands for (valid unless `Empty`).
+    pub(crate) seq: SeqNo,
+    /// What it holds.
+    pub(crate) state: SlotState,
+    /// The RTP datagram exactly as received (capacity reserved up front).
+    pub(crate) data: Vec<u8>,
+    /// Where the datagram came from, to rebuild its UDP header for a repair.
+    pub(crate) src: SocketAddr,
+    /// Arrival time if present, detection time if missing.
+    pub(crate) at: Time,
+    /// When this packet must be in the playback buffer.
+    pub(crate) due: Time,
+    /// Extended RTP timestamp of a present packet.
+    pub(crate) rtp_ts: u64,
+    /// Filled by a repair rather than by multicast.
+    pub(crate) repaired: bool,
+    /// Requests sent for it so far (missing slots).
+    pub(crate) attempts: u8,
+    /// When the next request may go out (missing slots).
+    pub(crate) next_request: Time,
+}
+
+impl Slot {
+    fn new(max_datagram: usize) -> Slot {
+        Slot {
+            seq: SeqNo(0),
+            state: SlotState::Empty,
+            data: Vec::with_capacity(max_datagram),
+            src: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            at: Time::ZERO,
+            due: Time::NEVER,
+            rtp_ts: 0,
+            repaired: false,
+            attempts: 0,
+            next_request: Time::NEVER,
+        }
+    }
+
+    fn resolved(&self) -> bool {
+        self.state == SlotState::Present
+    }
+}
+
+/// The ring.
+#[derive(Debug)]
+pub(crate) struct RawBuffer {
+    /// `chunk * chunks` slots.
+    slots: Vec<Slot>,
+    /// Packets per chunk.
+    chunk: usize,
+    /// Per ring chunk: present slots of the unreleased part of the chunk mapped there.
+    resolved: Vec<u32>,
+    /// Slot allocation size, kept for growth.
+    max_datagram: usize,
+}
+
+impl RawBuffer {
+    /// A ring of `chunks` chunks of `chunk` packets, each slot holding `max_datagram` bytes.
+    pub(crate) fn new(chunk: usize, chunks: usize, max_datagram: usize) -> Self {
+        let chunks = chunks.max(2);
+        RawBuffer {
+            slots: (0..chunk * chunks)
+                .map(|_| Slot::new(max_datagram))
+                .collect(),
+            chunk,
+            resolved: vec![0; chunks],
+            max_datagram,
+        }
+    }
+
+    /// Capacity in packets.
+    pub(crate) fn capacity(&self) -> u64 {
+        self.slots.len() as u64
+    }
+
+    /// Packets per chunk.
+    pub(crate) fn chunk(&self) -> u64 {
+        self.chunk as u64
+    }
+
+    fn index(&self, seq: SeqNo) -> usize {
+        (seq.0 % self.capacity()) as usize
+    }
+
+    /// The slot standing for `seq`, if any.
+    pub(crate) fn get(&self, seq: SeqNo) -> Option<&Slot> {
+        let s = &self.slots[self.index(seq)];
+        (s.seq == seq && s.state != SlotState::Empty).then_some(s)
+    }
+
+    /// Mutable access to the slot standing for `seq`, if any.
+    pub(crate) fn get_mut(&mut self, seq: SeqNo) -> Option<&mut Slot> {
+        let i = self.index(seq);
+        let s = &mut self.slots[i];
+        (s.seq == seq && s.state != SlotState::Empty).then_some(s)
+    }
+
+    /// Takes the slot for `seq`, dropping whatever older packet it held (the caller has
+    /// released it). Returns the slot, cleared to `Empty` for `seq`.
+    fn claim(&mut self, seq: SeqNo) -> &mut Slot {
+        let i = self.index(seq);
+        let s = &mut self.slots[i];
+        if s.seq != seq {
+            s.seq = seq;
+            s.state = SlotState::Empty;
+        }
+        s
+    }
+
+    /// Stores a datagram for `seq`. Returns false if the slot already held it.
+    pub(crate) fn fill(&mut self, seq: SeqNo, at: Time, src: SocketAddr, bytes: &[u8]) -> bool {
+        let slot = self.claim(seq);
+        if slot.state == SlotState::Present {
+            return false;
+        }
+        let newly_resolved = !slot.resolved();
+        slot.state = SlotState::Present;
+        slot.data.clear();
+        slot.data.extend_from_slice(bytes);
+        slot.src = src;
+        slot.at = at;
+        slot.repaired = false;
+        if newly_resolved {
+            self.bump(seq);
+        }
+        true
+    }
+
+    /// Marks `seq` missing, detected at `at`, due to play at `due`.
+    pub(crate) fn mark_missing(&mut self, seq: SeqNo, at: Time, due: Time, first_request: Time) {
+        let slot = self.claim(seq);
+        slot.state = SlotState::Missing;
+        slot.at = at;
+        slot.due = due;
+        slot.attempts = 0;
+        slot.next_request = first_request;
+    }
+
+    fn bump(&mut self, seq: SeqNo) {
+        let c = self.index(seq) / self.chunk;
+        self.resolved[c] += 1;
+    }
+
+    /// Resolved slots in the (unreleased) chunk containing `seq`.
+    pub(crate) fn chunk_resolved(&self, seq: SeqNo) -> u64 {
+        u64::from(self.resolved[self.index(seq) / self.chunk])
+    }
+
+    /// Forgets the chunk containing `seq` for completeness counting (it was released).
+    pub(crate) fn chunk_released(&mut self, seq: SeqNo) {
+        let c = self.index(seq) / self.chunk;
+        self.resolved[c] = 0;
+    }
+
+    /// Empties every slot (source restart).
+    pub(crate) fn clear(&mut self) {
+        for s in &mut self.slots {
+            s.state = SlotState::Empty;
+        }
+        self.resolved.fill(0);
+    }
+
+    /// Grows to `chunks` chunks, keeping every held packet; `unreleased_from` is the first
+    /// sequence number not yet released (its chunk counters are rebuilt). Allocates: call
+    /// rarely (when the measured rate outgrows the ring).
+    pub(crate) fn grow(&mut self, chunks: usize, unreleased_from: SeqNo) {
+        if chunks * self.chunk <= self.slots.len() {
+            return;
+        }
+        let mut bigger = RawBuffer::new(self.chunk, chunks, self.max_datagram);
+        for old in self.slots.drain(..) {
+            if old.state != SlotState::Empty {
+                let i = bigger.index(old.seq);
+                if old.seq >= unreleased_from && old.resolved() {
+                    bigger.resolved[i / self.chunk] += 1;
+                }
+                bigger.slots[i] = old;
+            }
+        }
+        *self = bigger;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src() -> SocketAddr {
+        "127.0.0.1:1".parse().unwrap()
+    }
+
+    #[test]
+    fn fills_counts_and_refuses_duplicates() {
+        let mut rb = RawBuffer::new(4, 2, 64);
+        assert_eq!(rb.capacity(), 8);
+        assert!(rb.fill(SeqNo(9), Time::ZERO, src(), b"a"));
+        assert!(!rb.fill(SeqNo(9), Time::ZERO, src(), b"b"));
+        assert_eq!(rb.get(SeqNo(9)).unwrap().data, b"a");
+        assert!(rb.get(SeqNo(1)).is_none(), "slot 1 stands for 9, not 1");
+        rb.mark_missing(SeqNo(10), Time::ZERO, Time::NEVER, Time::ZERO);
+        assert_eq!(rb.chunk_resolved(SeqNo(8)), 1);
+        assert!(rb.fill(SeqNo(10), Time::ZERO, src(), b"c"));
+        assert_eq!(rb.chunk_resolved(SeqNo(11)), 2);
+        rb.chunk_released(SeqNo(8));
+        assert_eq!(rb.chunk_resolved(SeqNo(8)), 0);
+    }
+
+    #[test]
+    fn grow_keeps_packets_and_counters() {
+        let mut rb = RawBuffer::new(4, 2, 64);
+        for s in 4..12 {
+            rb.fill(SeqNo(s), Time::ZERO, src(), &[s as u8]);
+        }
+        rb.chunk_released(SeqNo(4));
+        rb.grow(4, SeqNo(8));
+        assert_eq!(rb.capacity(), 16);
+        for s in 4..12 {
+            assert_eq!(rb.get(SeqNo(s)).unwrap().data, [s as u8]);
+        }
+        assert_eq!(rb.chunk_resolved(SeqNo(8)), 4);
+        assert_eq!(rb.chunk_resolved(SeqNo(4)), 0);
+    }
+}

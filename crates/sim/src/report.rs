@@ -1,0 +1,154 @@
+//! Results of a run: per-client counters, latency, and a byte-exact check of what each client
+//! handed its player against what the source sent.
+
+use crate::source::{PAYLOAD_LEN, payload};
+use groupcast_core::{Counters, Playout};
+use groupcast_wire::Ssrc;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// What one client's player received, checked packet by packet.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutputCheck {
+    /// RTP payloads played.
+    pub played: u64,
+    /// Packets missing between consecutive played ones of the same stream.
+    pub gaps: u64,
+    /// Played packets out of order or repeated.
+    pub disorder: u64,
+    /// Played payloads that match neither stream's bytes for their sequence number.
+    pub corrupt: u64,
+    /// (stream, first and last sequence number played, count) per stream, in play order.
+    pub runs: Vec<(Ssrc, u16, u16, u64)>,
+    /// The previous played packet's stream and extended number.
+    #[doc(hidden)]
+    pub prev: Option<(Ssrc, u64)>,
+}
+
+impl OutputCheck {
+    /// Checks one played payload; `streams` are the SSRCs the source has used.
+    pub fn check(&mut self, out: &Playout<'_>, streams: &[Ssrc]) {
+        self.played += 1;
+        let mut expect = [0u8; PAYLOAD_LEN];
+        let wire = out.seq.wire();
+        let ssrc = streams.iter().rev().copied().find(|&s| {
+            payload(s, wire, &mut expect);
+            out.ts == expect
+        });
+        let Some(ssrc) = ssrc else {
+            self.corrupt += 1;
+            return;
+        };
+        match self.prev {
+            Some((s, prev)) if s == ssrc => {
+                if out.seq.0 <= prev {
+                    self.disorder += 1;
+                } else {
+                    self.gaps += out.seq.0 - prev - 1;
+                }
+            }
+            _ => self.runs.push((ssrc, wire, wire, 0)),
+        }
+        if let Some(run) = self.runs.last_mut() {
+            (run.2, run.3) = (wire, run.3 + 1);
+        }
+        self.prev = Some((ssrc, out.seq.0));
+    }
+}
+
+/// One client's results.
+#[derive(Clone, Debug)]
+pub struct ClientReport {
+    /// The core's counters.
+    pub counters: Counters,
+    /// Repair latency p50 and p99.
+    pub latency: (Option<Duration>, Option<Duration>),
+    /// Output check.
+    pub output: OutputCheck,
+    /// Media packets the network dropped on the way to this client.
+    pub dropped_by_network: u64,
+    /// Bytes this client sent to peers (requests, repairs, pings).
+    pub peer_bytes_sent: u64,
+    /// Repair bytes this client sent.
+    pub repair_bytes_sent: u64,
+}
+
+/// The results of a run.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// Per client, by index.
+    pub clients: Vec<ClientReport>,
+    /// Packets the source sent, per stream.
+    pub sent: Vec<(Ssrc, u16, u64)>,
+    /// Virtual seconds simulated.
+    pub seconds: f64,
+}
+
+impl Report {
+    /// Sum of a counter over all clients.
+    pub fn total(&self, f: impl Fn(&Counters) -> u64) -> u64 {
+        self.clients.iter().map(|c| f(&c.counters)).sum()
+    }
+
+    /// Total packets missing from players' output (gaps + disorder + corrupt).
+    pub fn output_faults(&self) -> u64 {
+        self.clients
+            .iter()
+            .map(|c| c.output.gaps + c.output.disorder + c.output.corrupt)
+            .sum()
+    }
+
+    /// Largest p99 repair latency over clients.
+    pub fn worst_p99(&self) -> Option<Duration> {
+        self.clients.iter().filter_map(|c| c.latency.1).max()
+    }
+
+    /// A plain-text table, one row per client and a total.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{:>6} {:>9} {:>8} {:>8} {:>11} {:>6} {:>8} {:>8} {:>8} {:>9}",
+            "client",
+            "received",
+            "lost",
+            "repaired",
+            "unrecovered",
+            "dups",
+            "p50 ms",
+            "p99 ms",
+            "played",
+            "out-gaps"
+        );
+        let ms =
+            |d: Option<Duration>| d.map_or("-".into(), |d| format!("{:.1}", d.as_secs_f64() * 1e3));
+        for (i, c) in self.clients.iter().enumerate() {
+            let k = &c.counters;
+            let _ = writeln!(
+                s,
+                "{:>6} {:>9} {:>8} {:>8} {:>11} {:>6} {:>8} {:>8} {:>8} {:>9}",
+                i,
+                k.received,
+                k.lost,
+                k.repaired,
+                k.unrecovered,
+                k.duplicate_repairs,
+                ms(c.latency.0),
+                ms(c.latency.1),
+                c.output.played,
+                c.output.gaps
+            );
+        }
+        let _ = writeln!(
+            s,
+            "{:>6} {:>9} {:>8} {:>8} {:>11} {:>6}",
+            "total",
+            self.total(|c| c.received),
+            self.total(|c| c.lost),
+            self.total(|c| c.repaired),
+            self.total(|c| c.unrecovered),
+            self.total(|c| c.duplicate_repairs)
+        );
+        s
+    }
+}

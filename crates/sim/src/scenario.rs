@@ -1,0 +1,102 @@
+//! What to simulate: audience, stream, links, faults and client settings.
+
+use crate::model::LossModel;
+use groupcast_core::{Config, RequestStrategy};
+use std::time::Duration;
+
+/// A complete description of one run; the same scenario always gives the same report.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Number of clients.
+    pub clients: usize,
+    /// Clients per repair group (consecutive clients share a group).
+    pub group_size: usize,
+    /// Source packet rate.
+    pub pps: u32,
+    /// Packets the source sends.
+    pub packets: u64,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Loss on each client's multicast path (independent state per client).
+    pub media_loss: LossModel,
+    /// Loss on every peer-to-peer message.
+    pub peer_loss: LossModel,
+    /// One-way delay and uniform jitter, source → client.
+    pub media_delay: (Duration, Duration),
+    /// One-way delay and uniform jitter, client → client.
+    pub peer_delay: (Duration, Duration),
+    /// Probability that a media packet is held back by `reorder_delay` (reordering).
+    pub reorder: f64,
+    /// Extra delay of a reordered packet.
+    pub reorder_delay: Duration,
+    /// Probability that a media packet is delivered twice.
+    pub duplicate: f64,
+    /// The source's first sequence number.
+    pub first_seq: u16,
+    /// Restart the source (new SSRC, new random sequence) before this packet index.
+    pub restart_at: Option<u64>,
+    /// Clients that stop sending anything to peers from the given packet index on.
+    pub silent: Vec<(usize, u64)>,
+    /// Client settings.
+    pub client: ClientSettings,
+}
+
+/// The client settings a scenario varies; the rest are [`Config`] defaults.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientSettings {
+    /// Play-out buffer.
+    pub buffer: Duration,
+    /// Packets per chunk.
+    pub chunk_packets: usize,
+    /// Request strategy.
+    pub strategy: RequestStrategy,
+    /// Whether repair requests are sent at all (false: the control run).
+    pub repair_enabled: bool,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        ClientSettings {
+            buffer: Duration::from_millis(300),
+            chunk_packets: 16,
+            strategy: RequestStrategy::All,
+            repair_enabled: true,
+        }
+    }
+}
+
+impl ClientSettings {
+    /// Applies these settings to a [`Config`].
+    pub fn apply(&self, c: &mut Config, pps: u32) {
+        c.buffer = self.buffer;
+        c.chunk_packets = self.chunk_packets;
+        c.strategy = self.strategy;
+        c.repair_enabled = self.repair_enabled;
+        c.expected_pps = pps;
+    }
+}
+
+impl Default for Scenario {
+    /// One group of 5 on a 1,000 packet/s stream for 10 s, 5 % independent loss, 5–15 ms
+    /// peer links.
+    fn default() -> Self {
+        Scenario {
+            clients: 5,
+            group_size: 5,
+            pps: 1000,
+            packets: 10_000,
+            seed: 1,
+            media_loss: LossModel::Independent { p: 0.05 },
+            peer_loss: LossModel::None,
+            media_delay: (Duration::from_millis(2), Duration::from_micros(500)),
+            peer_delay: (Duration::from_millis(5), Duration::from_millis(10)),
+            reorder: 0.0,
+            reorder_delay: Duration::from_millis(3),
+            duplicate: 0.0,
+            first_seq: 1000,
+            restart_at: None,
+            silent: Vec::new(),
+            client: ClientSettings::default(),
+        }
+    }
+}

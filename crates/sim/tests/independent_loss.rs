@@ -1,0 +1,42 @@
+//! A group of 5 at 5 % independent multicast loss: every loss is repaired from the group.
+
+use groupcast_sim::{ClientSettings, LossModel, Scenario, run};
+
+fn scenario(repair_enabled: bool, packets: u64) -> Scenario {
+    Scenario {
+        packets,
+        media_loss: LossModel::Independent { p: 0.05 },
+        client: ClientSettings {
+            repair_enabled,
+            ..ClientSettings::default()
+        },
+        ..Scenario::default()
+    }
+}
+
+#[test]
+fn residual_loss_is_zero_over_100k_packets() {
+    let report = run(&scenario(true, 100_000));
+    println!("{}", report.table());
+    let lost_on_network: u64 = report.clients.iter().map(|c| c.dropped_by_network).sum();
+    assert!(
+        lost_on_network > 20_000,
+        "the network must actually lose ~5 %: {lost_on_network}"
+    );
+    assert_eq!(report.total(|c| c.unrecovered), 0);
+    assert_eq!(report.output_faults(), 0);
+    for c in &report.clients {
+        assert_eq!(c.output.runs.len(), 1);
+        assert!(c.output.played >= 100_000 - 3, "played {}", c.output.played);
+        assert_eq!(c.counters.repaired, c.counters.lost);
+    }
+}
+
+/// The control: the same run without repair leaves holes, so the test above can fail.
+#[test]
+fn without_repair_the_same_run_has_holes() {
+    let report = run(&scenario(false, 20_000));
+    assert!(report.total(|c| c.unrecovered) > 4_000);
+    assert!(report.output_faults() > 4_000);
+    assert_eq!(report.total(|c| c.repaired), 0);
+}
