@@ -26,6 +26,11 @@ impl Time {
         Time(ms * 1000)
     }
 
+    /// From seconds since the epoch.
+    pub const fn from_secs(s: u64) -> Time {
+        Time(s * 1_000_000)
+    }
+
     /// Microseconds since the epoch.
     pub const fn as_micros(self) -> u64 {
         self.0

@@ -110,6 +110,7 @@ impl<'a> Sim<'a> {
                         latency: (None, None),
                         output: OutputCheck::default(),
                         dropped_by_network: 0,
+                        dropped_packets: Vec::new(),
                         peer_bytes_sent: 0,
                         repair_bytes_sent: 0,
                     },
@@ -205,6 +206,7 @@ impl<'a> Sim<'a> {
         for i in 0..self.nodes.len() {
             if self.nodes[i].loss.lose(&mut self.rng) {
                 self.nodes[i].report.dropped_by_network += 1;
+                self.nodes[i].report.dropped_packets.push(n);
                 continue;
             }
             let mut at = now + self.jitter(self.s.media_delay);

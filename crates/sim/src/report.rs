@@ -67,6 +67,8 @@ pub struct ClientReport {
     pub output: OutputCheck,
     /// Media packets the network dropped on the way to this client.
     pub dropped_by_network: u64,
+    /// Indices (in send order) of the packets the network dropped for this client.
+    pub dropped_packets: Vec<u64>,
     /// Bytes this client sent to peers (requests, repairs, pings).
     pub peer_bytes_sent: u64,
     /// Repair bytes this client sent.

@@ -93,6 +93,7 @@ impl Client {
             last_progress: now,
             gap_us: 1_000_000 / u64::from(self.config.expected_pps),
             next_tail_probe: Time::ZERO,
+            tail_round: 0,
         });
     }
 
@@ -144,6 +145,7 @@ impl Client {
         let s = self.stream.as_mut().expect("stream checked above");
         s.highest = s.highest.max(seq);
         s.last_progress = now;
+        s.tail_round = 0;
         if via == Via::Media {
             let gap = now.saturating_since(s.last_arrival).as_micros() as u64;
             s.gap_us = (s.gap_us * 15 + gap.min(1_000_000)) / 16;

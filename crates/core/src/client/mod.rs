@@ -109,6 +109,8 @@ struct Stream {
     gap_us: u64,
     /// Earliest time of the next tail-loss probe.
     next_tail_probe: Time,
+    /// Tail probes sent in the current quiet spell (for back-off).
+    tail_round: u32,
 }
 
 /// A packet of a foreign SSRC held while deciding whether the source restarted.

@@ -115,7 +115,9 @@ impl Client {
         };
         let quiet = now.saturating_since(s.last_progress).as_micros() as u64;
         let count = (quiet / s.gap_us.max(1)).clamp(1, chunk) as u16;
-        s.next_tail_probe = now + rto;
+        // Back off while the quiet lasts: the stream may simply have ended.
+        s.next_tail_probe = now + rto * (1 << s.tail_round.min(6));
+        s.tail_round += 1;
         let range = [SeqRange {
             start: s.highest.next().wire(),
             len: count,
@@ -125,7 +127,8 @@ impl Client {
     }
 
     /// When the next tail probe is due: after a quiet spell of four packet gaps (at least
-    /// twice the reorder hold), repeated every RTO while the quiet lasts, up to the buffer.
+    /// twice the reorder hold), repeated with exponential back-off while the quiet lasts, up
+    /// to the buffer duration.
     pub(super) fn tail_probe_time(&self) -> Option<Time> {
         let s = self.stream.as_ref()?;
         if self.peers.list.is_empty() || !self.config.repair_enabled {
