@@ -42,7 +42,14 @@ static GLOBAL: Counting = Counting;
 
 /// Two clients of one group exchange requests and repairs over a perfect "network" of
 /// pre-allocated buffers, with one packet in 20 dropped at client 1.
-fn run(a: &mut Client, b: &mut Client, packets: &[Vec<u8>], from: usize, to: usize, wire: &mut [u8]) {
+fn run(
+    a: &mut Client,
+    b: &mut Client,
+    packets: &[Vec<u8>],
+    from: usize,
+    to: usize,
+    wire: &mut [u8],
+) {
     for (i, pkt) in packets.iter().enumerate().take(to).skip(from) {
         let now = Time::from_millis(i as u64);
         if i % 20 != 7 {
@@ -79,7 +86,11 @@ fn steady_state_receive_repair_and_playout_do_not_allocate() {
     COUNTING.with(|c| c.set(false));
     let allocs = ALLOCS.with(Cell::get);
     let k = &a.stats().counters;
-    assert!(k.repaired > 600, "the measured window includes repairs: {}", k.repaired);
+    assert!(
+        k.repaired > 600,
+        "the measured window includes repairs: {}",
+        k.repaired
+    );
     assert_eq!(k.unrecovered, 0);
     assert!(b.stats().counters.repairs_served > 600);
     assert_eq!(allocs, 0, "allocations in 15,000 packets of steady state");

@@ -9,15 +9,28 @@ use std::time::Duration;
 
 fn repair_from(sender: u64, counter: u64, seq: u16) -> Vec<u8> {
     let data = rtp(seq);
-    let r = Repair { ssrc: SSRC, sequence: seq, src: source_addr(), dst: group_addr(), rtp: &data };
+    let r = Repair {
+        ssrc: SSRC,
+        sequence: seq,
+        src: source_addr(),
+        dst: group_addr(),
+        rtp: &data,
+    };
     message(sender, counter, 1, &KEY, Body::Repair(r))
 }
 
-fn requested(out: &[(std::net::SocketAddr, Vec<u8>)]) -> Vec<(std::net::SocketAddr, Vec<(u16, u16)>)> {
+fn requested(
+    out: &[(std::net::SocketAddr, Vec<u8>)],
+) -> Vec<(std::net::SocketAddr, Vec<(u16, u16)>)> {
     out.iter()
         .filter(|(_, b)| b[3] == 1)
         .map(|(dst, b)| {
-            let Body::Request { ranges, .. } = Envelope::parse(b).unwrap().open(&GroupKey::new(&KEY)).unwrap().body else {
+            let Body::Request { ranges, .. } = Envelope::parse(b)
+                .unwrap()
+                .open(&GroupKey::new(&KEY))
+                .unwrap()
+                .body
+            else {
                 unreachable!()
             };
             (*dst, ranges.iter().map(|r| (r.start, r.len)).collect())
@@ -29,16 +42,28 @@ fn requested(out: &[(std::net::SocketAddr, Vec<u8>)]) -> Vec<(std::net::SocketAd
 fn play_starts_after_the_buffer_and_follows_rtp_time() {
     let mut c = client_in_group(1, 1, |_| {});
     feed(&mut c, 0, 40, &[], 1000);
-    assert!(c.poll_playout(Time::from_millis(1199)).is_none(), "nothing before 200 ms of buffer");
+    assert!(
+        c.poll_playout(Time::from_millis(1199)).is_none(),
+        "nothing before 200 ms of buffer"
+    );
     let first = c.poll_playout(Time::from_millis(1200)).unwrap();
     assert_eq!((first.seq.wire(), first.ts.len()), (0, 7 * 188));
-    assert!(c.poll_playout(Time::from_millis(1200)).is_none(), "the next is due 1 ms later");
+    assert!(
+        c.poll_playout(Time::from_millis(1200)).is_none(),
+        "the next is due 1 ms later"
+    );
     let mut n = 1;
     while c.poll_playout(Time::from_millis(1210)).is_some() {
         n += 1;
     }
     assert_eq!(n, 11);
-    assert_eq!(c.poll_event(), Some(Event::SourceRestarted { old: None, new: groupcast_wire::Ssrc(SSRC) }));
+    assert_eq!(
+        c.poll_event(),
+        Some(Event::SourceRestarted {
+            old: None,
+            new: groupcast_wire::Ssrc(SSRC)
+        })
+    );
     assert_eq!(c.poll_event(), Some(Event::PlaybackStarted));
 }
 
@@ -47,7 +72,10 @@ fn a_gap_is_requested_from_every_member_after_the_reorder_hold() {
     let mut c = client_in_group(1, 5, |_| {});
     feed(&mut c, 0, 10, &[7, 8], 0); // the gap is seen when 9 arrives, at 9 ms
     c.handle_timeout(Time::from_millis(13));
-    assert!(requested(&drain(&mut c, Time::from_millis(13))).is_empty(), "inside the 5 ms hold");
+    assert!(
+        requested(&drain(&mut c, Time::from_millis(13))).is_empty(),
+        "inside the 5 ms hold"
+    );
     c.handle_timeout(Time::from_millis(14));
     let reqs = requested(&drain(&mut c, Time::from_millis(14)));
     assert_eq!(reqs.len(), 4, "one request to each of the 4 other members");
@@ -70,7 +98,8 @@ fn first_repair_wins_and_later_copies_are_counted() {
     assert_eq!((k.lost, k.repaired, k.duplicate_repairs), (1, 1, 2));
     assert!(c.stats().repair_latency(0.5).unwrap() >= Duration::from_millis(29));
     c.handle_timeout(Time::from_secs(10));
-    let seqs: Vec<u16> = std::iter::from_fn(|| c.poll_playout(Time::from_secs(10)).map(|p| p.seq.wire())).collect();
+    let seqs: Vec<u16> =
+        std::iter::from_fn(|| c.poll_playout(Time::from_secs(10)).map(|p| p.seq.wire())).collect();
     assert_eq!(seqs, (0..20).collect::<Vec<_>>());
 }
 
@@ -126,7 +155,11 @@ fn bad_media_is_counted_and_never_disturbs_the_stream() {
 fn a_single_foreign_packet_does_not_restart_the_stream() {
     let mut c = client_in_group(1, 1, |_| {});
     feed(&mut c, 0, 10, &[], 0);
-    c.handle_media(Time::from_millis(10), source_addr(), &rtp_with(0xbad, 5000, 0));
+    c.handle_media(
+        Time::from_millis(10),
+        source_addr(),
+        &rtp_with(0xbad, 5000, 0),
+    );
     feed(&mut c, 10, 20, &[], 10);
     let k = &c.stats().counters;
     assert_eq!((k.ssrc_mismatch, k.source_restarts, k.received), (1, 0, 20));
@@ -136,12 +169,21 @@ fn a_single_foreign_packet_does_not_restart_the_stream() {
 fn a_new_ssrc_confirmed_by_two_packets_restarts_and_keeps_both() {
     let mut c = client_in_group(1, 1, |_| {});
     feed(&mut c, 0, 10, &[], 0);
-    c.handle_media(Time::from_millis(10), source_addr(), &rtp_with(0xbeef, 5000, 0));
-    c.handle_media(Time::from_millis(11), source_addr(), &rtp_with(0xbeef, 5001, 90));
+    c.handle_media(
+        Time::from_millis(10),
+        source_addr(),
+        &rtp_with(0xbeef, 5000, 0),
+    );
+    c.handle_media(
+        Time::from_millis(11),
+        source_addr(),
+        &rtp_with(0xbeef, 5001, 90),
+    );
     let k = &c.stats().counters;
     assert_eq!((k.source_restarts, k.received), (1, 12));
     c.handle_timeout(Time::from_secs(10));
-    let seqs: Vec<u16> = std::iter::from_fn(|| c.poll_playout(Time::from_secs(10)).map(|p| p.seq.wire())).collect();
+    let seqs: Vec<u16> =
+        std::iter::from_fn(|| c.poll_playout(Time::from_secs(10)).map(|p| p.seq.wire())).collect();
     assert_eq!(seqs, (0..10).chain(5000..5002).collect::<Vec<_>>());
 }
 
@@ -153,15 +195,26 @@ fn raw_buffer_is_whole_chunks_and_grows_with_the_measured_rate() {
     });
     let initial = c.raw_capacity();
     assert_eq!(initial % 8, 0);
-    assert_eq!(initial, 24, "100 pps x 200 ms = 20 packets, rounded up to 3 chunks of 8");
+    assert_eq!(
+        initial, 24,
+        "100 pps x 200 ms = 20 packets, rounded up to 3 chunks of 8"
+    );
     // 4,000 packets/s for 1 s: 200 ms now holds 800 packets.
     for s in 0..4000u16 {
-        c.handle_media(Time::from_micros(u64::from(s) * 250), source_addr(), &rtp_with(SSRC, s, u32::from(s) * 22));
+        c.handle_media(
+            Time::from_micros(u64::from(s) * 250),
+            source_addr(),
+            &rtp_with(SSRC, s, u32::from(s) * 22),
+        );
         if s % 100 == 0 {
             c.handle_timeout(Time::from_micros(u64::from(s) * 250));
         }
     }
     c.handle_timeout(Time::from_millis(1001));
-    assert!(c.raw_capacity() >= 800 && c.raw_capacity() % 8 == 0, "{}", c.raw_capacity());
+    assert!(
+        c.raw_capacity() >= 800 && c.raw_capacity() % 8 == 0,
+        "{}",
+        c.raw_capacity()
+    );
     assert_eq!(c.stats().counters.received, 4000);
 }

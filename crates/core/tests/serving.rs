@@ -9,7 +9,16 @@ use groupcast_wire::proto::{Body, Envelope, GroupKey, Ranges, SeqRange};
 
 fn request(sender: u64, counter: u64, key: &[u8; 32], start: u16, len: u16) -> Vec<u8> {
     let ranges = [SeqRange { start, len }];
-    message(sender, counter, 1, key, Body::Request { ssrc: SSRC, ranges: Ranges::List(&ranges) })
+    message(
+        sender,
+        counter,
+        1,
+        key,
+        Body::Request {
+            ssrc: SSRC,
+            ranges: Ranges::List(&ranges),
+        },
+    )
 }
 
 #[test]
@@ -18,13 +27,28 @@ fn answers_an_authenticated_request_with_the_original_datagram() {
     feed(&mut c, 100, 120, &[], 0);
     let now = Time::from_millis(25);
     c.handle_peer(now, &request(2, 1, &KEY, 105, 2));
-    let out: Vec<_> = drain(&mut c, now).into_iter().filter(|(_, b)| b[3] == 2).collect();
+    let out: Vec<_> = drain(&mut c, now)
+        .into_iter()
+        .filter(|(_, b)| b[3] == 2)
+        .collect();
     assert_eq!(out.len(), 2);
-    assert!(out.iter().all(|(dst, _)| *dst == peer_addr(2)), "answers go to the member's registered address");
+    assert!(
+        out.iter().all(|(dst, _)| *dst == peer_addr(2)),
+        "answers go to the member's registered address"
+    );
     let env = Envelope::parse(&out[0].1).unwrap();
-    let Body::Repair(r) = env.open(&GroupKey::new(&KEY)).unwrap().body else { panic!("not a repair") };
-    assert_eq!((r.sequence, r.src, r.dst), (105, source_addr(), group_addr()));
-    assert_eq!(r.rtp, rtp(105).as_slice(), "the whole original datagram, byte for byte");
+    let Body::Repair(r) = env.open(&GroupKey::new(&KEY)).unwrap().body else {
+        panic!("not a repair")
+    };
+    assert_eq!(
+        (r.sequence, r.src, r.dst),
+        (105, source_addr(), group_addr())
+    );
+    assert_eq!(
+        r.rtp,
+        rtp(105).as_slice(),
+        "the whole original datagram, byte for byte"
+    );
     assert_eq!(c.stats().counters.repairs_served, 2);
 }
 
@@ -42,8 +66,14 @@ fn forged_and_foreign_requests_get_no_answer() {
     truncated.truncate(30);
     c.handle_peer(now, &truncated);
     let k = &c.stats().counters;
-    assert_eq!((k.unauthenticated, k.stale, k.bad_peer_datagrams), (2, 1, 2));
-    assert!(drain(&mut c, now).iter().all(|(_, b)| b[3] == 3), "only our own pings go out");
+    assert_eq!(
+        (k.unauthenticated, k.stale, k.bad_peer_datagrams),
+        (2, 1, 2)
+    );
+    assert!(
+        drain(&mut c, now).iter().all(|(_, b)| b[3] == 3),
+        "only our own pings go out"
+    );
     assert_eq!(c.stats().counters.repairs_served, 0);
 }
 
@@ -56,7 +86,10 @@ fn replayed_requests_are_refused() {
     c.handle_peer(now, &req);
     c.handle_peer(now, &req);
     assert_eq!(c.stats().counters.replayed, 1);
-    assert_eq!(drain(&mut c, now).iter().filter(|(_, b)| b[3] == 2).count(), 1);
+    assert_eq!(
+        drain(&mut c, now).iter().filter(|(_, b)| b[3] == 2).count(),
+        1
+    );
 }
 
 #[test]
@@ -72,7 +105,10 @@ fn budget_caps_one_requester() {
     let k = &c.stats().counters;
     assert_eq!(k.serve_rate_limited, 35);
     let served = drain(&mut c, now).iter().filter(|(_, b)| b[3] == 2).count();
-    assert_eq!(served, 8, "5 for peer 2 (its burst), 3 for peer 3 (its own budget)");
+    assert_eq!(
+        served, 8,
+        "5 for peer 2 (its burst), 3 for peer 3 (its own budget)"
+    );
 }
 
 #[test]
@@ -82,7 +118,10 @@ fn packets_not_held_are_counted_not_answered() {
     let now = Time::from_millis(25);
     c.handle_peer(now, &request(2, 1, &KEY, 109, 3));
     assert_eq!(c.stats().counters.serve_missing, 1);
-    assert_eq!(drain(&mut c, now).iter().filter(|(_, b)| b[3] == 2).count(), 2);
+    assert_eq!(
+        drain(&mut c, now).iter().filter(|(_, b)| b[3] == 2).count(),
+        2
+    );
 }
 
 #[test]
@@ -90,7 +129,13 @@ fn serving_can_be_switched_off() {
     let mut c = client_in_group(1, 5, |cfg| cfg.serve_enabled = false);
     feed(&mut c, 100, 120, &[], 0);
     c.handle_peer(Time::from_millis(25), &request(2, 1, &KEY, 105, 2));
-    assert_eq!(drain(&mut c, Time::from_millis(25)).iter().filter(|(_, b)| b[3] == 2).count(), 0);
+    assert_eq!(
+        drain(&mut c, Time::from_millis(25))
+            .iter()
+            .filter(|(_, b)| b[3] == 2)
+            .count(),
+        0
+    );
 }
 
 #[test]
@@ -101,5 +146,11 @@ fn old_key_is_accepted_during_grace_only() {
     c.handle_peer(Time::from_millis(21), &request(2, 1, &KEY, 105, 1));
     c.handle_peer(Time::from_millis(30_000), &request(2, 2, &KEY, 106, 1));
     assert_eq!(c.stats().counters.stale, 1);
-    assert_eq!(drain(&mut c, Time::from_millis(30_000)).iter().filter(|(_, b)| b[3] == 2).count(), 1);
+    assert_eq!(
+        drain(&mut c, Time::from_millis(30_000))
+            .iter()
+            .filter(|(_, b)| b[3] == 2)
+            .count(),
+        1
+    );
 }

@@ -7,7 +7,10 @@ fn scenario(repair_enabled: bool) -> Scenario {
         packets: 30_000,
         seed: 7,
         media_loss: LossModel::bursty(0.05, 10.0),
-        client: ClientSettings { repair_enabled, ..ClientSettings::default() },
+        client: ClientSettings {
+            repair_enabled,
+            ..ClientSettings::default()
+        },
         ..Scenario::default()
     }
 }
@@ -23,7 +26,10 @@ fn bursts_of_ten_packets_are_fully_repaired() {
     // Bursts are requested as ranges: far fewer request messages than lost packets per peer.
     let requests = report.total(|c| c.requests_sent);
     let requested = report.total(|c| c.packets_requested);
-    assert!(requested > requests * 2, "{requested} packets in {requests} requests");
+    assert!(
+        requested > requests * 2,
+        "{requested} packets in {requests} requests"
+    );
 }
 
 #[test]

@@ -9,7 +9,10 @@ fn retries_recover_lost_requests_and_repairs() {
     let report = run(&Scenario {
         packets: 30_000,
         peer_loss: LossModel::Independent { p: 0.10 },
-        client: ClientSettings { strategy: RequestStrategy::Ranked, ..ClientSettings::default() },
+        client: ClientSettings {
+            strategy: RequestStrategy::Ranked,
+            ..ClientSettings::default()
+        },
         seed: 9,
         ..Scenario::default()
     });

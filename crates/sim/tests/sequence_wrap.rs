@@ -9,7 +9,10 @@ fn scenario(repair_enabled: bool) -> Scenario {
         pps: 5_000,
         first_seq: 65_000,
         seed: 3,
-        client: ClientSettings { repair_enabled, ..ClientSettings::default() },
+        client: ClientSettings {
+            repair_enabled,
+            ..ClientSettings::default()
+        },
         ..Scenario::default()
     }
 }
@@ -20,7 +23,11 @@ fn wraps_are_seamless() {
     assert_eq!(report.total(|c| c.unrecovered), 0);
     assert_eq!(report.output_faults(), 0);
     for c in &report.clients {
-        assert_eq!(c.output.runs.len(), 1, "one stream, no restart at the wraps");
+        assert_eq!(
+            c.output.runs.len(),
+            1,
+            "one stream, no restart at the wraps"
+        );
         assert!(c.output.played >= 140_000 - 3);
         assert_eq!(c.counters.source_restarts, 0);
     }

@@ -8,7 +8,10 @@ fn scenario(repair_enabled: bool) -> Scenario {
         packets: 20_000,
         restart_at: Some(10_000),
         seed: 11,
-        client: ClientSettings { repair_enabled, ..ClientSettings::default() },
+        client: ClientSettings {
+            repair_enabled,
+            ..ClientSettings::default()
+        },
         ..Scenario::default()
     }
 }

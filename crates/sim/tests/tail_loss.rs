@@ -17,7 +17,11 @@ fn last_packets_are_recovered_by_tail_probes() {
         for (i, c) in report.clients.iter().enumerate() {
             let last = c.output.runs.last().map(|r| r.2);
             let sent_last = report.sent[0].1.wrapping_add(1_999);
-            assert_eq!(last, Some(sent_last), "seed {seed} client {i} misses the tail");
+            assert_eq!(
+                last,
+                Some(sent_last),
+                "seed {seed} client {i} misses the tail"
+            );
         }
         probed += report.total(|c| c.tail_probes);
     }

@@ -2,7 +2,9 @@
 #![allow(dead_code, unreachable_pub)]
 
 use groupcast_core::{Client, Config, Group, Member, Time};
-use groupcast_wire::proto::{Body, ChannelId, GroupEpoch, GroupKey, Header, KEY_LEN, Message, SenderId};
+use groupcast_wire::proto::{
+    Body, ChannelId, GroupEpoch, GroupKey, Header, KEY_LEN, Message, SenderId,
+};
 use std::net::SocketAddr;
 
 pub const KEY: [u8; KEY_LEN] = [42; KEY_LEN];
@@ -51,14 +53,37 @@ pub fn client_in_group(me: u64, n: u64, tweak: impl FnOnce(&mut Config)) -> Clie
 }
 
 pub fn group(epoch: u32, key: [u8; KEY_LEN], n: u64) -> Group {
-    Group { epoch: GroupEpoch(epoch), key, members: (1..=n).map(|id| Member { id: SenderId(id), addr: peer_addr(id) }).collect() }
+    Group {
+        epoch: GroupEpoch(epoch),
+        key,
+        members: (1..=n)
+            .map(|id| Member {
+                id: SenderId(id),
+                addr: peer_addr(id),
+            })
+            .collect(),
+    }
 }
 
 /// A message from `sender` under `key`.
-pub fn message(sender: u64, counter: u64, epoch: u32, key: &[u8; KEY_LEN], body: Body<'_>) -> Vec<u8> {
-    let header = Header { channel: ChannelId(1), epoch: GroupEpoch(epoch), sender: SenderId(sender), counter, timestamp_us: 0 };
+pub fn message(
+    sender: u64,
+    counter: u64,
+    epoch: u32,
+    key: &[u8; KEY_LEN],
+    body: Body<'_>,
+) -> Vec<u8> {
+    let header = Header {
+        channel: ChannelId(1),
+        epoch: GroupEpoch(epoch),
+        sender: SenderId(sender),
+        counter,
+        timestamp_us: 0,
+    };
     let mut buf = vec![0u8; 1600];
-    let n = Message { header, body }.emit(&GroupKey::new(key), &mut buf).unwrap();
+    let n = Message { header, body }
+        .emit(&GroupKey::new(key), &mut buf)
+        .unwrap();
     buf.truncate(n);
     buf
 }
@@ -77,7 +102,11 @@ pub fn drain(client: &mut Client, now: Time) -> Vec<(SocketAddr, Vec<u8>)> {
 pub fn feed(client: &mut Client, from: u16, to: u16, skip: &[u16], t0_ms: u64) {
     for s in from..to {
         if !skip.contains(&s) {
-            client.handle_media(Time::from_millis(t0_ms + u64::from(s - from)), source_addr(), &rtp(s));
+            client.handle_media(
+                Time::from_millis(t0_ms + u64::from(s - from)),
+                source_addr(),
+                &rtp(s),
+            );
         }
     }
 }
