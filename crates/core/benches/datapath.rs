@@ -3,7 +3,7 @@
 //! `cargo bench -p groupcast-core --bench datapath`. Each element is one RTP datagram taken
 //! through `handle_media`, chunk release, and `poll_playout`, with `handle_timeout` every 32
 //! packets as a batching driver would call it. Virtual time runs at 10,000 packets/s.
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::unwrap_used)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use groupcast_core::{Client, Config, Group, Member, Time};

@@ -82,7 +82,8 @@ impl TokenBucket {
             .as_micros()
             .min(u128::from(u32::MAX)) as u64;
         self.at = now.max(self.at);
-        self.level = (self.level + elapsed * u64::from(rate)).min(u64::from(burst) * 1_000_000);
+        let refill = elapsed.saturating_mul(u64::from(rate));
+        self.level = self.level.saturating_add(refill).min(u64::from(burst) * 1_000_000);
         let ok = self.level >= 1_000_000;
         if ok {
             self.level -= 1_000_000;
@@ -113,9 +114,9 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
-    /// Adds an RTT sample.
+    /// Adds an RTT sample (capped at 10 s: anything longer is useless for repair anyway).
     pub(crate) fn sample_rtt(&mut self, sample: Duration) {
-        self.rtt = Some(Rtt::update(self.rtt, sample));
+        self.rtt = Some(Rtt::update(self.rtt, sample.min(Duration::from_secs(10))));
     }
 
     /// Silent: `limit` pings in a row went unanswered.
@@ -167,10 +168,10 @@ impl Peers {
             });
         }
         let key = GroupKey::new(&group.key);
-        if let Some((epoch, old_key)) = self.current.replace((group.epoch, key)) {
-            if epoch != group.epoch {
-                self.previous = Some((epoch, old_key, now + grace));
-            }
+        if let Some((epoch, old_key)) = self.current.replace((group.epoch, key))
+            && epoch != group.epoch
+        {
+            self.previous = Some((epoch, old_key, now + grace));
         }
     }
 

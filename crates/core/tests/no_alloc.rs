@@ -1,6 +1,7 @@
 //! Steady state allocates nothing per packet: receive, release, play-out, loss detection,
 //! requests, serving and repair all reuse buffers allocated up front.
 #![allow(unsafe_code)]
+#![allow(clippy::unwrap_used)]
 
 mod common;
 use common::*;

@@ -1,6 +1,8 @@
 //! The receive side: buffering and paced play-out, loss detection and requests to every
 //! member, retries, first-repair-wins, bad input, source restarts, buffer sizing.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::*;
 use groupcast_core::{Event, Time};
@@ -217,4 +219,16 @@ fn raw_buffer_is_whole_chunks_and_grows_with_the_measured_rate() {
         c.raw_capacity()
     );
     assert_eq!(c.stats().counters.received, 4000);
+}
+
+#[test]
+fn a_repair_far_beyond_the_stream_is_refused() {
+    let mut c = client_in_group(1, 5, |_| {});
+    feed(&mut c, 0, 20, &[], 0);
+    c.handle_peer(Time::from_millis(20), &repair_from(2, 1, 19 + 8));
+    c.handle_peer(Time::from_millis(20), &repair_from(2, 2, 27 + 9));
+    let k = &c.stats().counters;
+    assert_eq!((k.repaired, k.malformed, k.source_restarts), (1, 1, 0), "one chunk ahead is a tail repair");
+    feed(&mut c, 20, 40, &[], 20);
+    assert_eq!(c.stats().counters.received, 39);
 }

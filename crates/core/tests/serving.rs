@@ -2,6 +2,8 @@
 //! UDP datagram; forged, foreign, stale and replayed ones are counted and never answered; the
 //! per-peer budget caps what one requester can draw.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::*;
 use groupcast_core::Time;

@@ -66,10 +66,12 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     if args.burst < 1.0 || args.clients == 0 || args.group_size == 0 || args.pps == 0 {
         bail!("--burst must be at least 1; --clients, --group-size and --pps at least 1");
     }
-    let media_loss = match (loss, args.burst) {
-        (l, _) if l == 0.0 => LossModel::None,
-        (p, b) if b == 1.0 => LossModel::Independent { p },
-        (p, b) => LossModel::bursty(p, b),
+    let media_loss = if loss == 0.0 {
+        LossModel::None
+    } else if args.burst == 1.0 {
+        LossModel::Independent { p: loss }
+    } else {
+        LossModel::bursty(loss, args.burst)
     };
     let scenario = Scenario {
         clients: args.clients,

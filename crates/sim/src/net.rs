@@ -77,7 +77,7 @@ pub fn run(scenario: &Scenario) -> Report {
         sim.step(now, what);
     }
     Report {
-        clients: sim.nodes.into_iter().map(|n| finish(n)).collect(),
+        clients: sim.nodes.into_iter().map(finish).collect(),
         sent: sim.sent,
         seconds: end.as_micros() as f64 / 1e6,
     }

@@ -42,7 +42,7 @@ pub fn check_payload(payload: &[u8]) -> Result<usize, TsError> {
     if payload.is_empty() {
         return Err(TsError::Empty);
     }
-    if payload.len() % TS_PACKET_LEN != 0 {
+    if !payload.len().is_multiple_of(TS_PACKET_LEN) {
         return Err(TsError::BadLength(payload.len()));
     }
     match payload

@@ -110,6 +110,14 @@ impl Client {
             return;
         };
         let first = stream.seq.highest().is_none();
+        if let (Via::Repair(_), Some(high)) = (via, stream.seq.highest()) {
+            // A repair may reach at most one chunk past the highest packet (tail probes ask
+            // no further); anything else cannot have been asked for.
+            if high.nearest(pkt.sequence).0 > high.0 + self.raw.chunk() {
+                self.stats.counters.malformed += 1;
+                return;
+            }
+        }
         let seq = stream.seq.extend(pkt.sequence);
         let rtp_ts = stream.ts.extend(pkt.timestamp);
         if first {

@@ -67,7 +67,8 @@ impl Client {
             Some(id) => self.request_from(id, ssrc, &best, false),
             None => self.request_from_all(ssrc, &best, false),
         }
-        (all.clear(), best.clear());
+        all.clear();
+        best.clear();
         (self.scratch_all, self.scratch_best) = (all, best);
     }
 
@@ -205,11 +206,12 @@ impl Client {
 
 /// Appends `seq` to `ranges`, extending the last range when consecutive.
 fn push_seq(ranges: &mut Vec<SeqRange>, seq: SeqNo) {
-    if let Some(last) = ranges.last_mut() {
-        if last.start.wrapping_add(last.len) == seq.wire() && last.len < u16::MAX {
-            last.len += 1;
-            return;
-        }
+    if let Some(last) = ranges.last_mut()
+        && last.start.wrapping_add(last.len) == seq.wire()
+        && last.len < u16::MAX
+    {
+        last.len += 1;
+        return;
     }
     ranges.push(SeqRange {
         start: seq.wire(),

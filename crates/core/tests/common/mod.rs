@@ -1,5 +1,5 @@
 //! Shared helpers for the core's integration tests.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use groupcast_core::{Client, Config, Group, Member, Time};
 use groupcast_wire::proto::{

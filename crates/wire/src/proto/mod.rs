@@ -232,6 +232,13 @@ impl<'a> Envelope<'a> {
     }
 }
 
+/// The tag of `data` under `key`, for the fuzz targets only (they sign arbitrary bodies to
+/// reach the code behind authentication). Not part of the API.
+#[doc(hidden)]
+pub fn __tag_for_fuzzing(key: &GroupKey, data: &[u8]) -> [u8; TAG_LEN] {
+    key.tag(data)
+}
+
 fn array<const N: usize>(b: &[u8]) -> [u8; N] {
     let mut a = [0u8; N];
     a.copy_from_slice(b);
