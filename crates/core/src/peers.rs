@@ -83,7 +83,10 @@ impl TokenBucket {
             .min(u128::from(u32::MAX)) as u64;
         self.at = now.max(self.at);
         let refill = elapsed.saturating_mul(u64::from(rate));
-        self.level = self.level.saturating_add(refill).min(u64::from(burst) * 1_000_000);
+        self.level = self
+            .level
+            .saturating_add(refill)
+            .min(u64::from(burst) * 1_000_000);
         let ok = self.level >= 1_000_000;
         if ok {
             self.level -= 1_000_000;

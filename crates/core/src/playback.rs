@@ -12,8 +12,10 @@ use groupcast_wire::SeqNo;
 struct Entry {
     /// Play-out time.
     due: Time,
-    /// The packet it came from.
+    /// The packet it came from (our number).
     seq: SeqNo,
+    /// The packet's RTP sequence number.
+    rtp_seq: u16,
     /// Packets were lost (unrecovered) just before this one.
     discontinuity: bool,
     /// TS bytes (capacity reserved up front).
@@ -25,9 +27,12 @@ struct Entry {
 pub struct Playout<'a> {
     /// Whole 188-byte TS packets.
     pub ts: &'a [u8],
-    /// Sequence number of the RTP packet they came in.
+    /// The client's number for the RTP packet they came in: consecutive numbers are
+    /// consecutive packets, across source restarts too.
     pub seq: SeqNo,
-    /// True when unrecovered packets precede this one.
+    /// That packet's RTP sequence number.
+    pub rtp_seq: u16,
+    /// True when unrecovered packets precede this one, or the source restarted here.
     pub discontinuity: bool,
 }
 
@@ -51,6 +56,7 @@ impl PlaybackBuffer {
             .map(|_| Entry {
                 due: Time::ZERO,
                 seq: SeqNo(0),
+                rtp_seq: 0,
                 discontinuity: false,
                 ts: Vec::with_capacity(max_payload),
             })
@@ -65,7 +71,7 @@ impl PlaybackBuffer {
 
     /// Queues `ts` for play-out at `due`. Returns false if the oldest entry had to be dropped
     /// to make room (the player is not keeping up).
-    pub(crate) fn push(&mut self, seq: SeqNo, due: Time, ts: &[u8]) -> bool {
+    pub(crate) fn push(&mut self, seq: SeqNo, rtp_seq: u16, due: Time, ts: &[u8]) -> bool {
         let mut kept_all = true;
         if self.len == self.entries.len() {
             self.head = (self.head + 1) % self.entries.len();
@@ -76,6 +82,7 @@ impl PlaybackBuffer {
         let e = &mut self.entries[i];
         e.due = due;
         e.seq = seq;
+        e.rtp_seq = rtp_seq;
         e.discontinuity = std::mem::take(&mut self.pending_gap);
         e.ts.clear();
         e.ts.extend_from_slice(ts);
@@ -110,6 +117,7 @@ impl PlaybackBuffer {
         Some(Playout {
             ts: &e.ts,
             seq: e.seq,
+            rtp_seq: e.rtp_seq,
             discontinuity: e.discontinuity,
         })
     }
@@ -140,9 +148,9 @@ mod tests {
     #[test]
     fn releases_in_order_at_due_time() {
         let mut pb = PlaybackBuffer::new(4, 16);
-        pb.push(SeqNo(1), Time::from_millis(10), b"one");
+        pb.push(SeqNo(1), 1, Time::from_millis(10), b"one");
         pb.mark_gap();
-        pb.push(SeqNo(3), Time::from_millis(20), b"three");
+        pb.push(SeqNo(3), 3, Time::from_millis(20), b"three");
         assert_eq!(pb.pop(Time::from_millis(9)), None);
         let p = pb.pop(Time::from_millis(10)).unwrap();
         assert_eq!(
@@ -158,11 +166,11 @@ mod tests {
     #[test]
     fn overflow_drops_oldest_and_grow_keeps_order() {
         let mut pb = PlaybackBuffer::new(2, 4);
-        assert!(pb.push(SeqNo(1), Time::ZERO, b"a"));
-        assert!(pb.push(SeqNo(2), Time::ZERO, b"b"));
-        assert!(!pb.push(SeqNo(3), Time::ZERO, b"c"));
+        assert!(pb.push(SeqNo(1), 1, Time::ZERO, b"a"));
+        assert!(pb.push(SeqNo(2), 2, Time::ZERO, b"b"));
+        assert!(!pb.push(SeqNo(3), 3, Time::ZERO, b"c"));
         pb.grow(8, 4);
-        assert!(pb.push(SeqNo(4), Time::ZERO, b"d"));
+        assert!(pb.push(SeqNo(4), 4, Time::ZERO, b"d"));
         let seqs: Vec<u64> = std::iter::from_fn(|| pb.pop(Time::ZERO).map(|p| p.seq.0)).collect();
         assert_eq!(seqs, vec![2, 3, 4]);
     }

@@ -39,6 +39,8 @@ pub(crate) struct Slot {
     pub(crate) rtp_ts: u64,
     /// Filled by a repair rather than by multicast.
     pub(crate) repaired: bool,
+    /// First packet of a stream after a source restart (a discontinuity for the player).
+    pub(crate) boundary: bool,
     /// Requests sent for it so far (missing slots).
     pub(crate) attempts: u8,
     /// When the next request may go out (missing slots).
@@ -56,6 +58,7 @@ impl Slot {
             due: Time::NEVER,
             rtp_ts: 0,
             repaired: false,
+            boundary: false,
             attempts: 0,
             next_request: Time::NEVER,
         }
@@ -155,6 +158,7 @@ impl RawBuffer {
     pub(crate) fn mark_missing(&mut self, seq: SeqNo, at: Time, due: Time, first_request: Time) {
         let slot = self.claim(seq);
         slot.state = SlotState::Missing;
+        slot.boundary = false;
         slot.at = at;
         slot.due = due;
         slot.attempts = 0;
@@ -175,14 +179,6 @@ impl RawBuffer {
     pub(crate) fn chunk_released(&mut self, seq: SeqNo) {
         let c = self.index(seq) / self.chunk;
         self.resolved[c] = 0;
-    }
-
-    /// Empties every slot (source restart).
-    pub(crate) fn clear(&mut self) {
-        for s in &mut self.slots {
-            s.state = SlotState::Empty;
-        }
-        self.resolved.fill(0);
     }
 
     /// Grows to `chunks` chunks, keeping every held packet; `unreleased_from` is the first

@@ -49,7 +49,7 @@ fn play_starts_after_the_buffer_and_follows_rtp_time() {
         "nothing before 200 ms of buffer"
     );
     let first = c.poll_playout(Time::from_millis(1200)).unwrap();
-    assert_eq!((first.seq.wire(), first.ts.len()), (0, 7 * 188));
+    assert_eq!((first.rtp_seq, first.ts.len()), (0, 7 * 188));
     assert!(
         c.poll_playout(Time::from_millis(1200)).is_none(),
         "the next is due 1 ms later"
@@ -101,7 +101,7 @@ fn first_repair_wins_and_later_copies_are_counted() {
     assert!(c.stats().repair_latency(0.5).unwrap() >= Duration::from_millis(29));
     c.handle_timeout(Time::from_secs(10));
     let seqs: Vec<u16> =
-        std::iter::from_fn(|| c.poll_playout(Time::from_secs(10)).map(|p| p.seq.wire())).collect();
+        std::iter::from_fn(|| c.poll_playout(Time::from_secs(10)).map(|p| p.rtp_seq)).collect();
     assert_eq!(seqs, (0..20).collect::<Vec<_>>());
 }
 
@@ -185,7 +185,7 @@ fn a_new_ssrc_confirmed_by_two_packets_restarts_and_keeps_both() {
     assert_eq!((k.source_restarts, k.received), (1, 12));
     c.handle_timeout(Time::from_secs(10));
     let seqs: Vec<u16> =
-        std::iter::from_fn(|| c.poll_playout(Time::from_secs(10)).map(|p| p.seq.wire())).collect();
+        std::iter::from_fn(|| c.poll_playout(Time::from_secs(10)).map(|p| p.rtp_seq)).collect();
     assert_eq!(seqs, (0..10).chain(5000..5002).collect::<Vec<_>>());
 }
 
@@ -228,7 +228,66 @@ fn a_repair_far_beyond_the_stream_is_refused() {
     c.handle_peer(Time::from_millis(20), &repair_from(2, 1, 19 + 8));
     c.handle_peer(Time::from_millis(20), &repair_from(2, 2, 27 + 9));
     let k = &c.stats().counters;
-    assert_eq!((k.repaired, k.malformed, k.source_restarts), (1, 1, 0), "one chunk ahead is a tail repair");
+    assert_eq!(
+        (k.repaired, k.malformed, k.source_restarts),
+        (1, 1, 0),
+        "one chunk ahead is a tail repair"
+    );
     feed(&mut c, 20, 40, &[], 20);
     assert_eq!(c.stats().counters.received, 39);
+}
+
+#[test]
+fn after_a_restart_the_old_stream_is_still_repaired_and_served() {
+    let mut c = client_in_group(1, 5, |_| {});
+    feed(&mut c, 0, 10, &[8], 0);
+    c.handle_media(
+        Time::from_millis(10),
+        source_addr(),
+        &rtp_with(0xbeef, 5000, 0),
+    );
+    c.handle_media(
+        Time::from_millis(11),
+        source_addr(),
+        &rtp_with(0xbeef, 5001, 90),
+    );
+    assert_eq!(c.stats().counters.source_restarts, 1);
+    // The old stream's missing packet is still asked for, under the old SSRC.
+    c.handle_timeout(Time::from_millis(20));
+    let reqs = requested(&drain(&mut c, Time::from_millis(20)));
+    assert!(
+        !reqs.is_empty() && reqs.iter().all(|(_, r)| r == &vec![(8, 1)]),
+        "{reqs:?}"
+    );
+    c.handle_peer(Time::from_millis(30), &repair_from(2, 1, 8));
+    assert_eq!(c.stats().counters.repaired, 1);
+    // A peer may still ask us for the old stream.
+    let ranges = [groupcast_wire::proto::SeqRange { start: 3, len: 1 }];
+    let body = Body::Request {
+        ssrc: SSRC,
+        ranges: groupcast_wire::proto::Ranges::List(&ranges),
+    };
+    c.handle_peer(Time::from_millis(31), &message(3, 1, 1, &KEY, body));
+    assert_eq!(
+        drain(&mut c, Time::from_millis(31))
+            .iter()
+            .filter(|(_, b)| b[3] == 2)
+            .count(),
+        1
+    );
+    c.handle_timeout(Time::from_secs(10));
+    let out: Vec<(u16, bool)> = std::iter::from_fn(|| {
+        c.poll_playout(Time::from_secs(10))
+            .map(|p| (p.rtp_seq, p.discontinuity))
+    })
+    .collect();
+    let expected: Vec<(u16, bool)> = (0..10)
+        .map(|s| (s, false))
+        .chain([(5000, true), (5001, false)])
+        .collect();
+    assert_eq!(
+        out, expected,
+        "old stream complete, then a marked discontinuity"
+    );
+    assert_eq!(c.stats().counters.unrecovered, 0);
 }

@@ -30,7 +30,7 @@ impl OutputCheck {
     pub fn check(&mut self, out: &Playout<'_>, streams: &[Ssrc]) {
         self.played += 1;
         let mut expect = [0u8; PAYLOAD_LEN];
-        let wire = out.seq.wire();
+        let wire = out.rtp_seq;
         let ssrc = streams.iter().rev().copied().find(|&s| {
             payload(s, wire, &mut expect);
             out.ts == expect

@@ -1,13 +1,17 @@
 //! Receive path: multicast datagrams (and repaired ones) into the raw buffer, loss detection
-//! by sequence number, chunk release into the playback buffer, source restarts.
+//! by sequence number, source restarts.
 
-use super::{Client, Event, Stream};
+use super::{Client, Event, Numbering, Previous, Stream};
 use crate::raw::SlotState;
 use crate::time::Time;
 use groupcast_wire::rtp::{MP2T_CLOCK_HZ, RtpPacket};
 use groupcast_wire::{SeqExtender, SeqNo, Ssrc, TimestampExtender, ts};
 use std::net::SocketAddr;
 use std::time::Duration;
+
+/// Numbers left free between two streams, so that a packet of the new stream reordered
+/// ahead of its first one still has a slot.
+const RESTART_MARGIN: u64 = 2;
 
 /// Where an accepted packet came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,10 +39,14 @@ impl Client {
             self.stats.counters.bad_payload += 1;
             return;
         }
+        let previous = self.previous.map(|p| p.numbering.ssrc);
         match &self.stream {
-            Some(s) if s.ssrc == pkt.ssrc => {
+            Some(s) if s.ssrc() == pkt.ssrc => {
                 self.candidate.ssrc = None;
                 self.accept(now, src, datagram, &pkt, Via::Media);
+            }
+            _ if previous == Some(pkt.ssrc) => {
+                self.accept_previous(now, src, datagram, &pkt, Via::Media)
             }
             Some(s) if now.saturating_since(s.last_arrival) < self.config.buffer => {
                 self.foreign_ssrc(now, src, datagram, &pkt);
@@ -71,27 +79,45 @@ impl Client {
         self.accept(now, src, datagram, pkt, Via::Media);
     }
 
-    /// Flushes what the old stream left and starts following `ssrc`.
+    /// Starts following `ssrc`. The old stream, if any, becomes the previous one: its packets
+    /// stay in the buffer, are repaired and served until they play out, and the new stream's
+    /// numbers follow on after them.
     fn restart(&mut self, now: Time, ssrc: Ssrc) {
-        let old = self.stream.as_ref().map(|s| s.ssrc);
-        if old.is_some() {
-            self.flush();
-            self.stats.counters.source_restarts += 1;
-        }
-        self.raw.clear();
-        self.missing.clear();
-        self.events
-            .push_back(Event::SourceRestarted { old, new: ssrc });
+        let old = self.stream.take();
+        let (base, release_next) = match &old {
+            Some(o) => {
+                self.stats.counters.source_restarts += 1;
+                self.previous = Some(Previous {
+                    numbering: o.numbering,
+                    highest: o.highest,
+                });
+                (
+                    Some(SeqNo(o.highest.0 + 1 + RESTART_MARGIN)),
+                    o.release_next,
+                )
+            }
+            None => (None, SeqNo(0)),
+        };
+        self.events.push_back(Event::SourceRestarted {
+            old: old.as_ref().map(Stream::ssrc),
+            new: ssrc,
+        });
         self.stream = Some(Stream {
-            ssrc,
+            numbering: Numbering { ssrc, offset: 0 },
             seq: SeqExtender::new(),
             ts: TimestampExtender::new(),
+            base,
+            start: base.unwrap_or(SeqNo(0)),
             anchor: (now, 0),
-            highest: SeqNo(0),
-            release_next: SeqNo(0),
+            highest: base.map_or(SeqNo(0), |b| SeqNo(b.0 - 1)),
+            release_next,
             last_arrival: now,
             last_progress: now,
-            gap_us: 1_000_000 / u64::from(self.config.expected_pps),
+            gap_us: old
+                .as_ref()
+                .map_or(1_000_000 / u64::from(self.config.expected_pps), |o| {
+                    o.gap_us
+                }),
             next_tail_probe: Time::ZERO,
             tail_round: 0,
         });
@@ -106,79 +132,140 @@ impl Client {
         pkt: &RtpPacket<'_>,
         via: Via,
     ) {
+        let chunk = self.raw.chunk();
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
         let first = stream.seq.highest().is_none();
-        if let (Via::Repair(_), Some(high)) = (via, stream.seq.highest()) {
+        if let (Via::Repair(_), false) = (via, first) {
             // A repair may reach at most one chunk past the highest packet (tail probes ask
             // no further); anything else cannot have been asked for.
-            if high.nearest(pkt.sequence).0 > high.0 + self.raw.chunk() {
+            if stream.numbering.resolve(stream.highest, pkt.sequence).0 > stream.highest.0 + chunk {
                 self.stats.counters.malformed += 1;
                 return;
             }
         }
-        let seq = stream.seq.extend(pkt.sequence);
+        let ext = stream.seq.extend(pkt.sequence);
         let rtp_ts = stream.ts.extend(pkt.timestamp);
         if first {
+            let place = stream.base.unwrap_or(ext);
+            stream.numbering.offset = place.0.wrapping_sub(ext.0);
+            stream.start = place;
             stream.anchor = (now, rtp_ts);
-            stream.highest = seq;
-            stream.release_next = seq;
+            if stream.base.is_none() {
+                (stream.highest, stream.release_next) = (place, place);
+            }
         }
+        let seq = SeqNo(ext.0.wrapping_add(stream.numbering.offset));
         if seq < stream.release_next {
             self.too_late(seq, via);
             return;
         }
-        let capacity = self.raw.capacity();
-        if seq.0 - stream.release_next.0 >= capacity {
-            if seq.0 - stream.highest.0 >= capacity {
-                // A jump beyond the whole buffer: nothing to repair across it; resync here.
-                self.flush();
-                let s = self.stream.as_mut().expect("stream checked above");
-                (s.highest, s.release_next) = (seq, seq);
-                self.stats.counters.source_restarts += 1;
-            } else {
-                self.force_release(SeqNo(seq.0 + 1 - capacity));
-            }
+        if !self.make_room(seq) {
+            return;
         }
         let due = self.due(now, rtp_ts);
         self.mark_gap(now, seq, due);
-        let Some(state) = self.fill_state(seq, via) else {
-            return;
-        };
-        self.raw.fill(seq, now, src, datagram);
-        let slot = self.raw.get_mut(seq).expect("just filled");
-        (slot.due, slot.rtp_ts, slot.repaired) = (due, rtp_ts, via != Via::Media);
-        self.account(now, state, via);
-        let s = self.stream.as_mut().expect("stream checked above");
-        s.highest = s.highest.max(seq);
-        s.last_progress = now;
-        s.tail_round = 0;
-        if via == Via::Media {
-            let gap = now.saturating_since(s.last_arrival).as_micros() as u64;
-            s.gap_us = (s.gap_us * 15 + gap.min(1_000_000)) / 16;
-            s.last_arrival = now;
+        if self.store(now, seq, src, datagram, via, due, rtp_ts) {
+            let s = self.stream.as_mut().expect("stream checked above");
+            s.highest = s.highest.max(seq);
+            s.last_progress = now;
+            s.tail_round = 0;
+            if via == Via::Media {
+                let gap = now.saturating_since(s.last_arrival).as_micros() as u64;
+                s.gap_us = (s.gap_us * 15 + gap.min(1_000_000)) / 16;
+                s.last_arrival = now;
+            }
+            self.release_complete();
         }
-        self.release_complete();
     }
 
-    /// The slot's state before a fill, or `None` (counted) if it already holds the packet.
-    fn fill_state(&mut self, seq: SeqNo, via: Via) -> Option<(SlotState, Time, u8)> {
-        let state = self
+    /// A packet of the stream before the last restart (late media, or a repair): it may only
+    /// fill a slot still waiting for it.
+    pub(super) fn accept_previous(
+        &mut self,
+        now: Time,
+        src: SocketAddr,
+        datagram: &[u8],
+        pkt: &RtpPacket<'_>,
+        via: Via,
+    ) {
+        let (Some(prev), Some(stream)) = (self.previous, self.stream.as_ref()) else {
+            return;
+        };
+        let seq = prev.numbering.resolve(prev.highest, pkt.sequence);
+        if seq >= stream.start || seq < stream.release_next {
+            self.too_late(seq, via);
+            return;
+        }
+        let due = self
+            .raw
+            .get(seq)
+            .map_or(now + self.config.buffer, |s| s.due);
+        if self.store(now, seq, src, datagram, via, due, 0) {
+            self.release_complete();
+        }
+    }
+
+    /// Releases enough of the head to make room for `seq`; resynchronises on a jump beyond
+    /// the whole buffer. Returns false if `seq` cannot be stored.
+    fn make_room(&mut self, seq: SeqNo) -> bool {
+        let Some(s) = self.stream.as_ref() else {
+            return false;
+        };
+        let capacity = self.raw.capacity();
+        if seq.0 - s.release_next.0 < capacity {
+            return true;
+        }
+        if seq.0 - s.highest.0 >= capacity {
+            // Nothing to repair across such a jump: play out what is held and start over here.
+            self.flush();
+            let s = self.stream.as_mut().expect("stream checked above");
+            (s.highest, s.release_next) = (seq, seq);
+            self.stats.counters.source_restarts += 1;
+        } else {
+            self.force_release(SeqNo(seq.0 + 1 - capacity));
+        }
+        true
+    }
+
+    /// Fills the slot for `seq` unless it already holds the packet; counts either way.
+    #[allow(clippy::too_many_arguments)]
+    fn store(
+        &mut self,
+        now: Time,
+        seq: SeqNo,
+        src: SocketAddr,
+        datagram: &[u8],
+        via: Via,
+        due: Time,
+        rtp_ts: u64,
+    ) -> bool {
+        let before = self
             .raw
             .get(seq)
             .map_or((SlotState::Empty, Time::ZERO, 0), |s| {
                 (s.state, s.at, s.attempts)
             });
-        if state.0 == SlotState::Present {
+        if before.0 == SlotState::Present {
             let c = &mut self.stats.counters;
             match via {
                 Via::Media => c.duplicate_media += 1,
                 Via::Repair(_) => c.duplicate_repairs += 1,
             }
-            return None;
+            return false;
         }
-        Some(state)
+        let boundary = self
+            .stream
+            .as_ref()
+            .is_some_and(|s| s.base.is_some() && seq == s.start);
+        self.raw.fill(seq, now, src, datagram);
+        if let Some(slot) = self.raw.get_mut(seq) {
+            (slot.due, slot.rtp_ts, slot.repaired, slot.boundary) =
+                (due, rtp_ts, via != Via::Media, boundary);
+        }
+        self.account(now, before, via);
+        true
     }
 
     /// Counts a fill by where it came from and what the slot was.
@@ -248,99 +335,5 @@ impl Client {
             return now + self.config.buffer;
         }
         Time::from_micros(local.max(0) as u64) + self.config.buffer
-    }
-
-    /// Releases head chunks that are complete.
-    fn release_complete(&mut self) {
-        while let Some((from, full_end, known_end)) = self.head_chunk() {
-            if known_end < full_end || self.raw.chunk_resolved(from) < full_end.0 - from.0 {
-                break;
-            }
-            self.release(full_end);
-        }
-    }
-
-    /// Releases head chunks whose deadline has passed (holes become unrecovered).
-    pub(super) fn release_due(&mut self, now: Time) {
-        self.release_complete();
-        while let Some(deadline) = self.head_deadline() {
-            let Some((_, _, known_end)) = self.head_chunk() else {
-                break;
-            };
-            if deadline > now {
-                break;
-            }
-            self.release(known_end);
-            self.release_complete();
-        }
-    }
-
-    /// The head chunk: first unreleased number, the chunk's end, and the end of what is
-    /// known of it (up to the highest number seen); `None` when nothing is unreleased.
-    pub(super) fn head_chunk(&self) -> Option<(SeqNo, SeqNo, SeqNo)> {
-        let s = self.stream.as_ref()?;
-        let chunk = self.raw.chunk();
-        let full_end = (s.release_next.0 / chunk + 1) * chunk;
-        let known_end = full_end.min(s.highest.0 + 1);
-        (known_end > s.release_next.0).then_some((
-            s.release_next,
-            SeqNo(full_end),
-            SeqNo(known_end),
-        ))
-    }
-
-    /// When the head chunk must be released: the earliest play-out time in it.
-    pub(super) fn head_deadline(&self) -> Option<Time> {
-        let (from, _, end) = self.head_chunk()?;
-        (from.0..end.0)
-            .filter_map(|s| self.raw.get(SeqNo(s)).map(|slot| slot.due))
-            .min()
-    }
-
-    /// Releases everything below `upto` (chunk by chunk), holes counted.
-    fn force_release(&mut self, upto: SeqNo) {
-        while let Some((from, _, end)) = self.head_chunk() {
-            if from >= upto {
-                break;
-            }
-            self.release(end);
-        }
-    }
-
-    /// Releases everything held.
-    fn flush(&mut self) {
-        self.force_release(SeqNo(u64::MAX));
-    }
-
-    /// Copies `[release_next, end)` to the playback buffer.
-    fn release(&mut self, end: SeqNo) {
-        let Some(s) = self.stream.as_mut() else {
-            return;
-        };
-        let from = s.release_next;
-        s.release_next = end;
-        for n in from.0..end.0 {
-            let Some(slot) = self.raw.get_mut(SeqNo(n)) else {
-                continue;
-            };
-            match slot.state {
-                SlotState::Present => {
-                    let payload = RtpPacket::parse(&slot.data)
-                        .map(|p| p.payload)
-                        .unwrap_or_default();
-                    if !self.playback.push(SeqNo(n), slot.due, payload) {
-                        self.stats.counters.playback_overflow += 1;
-                    }
-                }
-                SlotState::Missing => {
-                    slot.next_request = Time::NEVER;
-                    self.stats.counters.unrecovered += 1;
-                    self.stats.counters.lost += 1;
-                    self.playback.mark_gap();
-                }
-                SlotState::Empty => {}
-            }
-        }
-        self.raw.chunk_released(from);
     }
 }

@@ -12,6 +12,7 @@
 
 mod media;
 mod peer;
+mod release;
 mod repair;
 
 use crate::config::{Config, ConfigError};
@@ -78,6 +79,7 @@ enum PendingKind {
     Repair {
         ssrc: Ssrc,
         seq: SeqNo,
+        wire: u16,
     },
     Ping,
     Pong {
@@ -86,20 +88,50 @@ enum PendingKind {
     },
 }
 
+/// How one stream's RTP sequence numbers map into the client's single numbering space.
+///
+/// Each source (SSRC) gets its own 64-bit extension; adding `offset` (wrapping) places it after
+/// the previous stream, so the raw and playback buffers run on without a break when the
+/// source restarts, and the old stream's last packets can still be repaired and served.
+#[derive(Clone, Copy, Debug)]
+struct Numbering {
+    /// The stream.
+    ssrc: Ssrc,
+    /// Added (wrapping) to the stream's extended sequence numbers.
+    offset: u64,
+}
+
+impl Numbering {
+    /// The RTP sequence number of our number `seq`.
+    fn wire(&self, seq: SeqNo) -> u16 {
+        seq.0.wrapping_sub(self.offset) as u16
+    }
+
+    /// Our number for RTP sequence number `wire`, taken nearest to our number `near`.
+    fn resolve(&self, near: SeqNo, wire: u16) -> SeqNo {
+        let ext = SeqNo(near.0.wrapping_sub(self.offset)).nearest(wire);
+        SeqNo(ext.0.wrapping_add(self.offset))
+    }
+}
+
 /// State of the stream currently followed.
 #[derive(Debug)]
 struct Stream {
-    /// Its SSRC.
-    ssrc: Ssrc,
-    /// Extends its sequence numbers.
+    /// Its SSRC and place in the numbering space.
+    numbering: Numbering,
+    /// Extends its sequence numbers (before the offset).
     seq: groupcast_wire::SeqExtender,
     /// Extends its RTP timestamps.
     ts: groupcast_wire::TimestampExtender,
+    /// Where its first packet goes, after a previous stream; `None` for the first stream.
+    base: Option<SeqNo>,
+    /// Our number of its first packet: lower numbers belong to the previous stream.
+    start: SeqNo,
     /// Local time at which extended RTP timestamp `.1` was received (play-out anchor).
     anchor: (Time, u64),
-    /// Highest sequence number held or known missing.
+    /// Highest number held or known missing.
     highest: SeqNo,
-    /// First sequence number not yet released to the playback buffer.
+    /// First number not yet released to the playback buffer.
     release_next: SeqNo,
     /// Last multicast arrival.
     last_arrival: Time,
@@ -111,6 +143,22 @@ struct Stream {
     next_tail_probe: Time,
     /// Tail probes sent in the current quiet spell (for back-off).
     tail_round: u32,
+}
+
+impl Stream {
+    /// The SSRC.
+    fn ssrc(&self) -> Ssrc {
+        self.numbering.ssrc
+    }
+}
+
+/// The stream before the last source restart, still repaired and served until it plays out.
+#[derive(Clone, Copy, Debug)]
+struct Previous {
+    /// Its SSRC and place in the numbering space.
+    numbering: Numbering,
+    /// Its highest number.
+    highest: SeqNo,
 }
 
 /// A packet of a foreign SSRC held while deciding whether the source restarted.
@@ -141,6 +189,8 @@ pub struct Client {
     stream: Option<Stream>,
     /// Possible new source (SSRC change) under confirmation.
     candidate: Candidate,
+    /// The stream before the last restart, if any.
+    previous: Option<Previous>,
     /// Sequence numbers marked missing, ascending; entries already filled are pruned lazily.
     missing: Vec<SeqNo>,
     /// Messages to write.
@@ -149,10 +199,9 @@ pub struct Client {
     events: VecDeque<Event>,
     /// Our message counter (replay protection at the receivers).
     counter: u64,
-    /// Next ranges to request from every live member / from the best one (reused).
-    scratch_all: Vec<SeqRange>,
-    /// See `scratch_all`.
-    scratch_best: Vec<SeqRange>,
+    /// Ranges being gathered for requests (reused): for the current stream to all members,
+    /// to the best one, then the same for the previous stream.
+    scratch: [Vec<SeqRange>; 4],
     /// Whether playback has started.
     playing: bool,
     /// Next time the raw buffer size is checked against the measured rate.
@@ -178,13 +227,13 @@ impl Client {
             missing: Vec::with_capacity(raw.capacity() as usize),
             queue: VecDeque::with_capacity(256),
             events: VecDeque::new(),
-            scratch_all: Vec::with_capacity(RANGES_PER_REQUEST * 4),
-            scratch_best: Vec::with_capacity(RANGES_PER_REQUEST * 4),
+            scratch: std::array::from_fn(|_| Vec::with_capacity(RANGES_PER_REQUEST * 4)),
             raw,
             playback,
             peers: Peers::default(),
             stats: Stats::default(),
             stream: None,
+            previous: None,
             playing: false,
             next_size_check: Time::ZERO,
             config,
@@ -261,6 +310,32 @@ impl Client {
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// The stream our number `seq` belongs to.
+    fn numbering_of(&self, seq: SeqNo) -> Option<Numbering> {
+        let s = self.stream.as_ref()?;
+        match self.previous {
+            Some(p) if seq < s.start => Some(p.numbering),
+            _ => Some(s.numbering),
+        }
+    }
+
+    /// True if `ssrc` is the current stream or the previous one.
+    fn follows(&self, ssrc: Ssrc) -> bool {
+        self.stream.as_ref().is_some_and(|s| s.ssrc() == ssrc)
+            || self.previous.is_some_and(|p| p.numbering.ssrc == ssrc)
+    }
+
+    /// Our number for packet `wire` of stream `ssrc`, if that is the current stream or the
+    /// previous one.
+    fn resolve(&self, ssrc: Ssrc, wire: u16) -> Option<SeqNo> {
+        let s = self.stream.as_ref()?;
+        if s.ssrc() == ssrc {
+            return Some(s.numbering.resolve(s.highest, wire));
+        }
+        let p = self.previous.filter(|p| p.numbering.ssrc == ssrc)?;
+        Some(p.numbering.resolve(p.highest, wire)).filter(|&q| q < s.start)
     }
 
     /// Queues a message, counting it if the queue is full.

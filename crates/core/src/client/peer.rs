@@ -89,13 +89,10 @@ impl Client {
     fn serve(&mut self, now: Time, idx: usize, ssrc: Ssrc, ranges: &Ranges<'_>) {
         self.stats.counters.requests_received += 1;
         let asked = ranges.iter().map(|r| u32::from(r.len)).sum::<u32>();
-        let highest = match &self.stream {
-            Some(s) if s.ssrc == ssrc && self.config.serve_enabled => s.highest,
-            _ => {
-                self.stats.counters.serve_missing += u64::from(asked);
-                return;
-            }
-        };
+        if !self.config.serve_enabled || !self.follows(ssrc) {
+            self.stats.counters.serve_missing += u64::from(asked);
+            return;
+        }
         let to = self.peers.list[idx].id;
         let (rate, burst) = (self.config.serve_rate, self.config.serve_burst);
         let mut looked = 0;
@@ -105,15 +102,18 @@ impl Client {
                 self.stats.counters.serve_rate_limited += u64::from(asked - MAX_SERVED_PER_REQUEST);
                 break;
             }
-            let seq = highest.nearest(wire);
-            if !self
-                .raw
-                .get(seq)
-                .is_some_and(|s| s.state == SlotState::Present)
-            {
+            let seq = self.resolve(ssrc, wire);
+            let held = seq.filter(|&q| {
+                self.raw
+                    .get(q)
+                    .is_some_and(|s| s.state == SlotState::Present)
+            });
+            let Some(seq) = held else {
                 self.stats.counters.serve_missing += 1;
-            } else if self.peers.list[idx].budget.take(now, rate, burst) {
-                self.enqueue(to, PendingKind::Repair { ssrc, seq });
+                continue;
+            };
+            if self.peers.list[idx].budget.take(now, rate, burst) {
+                self.enqueue(to, PendingKind::Repair { ssrc, seq, wire });
             } else {
                 self.stats.counters.serve_rate_limited += 1;
             }
@@ -122,22 +122,22 @@ impl Client {
 
     /// Puts a repaired packet into its slot; the first copy wins.
     fn on_repair(&mut self, now: Time, idx: usize, r: &Repair<'_>) {
-        let current = self.stream.as_ref().map(|s| s.ssrc);
+        let current = self.stream.as_ref().map(|s| s.ssrc());
+        let previous = self.previous.map(|p| p.numbering.ssrc);
         let Ok(pkt) = RtpPacket::parse(r.rtp) else {
             self.stats.counters.malformed += 1;
             return;
         };
-        if current != Some(pkt.ssrc)
-            || (self.config.require_ts && ts::check_payload(pkt.payload).is_err())
-        {
+        let bad_payload = self.config.require_ts && ts::check_payload(pkt.payload).is_err();
+        if bad_payload || r.rtp.len() > self.config.max_datagram {
             self.stats.counters.malformed += 1;
-            return;
-        }
-        if r.rtp.len() > self.config.max_datagram {
+        } else if current == Some(pkt.ssrc) {
+            self.accept(now, r.src, r.rtp, &pkt, Via::Repair(idx));
+        } else if previous == Some(pkt.ssrc) {
+            self.accept_previous(now, r.src, r.rtp, &pkt, Via::Repair(idx));
+        } else {
             self.stats.counters.malformed += 1;
-            return;
         }
-        self.accept(now, r.src, r.rtp, &pkt, Via::Repair(idx));
     }
 
     /// Writes the next queued message into `buf`; returns where to send it.
@@ -168,10 +168,10 @@ impl Client {
                         ranges: Ranges::List(&ranges_buf[..usize::from(*n)]),
                     }
                 }
-                PendingKind::Repair { ssrc, seq } => match self.raw.get(*seq) {
+                PendingKind::Repair { ssrc, seq, wire } => match self.raw.get(*seq) {
                     Some(slot) if slot.state == SlotState::Present => Body::Repair(Repair {
                         ssrc: ssrc.0,
-                        sequence: seq.wire(),
+                        sequence: *wire,
                         src: slot.src,
                         dst: self.config.group,
                         rtp: &slot.data,

@@ -6,8 +6,8 @@ use super::{Client, Event, PendingKind, RANGES_PER_REQUEST};
 use crate::config::RequestStrategy;
 use crate::raw::SlotState;
 use crate::time::Time;
+use groupcast_wire::Ssrc;
 use groupcast_wire::proto::{SenderId, SeqRange};
-use groupcast_wire::{SeqNo, Ssrc};
 use std::time::Duration;
 
 /// How often the raw buffer size is checked against the measured packet rate.
@@ -23,7 +23,8 @@ impl Client {
             .clamp(c.rto_min, c.rto_max)
     }
 
-    /// Sends requests for every missing packet whose request timer has fired.
+    /// Sends requests for every missing packet whose request timer has fired, one set per
+    /// stream (the previous stream's last packets are still asked for after a restart).
     pub(super) fn send_requests(&mut self, now: Time) {
         let raw = &self.raw;
         self.missing.retain(|s| {
@@ -33,15 +34,14 @@ impl Client {
         if !self.config.repair_enabled || self.peers.list.is_empty() {
             return;
         }
-        let Some(ssrc) = self.stream.as_ref().map(|s| s.ssrc) else {
+        let Some(current) = self.stream.as_ref().map(|s| s.numbering) else {
             return;
         };
         let rto = self.rto();
-        let (mut all, mut best) = (
-            std::mem::take(&mut self.scratch_all),
-            std::mem::take(&mut self.scratch_best),
-        );
-        for &seq in &self.missing {
+        let mut lists = std::mem::take(&mut self.scratch);
+        for i in 0..self.missing.len() {
+            let seq = self.missing[i];
+            let numbering = self.numbering_of(seq).unwrap_or(current);
             let Some(slot) = self.raw.get_mut(seq) else {
                 continue;
             };
@@ -52,24 +52,27 @@ impl Client {
                 slot.next_request = Time::NEVER;
                 continue;
             }
-            let first_ranked =
-                self.config.strategy == RequestStrategy::Ranked && slot.attempts == 0;
+            let ranked = self.config.strategy == RequestStrategy::Ranked && slot.attempts == 0;
             slot.attempts += 1;
             slot.next_request = now + rto;
-            push_seq(if first_ranked { &mut best } else { &mut all }, seq);
+            let list = 2 * usize::from(numbering.ssrc != current.ssrc) + usize::from(ranked);
+            push_seq(&mut lists[list], numbering.wire(seq));
         }
-        self.request_from_all(ssrc, &all, false);
-        let target = self
+        let previous = self.previous.map(|p| p.numbering.ssrc);
+        let best = self
             .peers
             .best(self.config.silent_after_pings)
             .map(|i| self.peers.list[i].id);
-        match target {
-            Some(id) => self.request_from(id, ssrc, &best, false),
-            None => self.request_from_all(ssrc, &best, false),
+        for (k, ssrc) in [(0, Some(current.ssrc)), (2, previous)] {
+            let Some(ssrc) = ssrc else { continue };
+            self.request_from_all(ssrc, &lists[k], false);
+            match best {
+                Some(id) => self.request_from(id, ssrc, &lists[k + 1], false),
+                None => self.request_from_all(ssrc, &lists[k + 1], false),
+            }
         }
-        all.clear();
-        best.clear();
-        (self.scratch_all, self.scratch_best) = (all, best);
+        lists.iter_mut().for_each(Vec::clear);
+        self.scratch = lists;
     }
 
     /// Queues requests for `ranges` to every live peer.
@@ -120,10 +123,10 @@ impl Client {
         s.next_tail_probe = now + rto * (1 << s.tail_round.min(6));
         s.tail_round += 1;
         let range = [SeqRange {
-            start: s.highest.next().wire(),
+            start: s.numbering.wire(s.highest.next()),
             len: count,
         }];
-        let ssrc = s.ssrc;
+        let ssrc = s.ssrc();
         self.request_from_all(ssrc, &range, true);
     }
 
@@ -204,17 +207,17 @@ impl Client {
     }
 }
 
-/// Appends `seq` to `ranges`, extending the last range when consecutive.
-fn push_seq(ranges: &mut Vec<SeqRange>, seq: SeqNo) {
+/// Appends RTP sequence number `wire` to `ranges`, extending the last range when consecutive.
+fn push_seq(ranges: &mut Vec<SeqRange>, wire: u16) {
     if let Some(last) = ranges.last_mut()
-        && last.start.wrapping_add(last.len) == seq.wire()
+        && last.start.wrapping_add(last.len) == wire
         && last.len < u16::MAX
     {
         last.len += 1;
         return;
     }
     ranges.push(SeqRange {
-        start: seq.wire(),
+        start: wire,
         len: 1,
     });
 }
@@ -226,8 +229,8 @@ mod tests {
     #[test]
     fn consecutive_numbers_merge_across_wrap() {
         let mut r = Vec::new();
-        for s in [65_534u64, 65_535, 65_536, 65_540] {
-            push_seq(&mut r, SeqNo(s));
+        for s in [65_534u16, 65_535, 0, 4] {
+            push_seq(&mut r, s);
         }
         assert_eq!(
             r,
