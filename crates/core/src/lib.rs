@@ -53,7 +53,7 @@ mod time;
 
 pub use client::{Client, Event, Transmit};
 pub use config::{Config, ConfigError, RequestStrategy};
-pub use peers::{Group, Member};
+pub use peers::{Group, Member, TokenBucket};
 pub use playback::Playout;
 pub use stats::{Counters, Stats};
 pub use time::Time;

@@ -58,9 +58,9 @@ impl Rtt {
     }
 }
 
-/// A token bucket in micro-tokens, refilled from `now`.
+/// A token bucket in micro-tokens, refilled from `now`: the rate budget for serving.
 #[derive(Clone, Debug)]
-pub(crate) struct TokenBucket {
+pub struct TokenBucket {
     /// Micro-tokens available.
     level: u64,
     /// Last refill.
@@ -68,7 +68,8 @@ pub(crate) struct TokenBucket {
 }
 
 impl TokenBucket {
-    fn full(burst: u32) -> Self {
+    /// A full bucket of `burst` tokens.
+    pub fn full(burst: u32) -> Self {
         TokenBucket {
             level: u64::from(burst) * 1_000_000,
             at: Time::ZERO,
@@ -76,7 +77,7 @@ impl TokenBucket {
     }
 
     /// Takes one token if available, refilling at `rate` per second up to `burst`.
-    pub(crate) fn take(&mut self, now: Time, rate: u32, burst: u32) -> bool {
+    pub fn take(&mut self, now: Time, rate: u32, burst: u32) -> bool {
         let elapsed = now
             .saturating_since(self.at)
             .as_micros()

@@ -6,7 +6,8 @@
 //! - [`seq`]: 64-bit extended sequence numbers ([`SeqNo`]) and timestamps across the wrap;
 //! - [`udp`]: the UDP header with its pseudo-header checksum, rebuilt for repairs;
 //! - [`proto`]: the peer repair protocol (request, repair, ping, pong), authenticated with a
-//!   truncated HMAC-SHA256 under the group key, plus the anti-replay window.
+//!   truncated HMAC-SHA256 under the group key, plus the anti-replay window;
+//! - [`relay`]: the edge's HELLO and NACK to the central source, authenticated by its token.
 //!
 //! What it deliberately does not do: own sockets, read clocks, allocate per packet, or decide
 //! anything (what to request, whom to answer): that is `groupcast-core`. Every parser borrows
@@ -28,6 +29,7 @@
 //! ```
 
 pub mod proto;
+pub mod relay;
 pub mod rtp;
 pub mod seq;
 pub mod ts;

@@ -27,6 +27,13 @@ impl GroupKey {
         GroupKey { mac }
     }
 
+    /// Builds a key from a secret of any length (an edge token, say).
+    pub fn from_secret(secret: &[u8]) -> Self {
+        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        GroupKey { mac }
+    }
+
     /// The truncated tag over `data`.
     pub(crate) fn tag(&self, data: &[u8]) -> [u8; TAG_LEN] {
         let mut mac = self.mac.clone();

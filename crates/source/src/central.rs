@@ -1,0 +1,186 @@
+//! The central's side of the relay: registers edges that prove their token, sends each of
+//! them every datagram, and retransmits from the ring what they NACK, within a budget.
+
+use crate::ring::Ring;
+use groupcast_core::{Time, TokenBucket};
+use groupcast_wire::SeqNo;
+use groupcast_wire::proto::{GroupKey, ReplayWindow};
+use groupcast_wire::relay::{self, RelayBody};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// An edge is dropped after this long without a HELLO.
+const EDGE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Retransmissions per second one edge may draw, and the burst.
+const NACK_RATE: u32 = 5_000;
+const NACK_BURST: u32 = 1_000;
+/// Most datagrams waiting to be sent.
+const QUEUE_LIMIT: usize = 65_536;
+
+/// What the central counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CentralStats {
+    /// Datagrams sent to edges (first copies).
+    pub relayed: u64,
+    /// Datagrams sent again after a NACK.
+    pub retransmitted: u64,
+    /// NACKed packets no longer (or never) in the ring.
+    pub nack_missed: u64,
+    /// NACKed packets refused by the per-edge budget.
+    pub nack_limited: u64,
+    /// Edge messages that did not verify (wrong token, garbage).
+    pub unauthenticated: u64,
+    /// Authenticated edge messages refused by the replay window.
+    pub replayed: u64,
+    /// Datagrams not queued because the queue was full.
+    pub dropped: u64,
+}
+
+/// One registered edge, as reported in statistics.
+#[derive(Clone, Debug)]
+pub struct EdgeInfo {
+    /// Its name.
+    pub name: String,
+    /// Where it receives.
+    pub addr: SocketAddr,
+    /// Last HELLO.
+    pub last_hello: Time,
+    /// Datagrams relayed to it.
+    pub relayed: u64,
+    /// Datagrams retransmitted to it.
+    pub retransmitted: u64,
+}
+
+/// Per-edge state.
+#[derive(Debug)]
+struct EdgePeer {
+    /// Public view.
+    info: EdgeInfo,
+    /// Replay window over its counters.
+    replay: ReplayWindow,
+    /// Retransmission budget.
+    budget: TokenBucket,
+}
+
+/// The relay server.
+#[derive(Debug)]
+pub struct Central {
+    /// Key derived from the edge token.
+    key: GroupKey,
+    /// Registered edges.
+    edges: Vec<EdgePeer>,
+    /// Sent datagrams, for retransmission.
+    ring: Ring,
+    /// (edge address, sequence number) to send.
+    queue: VecDeque<(SocketAddr, SeqNo)>,
+    /// Counters.
+    stats: CentralStats,
+}
+
+impl Central {
+    /// A relay accepting edges that hold `token`, keeping `keep` of history for them.
+    pub fn new(token: &[u8], keep: Duration) -> Self {
+        Central {
+            key: GroupKey::from_secret(token),
+            edges: Vec::new(),
+            ring: Ring::new(keep),
+            queue: VecDeque::new(),
+            stats: CentralStats::default(),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &CentralStats {
+        &self.stats
+    }
+
+    /// The registered edges.
+    pub fn edges(&self) -> impl Iterator<Item = &EdgeInfo> {
+        self.edges.iter().map(|e| &e.info)
+    }
+
+    /// Takes a datagram received on the relay socket from `from`.
+    pub fn handle_edge(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) {
+        let Ok(msg) = relay::open(&self.key, bytes) else {
+            self.stats.unauthenticated += 1;
+            return;
+        };
+        let i = match self.edges.iter().position(|e| e.info.name == msg.name) {
+            Some(i) => i,
+            None => {
+                self.edges.push(EdgePeer {
+                    info: EdgeInfo {
+                        name: msg.name.into(),
+                        addr: from,
+                        last_hello: now,
+                        relayed: 0,
+                        retransmitted: 0,
+                    },
+                    replay: ReplayWindow::new(),
+                    budget: TokenBucket::full(NACK_BURST),
+                });
+                self.edges.len() - 1
+            }
+        };
+        let edge = &mut self.edges[i];
+        if edge.replay.accept(msg.counter).is_err() {
+            self.stats.replayed += 1;
+            return;
+        }
+        edge.info.addr = from;
+        edge.info.last_hello = now;
+        if let RelayBody::Nack { ranges, .. } = msg.body {
+            for wire in ranges.iter().flat_map(|r| r.iter()).take(4096) {
+                self.retransmit(now, i, wire);
+            }
+        }
+    }
+
+    fn retransmit(&mut self, now: Time, edge: usize, wire: u16) {
+        let Some((seq, _)) = self.ring.get(wire) else {
+            self.stats.nack_missed += 1;
+            return;
+        };
+        if !self.edges[edge].budget.take(now, NACK_RATE, NACK_BURST) {
+            self.stats.nack_limited += 1;
+        } else if self.queue.len() < QUEUE_LIMIT {
+            self.queue.push_back((self.edges[edge].info.addr, seq));
+            self.edges[edge].info.retransmitted += 1;
+            self.stats.retransmitted += 1;
+        } else {
+            self.stats.dropped += 1;
+        }
+    }
+
+    /// Records a datagram just multicast as `seq` and queues it for every live edge.
+    pub fn on_sent(&mut self, now: Time, seq: SeqNo, datagram: &[u8]) {
+        self.ring.push(now, seq, datagram);
+        self.edges
+            .retain(|e| e.info.last_hello + EDGE_TIMEOUT >= now);
+        for i in 0..self.edges.len() {
+            if self.queue.len() < QUEUE_LIMIT {
+                self.queue.push_back((self.edges[i].info.addr, seq));
+                self.edges[i].info.relayed += 1;
+                self.stats.relayed += 1;
+            } else {
+                self.stats.dropped += 1;
+            }
+        }
+    }
+
+    /// The next datagram for an edge: where to, and the bytes.
+    pub fn poll_transmit(&mut self) -> Option<(SocketAddr, &[u8])> {
+        let (addr, seq) = loop {
+            let (addr, seq) = self.queue.pop_front()?;
+            if self
+                .ring
+                .get(seq.wire())
+                .is_some_and(|(found, _)| found == seq)
+            {
+                break (addr, seq);
+            }
+        };
+        self.ring.get(seq.wire()).map(|(_, bytes)| (addr, bytes))
+    }
+}
