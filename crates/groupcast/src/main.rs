@@ -1,6 +1,10 @@
 //! The `groupcast` command: one binary, one subcommand per role.
 
+mod edge;
+mod net;
+mod run;
 mod sim;
+mod source;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -15,12 +19,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Send MPEG-TS (a file paced by its PCR, or live UDP/RTP) as RTP multicast; relay to edges.
+    Source(source::Args),
+    /// Receive the central's stream by unicast and re-multicast it unchanged in a metro.
+    Edge(edge::Args),
     /// Simulate a source and an audience of clients on virtual time, with the real repair core.
     Sim(sim::Args),
 }
 
 fn main() -> ExitCode {
+    run::init_logging();
     let result = match Cli::parse().command {
+        Command::Source(args) => source::run(&args),
+        Command::Edge(args) => edge::run(&args),
         Command::Sim(args) => sim::run(&args),
     };
     match result {

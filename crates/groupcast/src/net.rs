@@ -1,0 +1,126 @@
+//! Sockets: multicast senders and receivers (IPv4 and IPv6, any-source and source-specific),
+//! unicast sockets, and the process clock.
+
+use anyhow::{Context, bail};
+use groupcast_core::Time;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::time::Instant;
+
+/// Receive buffer asked for on media sockets (the kernel may cap it).
+const RECV_BUFFER: usize = 8 << 20;
+
+/// Time since `start`, as the core's [`Time`].
+pub(crate) fn now(start: Instant) -> Time {
+    Time::from_micros(start.elapsed().as_micros() as u64)
+}
+
+/// Microseconds since the Unix epoch: a message counter that keeps increasing across restarts.
+pub(crate) fn wall_micros() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_micros() as u64)
+}
+
+/// The outgoing interface: an IPv4 address, or for IPv6 an interface index or name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Iface {
+    /// Let the routing table decide.
+    Default,
+    /// An IPv4 interface address.
+    V4(Ipv4Addr),
+    /// An IPv6 interface index.
+    V6(u32),
+}
+
+impl Iface {
+    /// Parses `--iface`: an IPv4 address, an interface index, or an interface name.
+    pub(crate) fn parse(s: Option<&str>) -> anyhow::Result<Iface> {
+        let Some(s) = s else { return Ok(Iface::Default) };
+        if let Ok(v4) = s.parse::<Ipv4Addr>() {
+            return Ok(Iface::V4(v4));
+        }
+        if let Ok(index) = s.parse::<u32>() {
+            return Ok(Iface::V6(index));
+        }
+        let path = format!("/sys/class/net/{s}/ifindex");
+        let index = std::fs::read_to_string(&path).with_context(|| format!("--iface {s}: no such interface"))?;
+        Ok(Iface::V6(index.trim().parse().with_context(|| format!("--iface {s}: bad index in {path}"))?))
+    }
+
+    fn index(&self) -> u32 {
+        match self {
+            Iface::V6(i) => *i,
+            _ => 0,
+        }
+    }
+
+    fn v4(&self) -> Ipv4Addr {
+        match self {
+            Iface::V4(a) => *a,
+            _ => Ipv4Addr::UNSPECIFIED,
+        }
+    }
+}
+
+/// A UDP socket sending to multicast `group` through `iface` with the given TTL (hop limit),
+/// looping back to local receivers.
+pub(crate) fn multicast_sender(group: SocketAddr, iface: &Iface, ttl: u32) -> anyhow::Result<UdpSocket> {
+    if !group.ip().is_multicast() {
+        bail!("{group} is not a multicast address");
+    }
+    let socket = match group.ip() {
+        IpAddr::V4(_) => {
+            let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+            s.set_multicast_if_v4(&iface.v4())?;
+            s.set_multicast_ttl_v4(ttl)?;
+            s.set_multicast_loop_v4(true)?;
+            s.bind(&SockAddr::from(SocketAddr::new(iface.v4().into(), 0)))?;
+            s
+        }
+        IpAddr::V6(_) => {
+            let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+            s.set_multicast_if_v6(iface.index())?;
+            s.set_multicast_hops_v6(ttl)?;
+            s.set_multicast_loop_v6(true)?;
+            s.bind(&SockAddr::from(SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), 0)))?;
+            s
+        }
+    };
+    socket.set_send_buffer_size(RECV_BUFFER)?;
+    socket.connect(&SockAddr::from(group)).with_context(|| format!("no route to {group} (give --iface)"))?;
+    Ok(socket.into())
+}
+
+/// A UDP socket receiving multicast `group` on `iface`; source-specific when `source` is given.
+pub(crate) fn multicast_receiver(group: SocketAddr, iface: &Iface, source: Option<IpAddr>) -> anyhow::Result<UdpSocket> {
+    let domain = if group.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+    let s = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_address(true)?;
+    s.set_recv_buffer_size(RECV_BUFFER)?;
+    // Bound to the group address, the socket sees only this group's traffic.
+    s.bind(&SockAddr::from(group)).with_context(|| format!("bind {group}"))?;
+    match (group.ip(), source) {
+        (IpAddr::V4(g), None) => {
+            s.join_multicast_v4(&g, &iface.v4())?;
+            s.set_multicast_all_v4(false)?;
+        }
+        (IpAddr::V4(g), Some(IpAddr::V4(src))) => {
+            s.join_ssm_v4(&src, &g, &iface.v4())?;
+            s.set_multicast_all_v4(false)?;
+        }
+        (IpAddr::V6(g), None) => s.join_multicast_v6(&g, iface.index())?,
+        (IpAddr::V6(_), Some(_)) => bail!("source-specific IPv6 multicast is not supported yet"),
+        (IpAddr::V4(_), Some(_)) => bail!("the SSM source must be IPv4 like the group"),
+    }
+    Ok(s.into())
+}
+
+/// A UDP socket for unicast on `addr`, or one receiving multicast if `addr` is a group.
+pub(crate) fn input_socket(addr: SocketAddr, iface: &Iface) -> anyhow::Result<UdpSocket> {
+    if addr.ip().is_multicast() {
+        return multicast_receiver(addr, iface, None);
+    }
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_recv_buffer_size(RECV_BUFFER)?;
+    s.bind(&SockAddr::from(addr)).with_context(|| format!("bind {addr}"))?;
+    Ok(s.into())
+}
