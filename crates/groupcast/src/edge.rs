@@ -99,15 +99,29 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         .with_context(|| format!("--upstream {}", args.upstream))?
         .next()
         .with_context(|| format!("--upstream {}: no address", args.upstream))?;
-    let local = args.listen.unwrap_or_else(|| if upstream.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().unwrap_or(upstream));
+    let local = args.listen.unwrap_or_else(|| {
+        if upstream.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        }
+        .parse()
+        .unwrap_or(upstream)
+    });
     let link = UdpSocket::bind(local).with_context(|| format!("bind {local}"))?;
     link.connect(upstream)?;
     link.set_read_timeout(Some(Duration::from_millis(2)))?;
     let out = net::multicast_sender(args.group, &Iface::parse(args.iface.as_deref())?, args.ttl)?;
     let name = args.name.clone().unwrap_or_else(|| args.group.to_string());
-    let config = EdgeConfig { initial_counter: net::wall_micros(), ..EdgeConfig::new(&name) };
+    let config = EdgeConfig {
+        initial_counter: net::wall_micros(),
+        ..EdgeConfig::new(&name)
+    };
     let mut edge = Edge::new(config, args.token.as_bytes());
-    let mut dropper = Dropper { rate: args.drop_rate, state: args.drop_seed.max(1) };
+    let mut dropper = Dropper {
+        rate: args.drop_rate,
+        state: args.drop_seed.max(1),
+    };
     let (start, stop) = (Instant::now(), Stop::new(args.duration)?);
     let (mut buf, mut msg) = ([0u8; 65_536], [0u8; 1500]);
     let (mut received, mut dropped) = (0u64, 0u64);
@@ -140,7 +154,11 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
                 }
             }
             // The central is down or restarting: keep saying HELLO until it answers.
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::ConnectionRefused) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::ConnectionRefused
+                ) => {}
             Err(e) => return Err(e).context("receive from upstream"),
         }
         let now = net::now(start);
@@ -151,14 +169,24 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         if Instant::now() >= next_report {
             next_report += Duration::from_secs(5);
             let r = report(edge.stats(), received, dropped);
-            tracing::info!(forwarded = r.forwarded, recovered = r.recovered, unrecovered = r.unrecovered, "edge running");
+            tracing::info!(
+                forwarded = r.forwarded,
+                recovered = r.recovered,
+                unrecovered = r.unrecovered,
+                "edge running"
+            );
             if let Some(p) = &args.stats_json {
                 write_json(p, &r)?;
             }
         }
     }
     let r = report(edge.stats(), received, dropped);
-    tracing::info!(forwarded = r.forwarded, recovered = r.recovered, unrecovered = r.unrecovered, "edge stopped");
+    tracing::info!(
+        forwarded = r.forwarded,
+        recovered = r.recovered,
+        unrecovered = r.unrecovered,
+        "edge stopped"
+    );
     if let Some(p) = &args.stats_json {
         write_json(p, &r)?;
     }

@@ -17,7 +17,9 @@ pub(crate) fn now(start: Instant) -> Time {
 
 /// Microseconds since the Unix epoch: a message counter that keeps increasing across restarts.
 pub(crate) fn wall_micros() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_micros() as u64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_micros() as u64)
 }
 
 /// The outgoing interface: an IPv4 address, or for IPv6 an interface index or name.
@@ -34,7 +36,9 @@ pub(crate) enum Iface {
 impl Iface {
     /// Parses `--iface`: an IPv4 address, an interface index, or an interface name.
     pub(crate) fn parse(s: Option<&str>) -> anyhow::Result<Iface> {
-        let Some(s) = s else { return Ok(Iface::Default) };
+        let Some(s) = s else {
+            return Ok(Iface::Default);
+        };
         if let Ok(v4) = s.parse::<Ipv4Addr>() {
             return Ok(Iface::V4(v4));
         }
@@ -42,8 +46,11 @@ impl Iface {
             return Ok(Iface::V6(index));
         }
         let path = format!("/sys/class/net/{s}/ifindex");
-        let index = std::fs::read_to_string(&path).with_context(|| format!("--iface {s}: no such interface"))?;
-        Ok(Iface::V6(index.trim().parse().with_context(|| format!("--iface {s}: bad index in {path}"))?))
+        let index = std::fs::read_to_string(&path)
+            .with_context(|| format!("--iface {s}: no such interface"))?;
+        Ok(Iface::V6(index.trim().parse().with_context(|| {
+            format!("--iface {s}: bad index in {path}")
+        })?))
     }
 
     fn index(&self) -> u32 {
@@ -63,7 +70,11 @@ impl Iface {
 
 /// A UDP socket sending to multicast `group` through `iface` with the given TTL (hop limit),
 /// looping back to local receivers.
-pub(crate) fn multicast_sender(group: SocketAddr, iface: &Iface, ttl: u32) -> anyhow::Result<UdpSocket> {
+pub(crate) fn multicast_sender(
+    group: SocketAddr,
+    iface: &Iface,
+    ttl: u32,
+) -> anyhow::Result<UdpSocket> {
     if !group.ip().is_multicast() {
         bail!("{group} is not a multicast address");
     }
@@ -81,23 +92,37 @@ pub(crate) fn multicast_sender(group: SocketAddr, iface: &Iface, ttl: u32) -> an
             s.set_multicast_if_v6(iface.index())?;
             s.set_multicast_hops_v6(ttl)?;
             s.set_multicast_loop_v6(true)?;
-            s.bind(&SockAddr::from(SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), 0)))?;
+            s.bind(&SockAddr::from(SocketAddr::new(
+                Ipv6Addr::UNSPECIFIED.into(),
+                0,
+            )))?;
             s
         }
     };
     socket.set_send_buffer_size(RECV_BUFFER)?;
-    socket.connect(&SockAddr::from(group)).with_context(|| format!("no route to {group} (give --iface)"))?;
+    socket
+        .connect(&SockAddr::from(group))
+        .with_context(|| format!("no route to {group} (give --iface)"))?;
     Ok(socket.into())
 }
 
 /// A UDP socket receiving multicast `group` on `iface`; source-specific when `source` is given.
-pub(crate) fn multicast_receiver(group: SocketAddr, iface: &Iface, source: Option<IpAddr>) -> anyhow::Result<UdpSocket> {
-    let domain = if group.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+pub(crate) fn multicast_receiver(
+    group: SocketAddr,
+    iface: &Iface,
+    source: Option<IpAddr>,
+) -> anyhow::Result<UdpSocket> {
+    let domain = if group.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
     let s = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
     s.set_reuse_address(true)?;
     s.set_recv_buffer_size(RECV_BUFFER)?;
     // Bound to the group address, the socket sees only this group's traffic.
-    s.bind(&SockAddr::from(group)).with_context(|| format!("bind {group}"))?;
+    s.bind(&SockAddr::from(group))
+        .with_context(|| format!("bind {group}"))?;
     match (group.ip(), source) {
         (IpAddr::V4(g), None) => {
             s.join_multicast_v4(&g, &iface.v4())?;
@@ -121,6 +146,7 @@ pub(crate) fn input_socket(addr: SocketAddr, iface: &Iface) -> anyhow::Result<Ud
     }
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     s.set_recv_buffer_size(RECV_BUFFER)?;
-    s.bind(&SockAddr::from(addr)).with_context(|| format!("bind {addr}"))?;
+    s.bind(&SockAddr::from(addr))
+        .with_context(|| format!("bind {addr}"))?;
     Ok(s.into())
 }

@@ -21,10 +21,14 @@ impl Stop {
     pub(crate) fn new(duration: Option<f64>) -> anyhow::Result<Stop> {
         let signalled = Arc::new(AtomicBool::new(false));
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            signal_hook::flag::register(sig, Arc::clone(&signalled)).context("install signal handler")?;
+            signal_hook::flag::register(sig, Arc::clone(&signalled))
+                .context("install signal handler")?;
         }
         let deadline = duration.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
-        Ok(Stop { signalled, deadline })
+        Ok(Stop {
+            signalled,
+            deadline,
+        })
     }
 
     /// True when the loop should end.
@@ -48,7 +52,8 @@ pub(crate) fn init_logging() {
 /// Writes `stats` to `path` as pretty JSON (atomically: a temporary file, then a rename).
 pub(crate) fn write_json(path: &Path, stats: &impl Serialize) -> anyhow::Result<()> {
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(stats)?).with_context(|| format!("write {}", tmp.display()))?;
+    std::fs::write(&tmp, serde_json::to_vec_pretty(stats)?)
+        .with_context(|| format!("write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("write {}", path.display()))
 }
 
@@ -72,6 +77,10 @@ impl Spread {
         self.count += 1;
         self.sum += us;
         self.mean_us = self.sum as f64 / self.count as f64;
-        self.max_us = if self.count == 1 { us } else { self.max_us.max(us) };
+        self.max_us = if self.count == 1 {
+            us
+        } else {
+            self.max_us.max(us)
+        };
     }
 }

@@ -103,7 +103,9 @@ enum Input {
 
 fn parse_input(s: &str) -> anyhow::Result<Input> {
     let addr = |rest: &str| -> anyhow::Result<SocketAddr> {
-        rest.trim_start_matches('@').parse().with_context(|| format!("--input {s}: expected IP:PORT after the scheme"))
+        rest.trim_start_matches('@')
+            .parse()
+            .with_context(|| format!("--input {s}: expected IP:PORT after the scheme"))
     };
     if let Some(rest) = s.strip_prefix("udp://") {
         Ok(Input::Udp(addr(rest)?))
@@ -131,7 +133,9 @@ struct Sender {
 impl Sender {
     /// Stamps and multicasts one datagram's TS, and queues it for the edges.
     fn send(&mut self, ticks: u64, ts: &[u8]) -> anyhow::Result<()> {
-        let Some((seq, len)) = self.stamper.stamp(ticks, ts, &mut self.buf) else { bail!("datagram too large") };
+        let Some((seq, len)) = self.stamper.stamp(ticks, ts, &mut self.buf) else {
+            bail!("datagram too large")
+        };
         match self.out.send(&self.buf[..len]) {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::WouldBlock => {}
@@ -152,7 +156,14 @@ impl Sender {
             loop {
                 match sock.recv_from(&mut buf) {
                     Ok((n, from)) => central.handle_edge(net::now(self.start), from, &buf[..n]),
-                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::ConnectionRefused) => break,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            ErrorKind::WouldBlock | ErrorKind::ConnectionRefused
+                        ) =>
+                    {
+                        break;
+                    }
                     Err(e) => return Err(e).context("relay socket"),
                 }
             }
@@ -199,7 +210,11 @@ impl Sender {
             pacing_max_us = s.pacing_error.max_us,
             edges = s.relay.as_ref().map_or(0, |r| r.edges.len()),
             "{}",
-            if last { "source stopped" } else { "source running" }
+            if last {
+                "source stopped"
+            } else {
+                "source running"
+            }
         );
         if let Some(path) = &self.stats_json {
             write_json(path, &self.stats)?;
@@ -217,21 +232,31 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         (Some(addr), Some(token)) if !token.is_empty() => {
             let sock = UdpSocket::bind(addr).with_context(|| format!("--relay-listen {addr}"))?;
             sock.set_nonblocking(true)?;
-            Some((sock, Central::new(token.as_bytes(), Duration::from_millis(args.ring_ms))))
+            Some((
+                sock,
+                Central::new(token.as_bytes(), Duration::from_millis(args.ring_ms)),
+            ))
         }
         (Some(_), _) => bail!("--relay-listen needs --edge-token (or GROUPCAST_EDGE_TOKEN)"),
         (None, _) => None,
     };
     let ssrc = Ssrc(getrandom::u32().context("random SSRC")?);
     let first_seq = getrandom::u32().context("random sequence number")? as u16;
-    let stamper = RtpStamper::new(ssrc, first_seq, getrandom::u32().context("random timestamp")?);
+    let stamper = RtpStamper::new(
+        ssrc,
+        first_seq,
+        getrandom::u32().context("random timestamp")?,
+    );
     tracing::info!(group = %args.group, ssrc = %ssrc, input = args.input, "source starting");
     let mut sender = Sender {
         out,
         stamper,
         relay,
         start: Instant::now(),
-        stats: Stats { ssrc: ssrc.0, ..Stats::default() },
+        stats: Stats {
+            ssrc: ssrc.0,
+            ..Stats::default()
+        },
         stats_json: args.stats_json.clone(),
         next_report: Instant::now() + Duration::from_secs(5),
         buf: vec![0u8; 2048],
@@ -256,9 +281,12 @@ fn send_file(sender: &mut Sender, path: &PathBuf, args: &Args, stop: &Stop) -> a
     let mut ts = Vec::with_capacity(7 * 188);
     let mut chunk = vec![0u8; 188 * 512];
     'passes: loop {
-        let mut file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+        let mut file =
+            std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
         loop {
-            let n = file.read(&mut chunk).with_context(|| format!("read {}", path.display()))?;
+            let n = file
+                .read(&mut chunk)
+                .with_context(|| format!("read {}", path.display()))?;
             let mut err = None;
             if n == 0 {
                 sync.finish(|p| err = err.or(pacer.push(*p).err()));
@@ -277,7 +305,10 @@ fn send_file(sender: &mut Sender, path: &PathBuf, args: &Args, stop: &Stop) -> a
                 if !args.unpaced {
                     let due = t0 + Duration::from_micros((at - a0) / 27);
                     wait_until(sender, due, stop)?;
-                    sender.stats.pacing_error.add(Instant::now().saturating_duration_since(due).as_micros() as i64);
+                    sender
+                        .stats
+                        .pacing_error
+                        .add(Instant::now().saturating_duration_since(due).as_micros() as i64);
                 }
                 if stop.now() {
                     break 'passes;
@@ -317,11 +348,21 @@ fn wait_until(sender: &mut Sender, due: Instant, stop: &Stop) -> anyhow::Result<
 }
 
 /// Forwards live TS from UDP or RTP as it arrives, regrouped into 7-packet datagrams.
-fn send_live(sender: &mut Sender, addr: SocketAddr, iface: &Iface, rtp: bool, stop: &Stop) -> anyhow::Result<()> {
+fn send_live(
+    sender: &mut Sender,
+    addr: SocketAddr,
+    iface: &Iface,
+    rtp: bool,
+    stop: &Stop,
+) -> anyhow::Result<()> {
     let input = net::input_socket(addr, iface)?;
     input.set_read_timeout(Some(Duration::from_millis(5)))?;
     let mut sync = TsSync::new();
-    let (mut buf, mut pending, mut ts) = (vec![0u8; 65_536], Vec::<u8>::with_capacity(7 * 188), Vec::new());
+    let (mut buf, mut pending, mut ts) = (
+        vec![0u8; 65_536],
+        Vec::<u8>::with_capacity(7 * 188),
+        Vec::new(),
+    );
     let mut last_data = Instant::now();
     let mut stalled = false;
     while !stop.now() {

@@ -1,5 +1,7 @@
 //! The `groupcast` binary as a user runs it.
 
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 
 fn groupcast(args: &[&str]) -> (bool, String, String) {

@@ -1,6 +1,8 @@
 //! `groupcast source` with a file: a real player decodes it, it follows the PCR, loops
 //! seamlessly, and refuses a file without a clock.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::*;
 use std::process::Command;
@@ -10,14 +12,42 @@ use std::time::Duration;
 fn ffmpeg_decodes_every_video_frame_from_the_multicast() {
     let group = "239.255.43.1:5004";
     let sample = sample();
-    let _src = groupcast(&["source", "--input", sample.to_str().unwrap(), "--group", group, "--iface", "127.0.0.1", "--duration", "10"]);
+    let _src = groupcast(&[
+        "source",
+        "--input",
+        sample.to_str().unwrap(),
+        "--group",
+        group,
+        "--iface",
+        "127.0.0.1",
+        "--duration",
+        "10",
+    ]);
     std::thread::sleep(Duration::from_millis(300));
     let url = format!("rtp://{group}?localaddr=127.0.0.1");
     let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostats", "-loglevel", "error", "-i", &url, "-t", "6", "-map", "0:v", "-f", "framecrc", "-"])
+        .args([
+            "-hide_banner",
+            "-nostats",
+            "-loglevel",
+            "error",
+            "-i",
+            &url,
+            "-t",
+            "6",
+            "-map",
+            "0:v",
+            "-f",
+            "framecrc",
+            "-",
+        ])
         .output()
         .expect("ffmpeg is installed (.ci/run installs it)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let pts: Vec<i64> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.starts_with('#'))
@@ -26,7 +56,10 @@ fn ffmpeg_decodes_every_video_frame_from_the_multicast() {
     // 6 s at 25 fps less the wait for the first keyframe (GOP 2 s); from that keyframe on,
     // every frame, none missing or repeated.
     assert!(pts.len() >= 95, "decoded {} frames", pts.len());
-    assert!(pts.windows(2).all(|w| w[1] == w[0] + 1), "frames missing: {pts:?}");
+    assert!(
+        pts.windows(2).all(|w| w[1] == w[0] + 1),
+        "frames missing: {pts:?}"
+    );
 }
 
 #[test]
@@ -34,7 +67,17 @@ fn output_follows_the_pcr() {
     let group: std::net::SocketAddr = "239.255.43.2:5004".parse().unwrap();
     let rx = join(group);
     let sample = sample();
-    let _src = groupcast(&["source", "--input", sample.to_str().unwrap(), "--group", "239.255.43.2:5004", "--iface", "127.0.0.1", "--duration", "5"]);
+    let _src = groupcast(&[
+        "source",
+        "--input",
+        sample.to_str().unwrap(),
+        "--group",
+        "239.255.43.2:5004",
+        "--iface",
+        "127.0.0.1",
+        "--duration",
+        "5",
+    ]);
     let got = collect(&rx, Duration::from_secs(6), usize::MAX);
     assert!(got.len() > 500, "{}", got.len());
     // The sample is muxed at a constant 1.8 Mbit/s: so must the multicast be.
@@ -46,10 +89,18 @@ fn output_follows_the_pcr() {
     // Arrival time against RTP time (taken from the PCR): stated tolerance 10 ms.
     let offsets: Vec<f64> = got
         .iter()
-        .map(|(t, d)| (*t - t0).as_secs_f64() * 1e3 - f64::from(rtp_fields(d).1.wrapping_sub(ts0)) / 90.0)
+        .map(|(t, d)| {
+            (*t - t0).as_secs_f64() * 1e3 - f64::from(rtp_fields(d).1.wrapping_sub(ts0)) / 90.0
+        })
         .collect();
-    let (lo, hi) = offsets.iter().fold((f64::MAX, f64::MIN), |(a, b), &o| (a.min(o), b.max(o)));
-    assert!(hi - lo < 10.0, "arrivals stray {:.2} ms from the PCR clock", hi - lo);
+    let (lo, hi) = offsets
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), &o| (a.min(o), b.max(o)));
+    assert!(
+        hi - lo < 10.0,
+        "arrivals stray {:.2} ms from the PCR clock",
+        hi - lo
+    );
 }
 
 #[test]
@@ -63,19 +114,43 @@ fn looping_is_seamless() {
     let rx = join(group);
     let stats_path = dir.join("stats.json");
     let src = groupcast(&[
-        "source", "--input", cut.to_str().unwrap(), "--group", "239.255.43.3:5004", "--iface", "127.0.0.1",
-        "--loop", "--duration", "5", "--stats-json", stats_path.to_str().unwrap(),
+        "source",
+        "--input",
+        cut.to_str().unwrap(),
+        "--group",
+        "239.255.43.3:5004",
+        "--iface",
+        "127.0.0.1",
+        "--loop",
+        "--duration",
+        "5",
+        "--stats-json",
+        stats_path.to_str().unwrap(),
     ]);
     let got = collect(&rx, Duration::from_secs(6), usize::MAX);
     assert!(src.wait(Duration::from_secs(5)).success());
     assert!(stats(&stats_path)["loops"].as_u64().unwrap() >= 2);
     let fields: Vec<(u16, u32, u32)> = got.iter().map(|g| rtp_fields(&g.1)).collect();
-    assert!(fields.windows(2).all(|w| w[1].0 == w[0].0.wrapping_add(1)), "sequence numbers continue");
-    let steps: Vec<u32> = fields.windows(2).map(|w| w[1].1.wrapping_sub(w[0].1)).collect();
+    assert!(
+        fields.windows(2).all(|w| w[1].0 == w[0].0.wrapping_add(1)),
+        "sequence numbers continue"
+    );
+    let steps: Vec<u32> = fields
+        .windows(2)
+        .map(|w| w[1].1.wrapping_sub(w[0].1))
+        .collect();
     let typical = 1316.0 * 8.0 / 1.8e6 * 90_000.0;
-    assert!(steps.iter().all(|&s| f64::from(s) < typical * 3.0), "RTP time never jumps: {:?}", steps.iter().max());
+    assert!(
+        steps.iter().all(|&s| f64::from(s) < typical * 3.0),
+        "RTP time never jumps: {:?}",
+        steps.iter().max()
+    );
     let gaps: Vec<Duration> = got.windows(2).map(|w| w[1].0 - w[0].0).collect();
-    assert!(gaps.iter().all(|g| *g < Duration::from_millis(30)), "no pause at the seams: {:?}", gaps.iter().max());
+    assert!(
+        gaps.iter().all(|g| *g < Duration::from_millis(30)),
+        "no pause at the seams: {:?}",
+        gaps.iter().max()
+    );
 }
 
 #[test]
@@ -86,7 +161,17 @@ fn a_file_without_pcr_is_refused_unless_given_a_bitrate() {
     null[..4].copy_from_slice(&[0x47, 0x1f, 0xff, 0x10]);
     std::fs::write(&file, null.repeat(70_000)).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_groupcast"))
-        .args(["source", "--input", file.to_str().unwrap(), "--group", "239.255.43.4:5004", "--iface", "127.0.0.1", "--duration", "5"])
+        .args([
+            "source",
+            "--input",
+            file.to_str().unwrap(),
+            "--group",
+            "239.255.43.4:5004",
+            "--iface",
+            "127.0.0.1",
+            "--duration",
+            "5",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -94,8 +179,17 @@ fn a_file_without_pcr_is_refused_unless_given_a_bitrate() {
     let group: std::net::SocketAddr = "239.255.43.4:5006".parse().unwrap();
     let rx = join(group);
     let _src = groupcast(&[
-        "source", "--input", file.to_str().unwrap(), "--group", "239.255.43.4:5006", "--iface", "127.0.0.1",
-        "--bitrate", "10000000", "--duration", "2",
+        "source",
+        "--input",
+        file.to_str().unwrap(),
+        "--group",
+        "239.255.43.4:5006",
+        "--iface",
+        "127.0.0.1",
+        "--bitrate",
+        "10000000",
+        "--duration",
+        "2",
     ]);
     let got = collect(&rx, Duration::from_millis(1500), usize::MAX);
     // 10 Mbit/s of 1,316-byte payloads is ~950 datagrams/s.

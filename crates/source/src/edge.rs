@@ -15,7 +15,7 @@ use std::time::Duration;
 pub struct EdgeConfig {
     /// Name shown at the central.
     pub name: String,
-    /// How often to say HELLO.
+    /// How often to say HELLO while the stream flows (ten times as often while it does not).
     pub hello_interval: Duration,
     /// How long a gap may be reordering before it is NACKed.
     pub reorder_hold: Duration,
@@ -92,6 +92,8 @@ pub struct Edge {
     srtt: Option<Duration>,
     /// Next HELLO.
     next_hello: Time,
+    /// Last datagram from the central.
+    last_data: Option<Time>,
     /// A NACK is due to be written.
     nack_due: bool,
     stats: EdgeStats,
@@ -113,6 +115,7 @@ impl Edge {
             missing: VecDeque::new(),
             srtt: None,
             next_hello: Time::ZERO,
+            last_data: None,
             nack_due: false,
             stats: EdgeStats::default(),
             scratch: Vec::new(),
@@ -136,6 +139,7 @@ impl Edge {
             self.stats.bad += 1;
             return false;
         };
+        self.last_data = Some(now);
         if self.stream.as_ref().is_none_or(|s| s.0 != pkt.ssrc) {
             if self.stream.is_some() {
                 self.stats.source_restarts += 1;
@@ -237,7 +241,16 @@ impl Edge {
             }
         }
         if now >= self.next_hello {
-            self.next_hello = now + self.config.hello_interval;
+            // Until the central answers (first start, or after it restarted), ask often.
+            let fed = self
+                .last_data
+                .is_some_and(|t| t + Duration::from_secs(1) > now);
+            let interval = if fed {
+                self.config.hello_interval
+            } else {
+                self.config.hello_interval / 10
+            };
+            self.next_hello = now + interval;
             return self.write(RelayBody::Hello, buf);
         }
         None

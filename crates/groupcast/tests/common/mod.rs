@@ -64,7 +64,9 @@ pub fn join(group: SocketAddr) -> UdpSocket {
     s.set_reuse_address(true).unwrap();
     s.set_recv_buffer_size(8 << 20).unwrap();
     s.bind(&SockAddr::from(group)).unwrap();
-    let SocketAddr::V4(g) = group else { panic!("IPv4 only") };
+    let SocketAddr::V4(g) = group else {
+        panic!("IPv4 only")
+    };
     s.join_multicast_v4(g.ip(), &Ipv4Addr::LOCALHOST).unwrap();
     s.set_multicast_all_v4(false).unwrap();
     let s: UdpSocket = s.into();
