@@ -14,35 +14,53 @@ fn by_seq(got: &[(std::time::Instant, Vec<u8>)]) -> BTreeMap<u16, Vec<u8>> {
         .collect()
 }
 
-#[test]
-fn edge_re_multicasts_the_central_stream_unchanged_under_upstream_loss() {
-    let (central_group, edge_group) = ("239.255.45.1:5004", "239.255.45.2:5004");
-    let dir = tempdir("relay");
-    let edge_stats = dir.join("edge.json");
-    let central_rx = join(central_group.parse().unwrap());
-    let edge_rx = join(edge_group.parse().unwrap());
-    let sample = sample();
-    let _edge = groupcast(&[
+/// Starts an edge for `group` named `name` dropping `drop` of its upstream; returns its
+/// stats path.
+fn edge(dir: &std::path::Path, name: &str, group: &str, drop: &str) -> (Proc, std::path::PathBuf) {
+    let stats_path = dir.join(format!("{name}.json"));
+    let p = groupcast(&[
         "edge",
         "--upstream",
         "127.0.0.1:47100",
         "--token",
         "s3cret",
         "--group",
-        edge_group,
+        group,
         "--iface",
         "127.0.0.1",
         "--name",
-        "metro-a",
+        name,
         "--duration",
         "7",
         "--drop-rate",
-        "0.05",
+        drop,
         "--drop-seed",
         "3",
         "--stats-json",
-        edge_stats.to_str().unwrap(),
+        stats_path.to_str().unwrap(),
     ]);
+    (p, stats_path)
+}
+
+#[test]
+fn edges_re_multicast_the_central_stream_unchanged_under_upstream_loss() {
+    let central_group = "239.255.45.1:5004";
+    let edges = [
+        ("metro-a", "239.255.45.2:5004", "0.05"),
+        ("metro-b", "239.255.45.7:5004", "0"),
+    ];
+    let dir = tempdir("relay");
+    let central_rx = join(central_group.parse().unwrap());
+    let mut running = Vec::new();
+    let mut collectors = Vec::new();
+    for (name, group, drop) in edges {
+        let rx = join(group.parse().unwrap());
+        running.push(edge(&dir, name, group, drop));
+        collectors.push(std::thread::spawn(move || {
+            collect(&rx, Duration::from_secs(7), usize::MAX)
+        }));
+    }
+    let sample = sample();
     let _src = groupcast(&[
         "source",
         "--input",
@@ -58,34 +76,42 @@ fn edge_re_multicasts_the_central_stream_unchanged_under_upstream_loss() {
         "--duration",
         "5",
     ]);
-    let edge_thread =
-        std::thread::spawn(move || collect(&edge_rx, Duration::from_secs(7), usize::MAX));
     let central = by_seq(&collect(&central_rx, Duration::from_secs(7), usize::MAX));
-    let edge_got = edge_thread.join().unwrap();
-    let edge = by_seq(&edge_got);
     assert!(central.len() > 600, "{}", central.len());
-    assert_eq!(
-        edge_got.len(),
-        edge.len(),
-        "no packet multicast twice by the edge"
-    );
-    // Every packet the edge multicast is the central's, byte for byte (same SSRC and numbers).
-    for (seq, bytes) in &edge {
-        assert_eq!(central.get(seq), Some(bytes), "packet {seq} differs");
+    for ((collector, (proc_, stats_path)), (name, _, drop)) in
+        collectors.into_iter().zip(running).zip(edges)
+    {
+        let got = collector.join().unwrap();
+        let edge = by_seq(&got);
+        assert!(proc_.wait(Duration::from_secs(3)).success());
+        assert_eq!(got.len(), edge.len(), "{name}: no packet multicast twice");
+        // Every packet the edge multicast is the central's, byte for byte (same SSRC, numbers).
+        for (seq, bytes) in &edge {
+            assert_eq!(
+                central.get(seq),
+                Some(bytes),
+                "{name}: packet {seq} differs"
+            );
+        }
+        // And it has all of them from its first one on, whatever the upstream lost.
+        let s = stats(&stats_path);
+        assert_eq!(s["unrecovered"], 0, "{name}: {s}");
+        if drop != "0" {
+            assert!(
+                s["dropped_for_testing"].as_u64().unwrap() > 20,
+                "{name}: {s}"
+            );
+            assert!(
+                s["recovered"].as_u64().unwrap() >= s["dropped_for_testing"].as_u64().unwrap() / 2,
+                "{s}"
+            );
+        }
+        let missing = central.len() - edge.len();
+        assert!(
+            missing <= 40,
+            "{name}: only what was sent before the edge registered: {missing}"
+        );
     }
-    // And the edge has all of them from its first one on, despite losing 5 % upstream.
-    let s = stats(&edge_stats);
-    assert!(s["dropped_for_testing"].as_u64().unwrap() > 20, "{s}");
-    assert_eq!(s["unrecovered"], 0, "{s}");
-    assert!(
-        s["recovered"].as_u64().unwrap() >= s["dropped_for_testing"].as_u64().unwrap() / 2,
-        "{s}"
-    );
-    let missing = central.len() - edge.len();
-    assert!(
-        missing <= 40,
-        "only what was sent before the edge registered: {missing}"
-    );
 }
 
 #[test]

@@ -8,8 +8,55 @@ use common::*;
 use std::process::Command;
 use std::time::Duration;
 
+/// Runs ffprobe on `url` for 6 s of stream; returns (key_frame, pts) of each video frame.
+fn ffprobe_frames(prefix: &[&str], url: &str) -> Vec<(bool, i64)> {
+    let mut cmd = Command::new(prefix.first().copied().unwrap_or("ffprobe"));
+    cmd.args(prefix.iter().skip(1));
+    if !prefix.is_empty() {
+        cmd.arg("ffprobe");
+    }
+    let out = cmd
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "frame=key_frame,pts",
+            "-of",
+            "csv",
+        ])
+        .args(["-read_intervals", "%+6", url])
+        .output()
+        .expect("ffprobe is installed (.ci/run installs ffmpeg)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(',').skip(1);
+            Some((f.next()? == "1", f.next()?.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// From the first keyframe on, every frame of the 25 fps video, none missing or repeated.
+fn assert_every_frame(frames: &[(bool, i64)]) {
+    // 6 s of stream less the wait for the first keyframe (GOP 2 s).
+    assert!(frames.len() >= 95, "decoded {} frames", frames.len());
+    assert!(frames[0].0, "decoding starts at a keyframe");
+    let pts: Vec<i64> = frames.iter().map(|f| f.1).collect();
+    assert!(
+        pts.windows(2).all(|w| w[1] == w[0] + 3600),
+        "frames missing: {pts:?}"
+    );
+}
+
 #[test]
-fn ffmpeg_decodes_every_video_frame_from_the_multicast() {
+fn ffprobe_decodes_every_video_frame_from_the_multicast() {
     let group = "239.255.43.1:5004";
     let sample = sample();
     let _src = groupcast(&[
@@ -24,42 +71,95 @@ fn ffmpeg_decodes_every_video_frame_from_the_multicast() {
         "10",
     ]);
     std::thread::sleep(Duration::from_millis(300));
-    let url = format!("rtp://{group}?localaddr=127.0.0.1");
-    let out = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-nostats",
-            "-loglevel",
-            "error",
-            "-i",
-            &url,
-            "-t",
-            "6",
-            "-map",
-            "0:v",
-            "-f",
-            "framecrc",
-            "-",
-        ])
-        .output()
-        .expect("ffmpeg is installed (.ci/run installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    assert_every_frame(&ffprobe_frames(
+        &[],
+        &format!("rtp://{group}?localaddr=127.0.0.1"),
+    ));
+}
+
+/// IPv6 multicast does not run on the host's loopback, so this test builds its own network
+/// namespace with a veth pair (root needed; CI runs as root) and removes it afterwards.
+#[test]
+fn ffprobe_decodes_the_ipv6_multicast_in_a_private_namespace() {
+    let ns = Netns::new(&format!("gc6-{}", std::process::id()));
+    let sample = sample();
+    let exe = env!("CARGO_BIN_EXE_groupcast");
+    let _src = Proc(
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns.0,
+                exe,
+                "source",
+                "--input",
+                sample.to_str().unwrap(),
+            ])
+            .args([
+                "--group",
+                "[ff15::4242]:5004",
+                "--iface",
+                "v0",
+                "--duration",
+                "10",
+            ])
+            .spawn()
+            .unwrap(),
     );
-    let pts: Vec<i64> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| l.split(',').nth(1).unwrap().trim().parse().unwrap())
-        .collect();
-    // 6 s at 25 fps less the wait for the first keyframe (GOP 2 s); from that keyframe on,
-    // every frame, none missing or repeated.
-    assert!(pts.len() >= 95, "decoded {} frames", pts.len());
-    assert!(
-        pts.windows(2).all(|w| w[1] == w[0] + 1),
-        "frames missing: {pts:?}"
-    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_every_frame(&ffprobe_frames(
+        &["ip", "netns", "exec", &ns.0],
+        "rtp://[ff15::4242]:5004",
+    ));
+}
+
+/// A network namespace with `lo` and a veth pair `v0`/`v1`, deleted when dropped.
+struct Netns(String);
+
+impl Netns {
+    fn new(name: &str) -> Netns {
+        let ip = |args: &[&str]| {
+            let st = Command::new("ip")
+                .args(args)
+                .status()
+                .expect("iproute2 is installed");
+            assert!(
+                st.success(),
+                "ip {args:?} failed: this test needs root (CI runs as root)"
+            );
+        };
+        let _ = Command::new("ip").args(["netns", "del", name]).status();
+        ip(&["netns", "add", name]);
+        let ns = Netns(name.into());
+        for key in ["all", "default"] {
+            let st = Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    name,
+                    "sysctl",
+                    "-qw",
+                    &format!("net.ipv6.conf.{key}.accept_dad=0"),
+                ])
+                .status()
+                .unwrap();
+            assert!(st.success());
+        }
+        ip(&["-n", name, "link", "set", "lo", "up"]);
+        ip(&[
+            "-n", name, "link", "add", "v0", "type", "veth", "peer", "name", "v1",
+        ]);
+        ip(&["-n", name, "link", "set", "v0", "up"]);
+        ip(&["-n", name, "link", "set", "v1", "up"]);
+        std::thread::sleep(Duration::from_millis(200));
+        ns
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
 }
 
 #[test]
