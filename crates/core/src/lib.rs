@@ -40,7 +40,9 @@
 //!     // player.write_all(out.ts)
 //!     let _ = out;
 //! }
-//! let _sleep_until = client.poll_timeout();
+//! // Sleep until the earlier of these (the second only when pacing a real-time player):
+//! let _timers = client.poll_timeout();
+//! let _playout = client.next_playout();
 //! ```
 
 mod client;

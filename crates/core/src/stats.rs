@@ -95,6 +95,12 @@ impl Stats {
             .saturating_record(d.as_micros().max(1) as u64);
     }
 
+    /// Adds `other`'s repair latencies to these (aggregating over clients).
+    pub fn merge_latencies(&mut self, other: &Stats) {
+        // Both histograms have the same bounds, so adding cannot fail.
+        let _ = self.latency_us.add(&other.latency_us);
+    }
+
     /// The repair latency at quantile `q` (0.0..=1.0); `None` before the first repair.
     pub fn repair_latency(&self, q: f64) -> Option<Duration> {
         (!self.latency_us.is_empty())

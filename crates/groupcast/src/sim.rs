@@ -1,9 +1,11 @@
-//! `groupcast sim`: runs the deterministic simulator and prints a table per client.
+//! `groupcast sim`: runs the deterministic simulator and prints a table (and JSON).
 
 use anyhow::{Context, bail};
 use clap::ValueEnum;
 use groupcast_core::RequestStrategy;
-use groupcast_sim::{ClientSettings, LossModel, Scenario, run as simulate};
+use groupcast_grouping::Policy;
+use groupcast_sim::{ClientSettings, LossModel, Report, Scenario, run as simulate};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Options of `groupcast sim`.
@@ -12,21 +14,42 @@ pub(crate) struct Args {
     /// Number of clients.
     #[arg(long, default_value_t = 5)]
     clients: usize,
+    /// Metro networks (client i lives in metro i mod M).
+    #[arg(long, default_value_t = 1)]
+    metros: usize,
     /// Clients per repair group.
     #[arg(long, default_value_t = 5)]
     group_size: usize,
+    /// How groups are formed.
+    #[arg(long, value_enum, default_value_t = Grouping::CrossMetro)]
+    grouping: Grouping,
     /// Multicast loss per client, in percent.
     #[arg(long, default_value_t = 5.0)]
     loss: f64,
     /// Mean burst length in packets (1 = independent loss; more = Gilbert–Elliott bursts).
     #[arg(long, default_value_t = 1.0)]
     burst: f64,
+    /// Loss on each metro's trunk (hits every client of the metro), in percent.
+    #[arg(long, default_value_t = 0.0)]
+    metro_loss: f64,
+    /// A metro outage, METRO:FROM_S:TO_S (repeatable): that metro's trunk drops everything.
+    #[arg(long)]
+    outage: Vec<String>,
+    /// Share of clients leaving each second (they rejoin a second later), in percent.
+    #[arg(long, default_value_t = 0.0)]
+    churn: f64,
     /// Loss on peer-to-peer messages, in percent.
     #[arg(long, default_value_t = 0.0)]
     peer_loss: f64,
+    /// One-way peer delay, ms: a base plus uniform jitter of the same size.
+    #[arg(long, default_value_t = 5.0)]
+    peer_delay_ms: f64,
     /// Source packet rate.
     #[arg(long, default_value_t = 1000)]
     pps: u32,
+    /// TS packets per datagram (7 is usual; 1 makes very large runs lighter).
+    #[arg(long, default_value_t = 7)]
+    ts_per_datagram: usize,
     /// Stream length in seconds.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -39,9 +62,18 @@ pub(crate) struct Args {
     /// Detect and count loss but never request repairs (the control run).
     #[arg(long)]
     no_repair: bool,
-    /// Seed of every random choice; the same seed gives the same table.
+    /// Seed of every random choice; the same seed gives the same results, bit for bit.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Write the summary and per-metro figures here as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Print one row per client (default: per metro).
+    #[arg(long)]
+    per_client: bool,
+    /// Do not check players' output byte for byte (saves memory traffic in very large runs).
+    #[arg(long)]
+    skip_output_check: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -52,6 +84,16 @@ enum Strategy {
     Ranked,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum Grouping {
+    /// Spread each group over distinct metros (the seed's rule).
+    CrossMetro,
+    /// Keep each group inside one metro.
+    SameMetro,
+    /// Any group with room.
+    Random,
+}
+
 fn percent(p: f64, what: &str) -> anyhow::Result<f64> {
     if !(0.0..100.0).contains(&p) {
         bail!("--{what} must be at least 0 and below 100, got {p}");
@@ -59,35 +101,58 @@ fn percent(p: f64, what: &str) -> anyhow::Result<f64> {
     Ok(p / 100.0)
 }
 
-/// Runs the simulation described by `args` and prints its table.
-pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
-    let loss = percent(args.loss, "loss")?;
-    let peer_loss = percent(args.peer_loss, "peer-loss")?;
-    if args.burst < 1.0 || args.clients == 0 || args.group_size == 0 || args.pps == 0 {
-        bail!("--burst must be at least 1; --clients, --group-size and --pps at least 1");
-    }
-    let media_loss = if loss == 0.0 {
+fn loss_model(p: f64, burst: f64) -> LossModel {
+    if p == 0.0 {
         LossModel::None
-    } else if args.burst == 1.0 {
-        LossModel::Independent { p: loss }
+    } else if burst == 1.0 {
+        LossModel::Independent { p }
     } else {
-        LossModel::bursty(loss, args.burst)
-    };
-    let scenario = Scenario {
+        LossModel::bursty(p, burst)
+    }
+}
+
+fn outage(s: &str, pps: u32, metros: usize) -> anyhow::Result<(usize, u64, u64)> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let [m, a, b] = parts[..] else { bail!("--outage {s}: expected METRO:FROM_S:TO_S") };
+    let m: usize = m.parse().with_context(|| format!("--outage {s}: metro"))?;
+    let (a, b): (f64, f64) = (a.parse().context("--outage: from")?, b.parse().context("--outage: to")?);
+    if m >= metros || a < 0.0 || b <= a {
+        bail!("--outage {s}: metro must be below --metros and FROM before TO");
+    }
+    Ok((m, (a * f64::from(pps)) as u64, (b * f64::from(pps)) as u64))
+}
+
+/// The scenario `args` describe.
+fn scenario(args: &Args) -> anyhow::Result<Scenario> {
+    let loss = percent(args.loss, "loss")?;
+    if args.burst < 1.0 || args.clients == 0 || args.group_size < 2 || args.pps == 0 || args.metros == 0 {
+        bail!("--burst must be at least 1, --group-size at least 2; --clients, --metros and --pps at least 1");
+    }
+    if args.clients > 60_000 {
+        bail!("--clients is limited to 60000 (peer addresses are simulated as ports)");
+    }
+    let peer_delay = Duration::from_secs_f64(args.peer_delay_ms.max(0.0) / 1000.0);
+    Ok(Scenario {
         clients: args.clients,
+        metros: args.metros,
         group_size: args.group_size,
-        pps: args.pps,
-        packets: args
-            .seconds
-            .checked_mul(u64::from(args.pps))
-            .context("stream too long")?,
-        seed: args.seed,
-        media_loss,
-        peer_loss: if peer_loss == 0.0 {
-            LossModel::None
-        } else {
-            LossModel::Independent { p: peer_loss }
+        grouping: match args.grouping {
+            Grouping::CrossMetro => Policy::CrossMetro,
+            Grouping::SameMetro => Policy::SameMetro,
+            Grouping::Random => Policy::Random { seed: args.seed },
         },
+        pps: args.pps,
+        packets: args.seconds.checked_mul(u64::from(args.pps)).context("stream too long")?,
+        seed: args.seed,
+        media_loss: loss_model(loss, args.burst),
+        metro_loss: loss_model(percent(args.metro_loss, "metro-loss")?, 1.0),
+        outages: args.outage.iter().map(|o| outage(o, args.pps, args.metros)).collect::<anyhow::Result<_>>()?,
+        churn: percent(args.churn, "churn")?,
+        peer_loss: loss_model(percent(args.peer_loss, "peer-loss")?, 1.0),
+        media_delay: (Duration::from_millis(2), Duration::ZERO),
+        peer_delay: (peer_delay, peer_delay),
+        ts_per_datagram: args.ts_per_datagram.clamp(1, 7),
+        check_output: !args.skip_output_check,
         client: ClientSettings {
             buffer: Duration::from_millis(args.buffer_ms),
             strategy: match args.strategy {
@@ -98,17 +163,61 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             ..ClientSettings::default()
         },
         ..Scenario::default()
-    };
+    })
+}
+
+/// Runs the simulation described by `args` and prints its tables.
+pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
+    let scenario = scenario(args)?;
     let started = Instant::now();
     let report = simulate(&scenario);
-    print!("{}", report.table());
-    let dropped: u64 = report.clients.iter().map(|c| c.dropped_by_network).sum();
+    let wall = started.elapsed().as_secs_f64();
+    if args.per_client {
+        print!("{}", report.table());
+    } else {
+        print!("{}", metro_table(&report, args.metros));
+    }
+    let s = report.summary();
+    let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
     println!(
-        "network dropped {dropped} packets; unrecovered {}; player output faults {}; simulated {:.1} s in {:.2} s",
-        report.total(|c| c.unrecovered),
-        report.output_faults(),
-        report.seconds,
-        started.elapsed().as_secs_f64()
+        "summary: clients {} packets {} network-loss {:.3}% residual-loss {:.5}% latency p50 {} ms p99 {} ms \
+         dup/repair {:.2} upload {:.1} kbit/s (max {:.1}) requests/packet {:.4} output faults {}",
+        s.clients, s.packets, s.network_loss * 100.0, s.residual_loss * 100.0, ms(s.latency_ms.0), ms(s.latency_ms.1),
+        s.duplicates_per_repair, s.upload_kbps.0, s.upload_kbps.1, s.requests_per_packet,
+        if args.skip_output_check { "not checked".to_string() } else { report.output_faults().to_string() }
     );
+    println!("simulated {:.1} s of {} clients in {wall:.2} s", report.seconds, s.clients);
+    if let Some(path) = &args.json {
+        let json = serde_json::json!({
+            "clients": s.clients, "packets": s.packets, "network_loss": s.network_loss,
+            "residual_loss": s.residual_loss, "latency_p50_ms": s.latency_ms.0, "latency_p99_ms": s.latency_ms.1,
+            "duplicates_per_repair": s.duplicates_per_repair, "upload_kbps_mean": s.upload_kbps.0,
+            "upload_kbps_max": s.upload_kbps.1, "requests_per_packet": s.requests_per_packet,
+            "output_faults": report.output_faults(), "seed": args.seed,
+            "per_metro": per_metro(&report, args.metros).iter().map(|m| serde_json::json!({
+                "metro": m.0, "clients": m.1, "lost": m.2, "repaired": m.3, "unrecovered": m.4,
+            })).collect::<Vec<_>>(),
+        });
+        std::fs::write(path, serde_json::to_vec_pretty(&json)?).with_context(|| format!("write {}", path.display()))?;
+    }
     Ok(())
+}
+
+/// (metro, clients, lost, repaired, unrecovered) per metro.
+fn per_metro(report: &Report, metros: usize) -> Vec<(usize, usize, u64, u64, u64)> {
+    (0..metros)
+        .map(|m| {
+            let cs: Vec<_> = report.clients.iter().filter(|c| c.metro == m).collect();
+            let sum = |f: fn(&groupcast_core::Counters) -> u64| cs.iter().map(|c| f(&c.counters)).sum::<u64>();
+            (m, cs.len(), sum(|k| k.lost), sum(|k| k.repaired), sum(|k| k.unrecovered))
+        })
+        .collect()
+}
+
+fn metro_table(report: &Report, metros: usize) -> String {
+    let mut s = format!("{:>6} {:>8} {:>10} {:>10} {:>12}\n", "metro", "clients", "lost", "repaired", "unrecovered");
+    for (m, n, lost, rep, unrec) in per_metro(report, metros) {
+        s += &format!("{m:>6} {n:>8} {lost:>10} {rep:>10} {unrec:>12}\n");
+    }
+    s
 }

@@ -23,5 +23,5 @@ pub mod source;
 
 pub use model::{LossModel, LossState};
 pub use net::run;
-pub use report::{ClientReport, OutputCheck, Report};
+pub use report::{ClientReport, OutputCheck, Report, Summary};
 pub use scenario::{ClientSettings, Scenario};

@@ -1,7 +1,7 @@
 //! Results of a run: per-client counters, latency, and a byte-exact check of what each client
 //! handed its player against what the source sent.
 
-use crate::source::{PAYLOAD_LEN, payload};
+use crate::source::is_payload;
 use groupcast_core::{Counters, Playout};
 use groupcast_wire::Ssrc;
 use std::fmt::Write as _;
@@ -26,15 +26,18 @@ pub struct OutputCheck {
 }
 
 impl OutputCheck {
+    /// The client restarted (a new session): its numbering starts afresh.
+    pub fn new_session(&mut self) {
+        self.prev = None;
+    }
+}
+
+impl OutputCheck {
     /// Checks one played payload; `streams` are the SSRCs the source has used.
     pub fn check(&mut self, out: &Playout<'_>, streams: &[Ssrc]) {
         self.played += 1;
-        let mut expect = [0u8; PAYLOAD_LEN];
         let wire = out.rtp_seq;
-        let ssrc = streams.iter().rev().copied().find(|&s| {
-            payload(s, wire, &mut expect);
-            out.ts == expect
-        });
+        let ssrc = streams.iter().rev().copied().find(|&s| is_payload(s, wire, out.ts));
         let Some(ssrc) = ssrc else {
             self.corrupt += 1;
             return;
@@ -59,6 +62,8 @@ impl OutputCheck {
 /// One client's results.
 #[derive(Clone, Debug)]
 pub struct ClientReport {
+    /// Its metro.
+    pub metro: usize,
     /// The core's counters.
     pub counters: Counters,
     /// Repair latency p50 and p99.
@@ -75,6 +80,43 @@ pub struct ClientReport {
     pub repair_bytes_sent: u64,
 }
 
+impl ClientReport {
+    /// An empty report for a client in `metro`.
+    pub fn new(metro: usize) -> Self {
+        ClientReport {
+            metro,
+            counters: Counters::default(),
+            latency: (None, None),
+            output: OutputCheck::default(),
+            dropped_by_network: 0,
+            dropped_packets: Vec::new(),
+            peer_bytes_sent: 0,
+            repair_bytes_sent: 0,
+        }
+    }
+}
+
+/// The figures a design question is answered with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    /// Clients.
+    pub clients: usize,
+    /// Packets the source sent.
+    pub packets: u64,
+    /// Packets the network dropped on the way to clients, over all clients.
+    pub network_loss: f64,
+    /// Unrecovered packets as a share of all packets due at all clients.
+    pub residual_loss: f64,
+    /// Repair latency p50 and p99 over all repairs, in ms.
+    pub latency_ms: (Option<f64>, Option<f64>),
+    /// Duplicate repairs per useful repair.
+    pub duplicates_per_repair: f64,
+    /// Repair upload per client, mean and maximum, in kbit/s.
+    pub upload_kbps: (f64, f64),
+    /// Request messages per source packet, per client.
+    pub requests_per_packet: f64,
+}
+
 /// The results of a run.
 #[derive(Clone, Debug)]
 pub struct Report {
@@ -84,6 +126,10 @@ pub struct Report {
     pub sent: Vec<(Ssrc, u16, u64)>,
     /// Virtual seconds simulated.
     pub seconds: f64,
+    /// Repair latency p50 and p99 over every client.
+    pub latency: (Option<Duration>, Option<Duration>),
+    /// Packets the source sent.
+    pub packets: u64,
 }
 
 impl Report {
@@ -98,6 +144,25 @@ impl Report {
             .iter()
             .map(|c| c.output.gaps + c.output.disorder + c.output.corrupt)
             .sum()
+    }
+
+    /// The figures that answer design questions.
+    pub fn summary(&self) -> Summary {
+        let n = self.clients.len().max(1) as f64;
+        let due = n * self.packets.max(1) as f64;
+        let secs = self.seconds.max(1e-9);
+        let uploads: Vec<f64> = self.clients.iter().map(|c| c.repair_bytes_sent as f64 * 8.0 / 1000.0 / secs).collect();
+        let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1e3);
+        Summary {
+            clients: self.clients.len(),
+            packets: self.packets,
+            network_loss: self.clients.iter().map(|c| c.dropped_by_network).sum::<u64>() as f64 / due,
+            residual_loss: self.total(|c| c.unrecovered) as f64 / due,
+            latency_ms: (ms(self.latency.0), ms(self.latency.1)),
+            duplicates_per_repair: self.total(|c| c.duplicate_repairs) as f64 / self.total(|c| c.repaired).max(1) as f64,
+            upload_kbps: (uploads.iter().sum::<f64>() / n, uploads.iter().copied().fold(0.0, f64::max)),
+            requests_per_packet: self.total(|c| c.requests_sent) as f64 / due,
+        }
     }
 
     /// Largest p99 repair latency over clients.

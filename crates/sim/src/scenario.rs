@@ -2,6 +2,7 @@
 
 use crate::model::LossModel;
 use groupcast_core::{Config, RequestStrategy};
+use groupcast_grouping::Policy;
 use std::time::Duration;
 
 /// A complete description of one run; the same scenario always gives the same report.
@@ -9,8 +10,12 @@ use std::time::Duration;
 pub struct Scenario {
     /// Number of clients.
     pub clients: usize,
-    /// Clients per repair group (consecutive clients share a group).
+    /// Clients per repair group.
     pub group_size: usize,
+    /// Metro networks; client `i` lives in metro `i % metros`.
+    pub metros: usize,
+    /// How groups are formed (the real grouping module).
+    pub grouping: Policy,
     /// Source packet rate.
     pub pps: u32,
     /// Packets the source sends.
@@ -19,6 +24,18 @@ pub struct Scenario {
     pub seed: u64,
     /// Loss on each client's multicast path (independent state per client).
     pub media_loss: LossModel,
+    /// Loss on each metro's trunk: a packet lost there is lost for every client of the metro.
+    pub metro_loss: LossModel,
+    /// Metro outages: (metro, first packet index, end packet index) during which the metro's
+    /// trunk drops everything.
+    pub outages: Vec<(usize, u64, u64)>,
+    /// Share of clients that leave each second (they come back a second later as new
+    /// sessions, and the groups are re-formed around them).
+    pub churn: f64,
+    /// TS packets per datagram (7 is usual; fewer makes big simulations lighter).
+    pub ts_per_datagram: usize,
+    /// Check every player's output byte for byte (costly for very large audiences).
+    pub check_output: bool,
     /// Loss on every peer-to-peer message.
     pub peer_loss: LossModel,
     /// One-way delay and uniform jitter, source → client.
@@ -52,6 +69,8 @@ pub struct ClientSettings {
     pub strategy: RequestStrategy,
     /// Whether repair requests are sent at all (false: the control run).
     pub repair_enabled: bool,
+    /// How long packets stay for serving peers after play-out.
+    pub retention: Duration,
 }
 
 impl Default for ClientSettings {
@@ -61,6 +80,7 @@ impl Default for ClientSettings {
             chunk_packets: 16,
             strategy: RequestStrategy::All,
             repair_enabled: true,
+            retention: Duration::from_millis(200),
         }
     }
 }
@@ -72,6 +92,7 @@ impl ClientSettings {
         c.chunk_packets = self.chunk_packets;
         c.strategy = self.strategy;
         c.repair_enabled = self.repair_enabled;
+        c.retention = self.retention;
         c.expected_pps = pps;
     }
 }
@@ -83,10 +104,17 @@ impl Default for Scenario {
         Scenario {
             clients: 5,
             group_size: 5,
+            metros: 1,
+            grouping: Policy::CrossMetro,
             pps: 1000,
             packets: 10_000,
             seed: 1,
             media_loss: LossModel::Independent { p: 0.05 },
+            metro_loss: LossModel::None,
+            outages: Vec::new(),
+            churn: 0.0,
+            ts_per_datagram: 7,
+            check_output: true,
             peer_loss: LossModel::None,
             media_delay: (Duration::from_millis(2), Duration::from_micros(500)),
             peer_delay: (Duration::from_millis(5), Duration::from_millis(10)),

@@ -317,6 +317,7 @@ impl Client {
             let due_m = due - gap * ((seq.0 - m) as u32);
             self.raw.mark_missing(SeqNo(m), now, due_m, first_request);
             self.missing.push(SeqNo(m));
+            self.next_request_at = self.next_request_at.min(first_request);
         }
     }
 

@@ -193,6 +193,8 @@ pub struct Client {
     previous: Option<Previous>,
     /// Sequence numbers marked missing, ascending; entries already filled are pruned lazily.
     missing: Vec<SeqNo>,
+    /// No missing packet's request timer fires before this (a lower bound).
+    next_request_at: Time,
     /// Messages to write.
     queue: VecDeque<Pending>,
     /// Events to report.
@@ -225,6 +227,7 @@ impl Client {
             },
             counter: config.initial_counter,
             missing: Vec::with_capacity(raw.capacity() as usize),
+            next_request_at: Time::NEVER,
             queue: VecDeque::with_capacity(256),
             events: VecDeque::new(),
             scratch: std::array::from_fn(|_| Vec::with_capacity(RANGES_PER_REQUEST * 4)),
@@ -282,17 +285,19 @@ impl Client {
     }
 
     /// The next time [`handle_timeout`](Self::handle_timeout) has work, if any.
+    ///
+    /// Play-out pacing is separate ([`next_playout`](Self::next_playout)): a driver feeding a
+    /// real-time player waits for the earlier of the two; one writing a file need not.
     pub fn poll_timeout(&self) -> Option<Time> {
-        [
-            self.next_request_time(),
-            self.head_deadline(),
-            self.playback.next_due(),
-            self.tail_probe_time(),
-            self.next_ping_time(),
-        ]
+        [self.next_request_time(), self.head_deadline(), self.tail_probe_time(), self.next_ping_time()]
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// When the next TS payload is due for play-out, if one is waiting.
+    pub fn next_playout(&self) -> Option<Time> {
+        self.playback.next_due()
     }
 
     /// The next TS payload due for play-out at `now`.

@@ -39,6 +39,7 @@ impl Client {
         };
         let rto = self.rto();
         let mut lists = std::mem::take(&mut self.scratch);
+        let mut earliest = Time::NEVER;
         for i in 0..self.missing.len() {
             let seq = self.missing[i];
             let numbering = self.numbering_of(seq).unwrap_or(current);
@@ -55,6 +56,7 @@ impl Client {
             let ranked = self.config.strategy == RequestStrategy::Ranked && slot.attempts == 0;
             slot.attempts += 1;
             slot.next_request = now + rto;
+            earliest = earliest.min(slot.next_request);
             let list = 2 * usize::from(numbering.ssrc != current.ssrc) + usize::from(ranked);
             push_seq(&mut lists[list], numbering.wire(seq));
         }
@@ -73,6 +75,7 @@ impl Client {
         }
         lists.iter_mut().for_each(Vec::clear);
         self.scratch = lists;
+        self.next_request_at = earliest;
     }
 
     /// Queues requests for `ranges` to every live peer.
@@ -143,17 +146,13 @@ impl Client {
         (at < s.last_progress + self.config.buffer).then_some(at)
     }
 
-    /// The earliest request timer among missing packets.
+    /// The earliest request timer among missing packets (a lower bound, kept up to date by
+    /// [`send_requests`](Self::send_requests) and gap detection).
     pub(super) fn next_request_time(&self) -> Option<Time> {
         if !self.config.repair_enabled || self.peers.list.is_empty() {
             return None;
         }
-        self.missing
-            .iter()
-            .filter_map(|&s| self.raw.get(s))
-            .filter(|slot| slot.state == SlotState::Missing && slot.next_request != Time::NEVER)
-            .map(|slot| slot.next_request)
-            .min()
+        (self.next_request_at != Time::NEVER).then_some(self.next_request_at)
     }
 
     /// Pings each peer whose interval has passed; reports peers that went silent.
