@@ -120,6 +120,7 @@ impl Client {
                 }),
             next_tail_probe: Time::ZERO,
             tail_round: 0,
+            arrival_highest: base.map_or(SeqNo(0), |b| SeqNo(b.0 - 1)),
         });
     }
 
@@ -153,7 +154,7 @@ impl Client {
             stream.start = place;
             stream.anchor = (now, rtp_ts);
             if stream.base.is_none() {
-                (stream.highest, stream.release_next) = (place, place);
+                (stream.highest, stream.release_next, stream.arrival_highest) = (place, place, place);
             }
         }
         let seq = SeqNo(ext.0.wrapping_add(stream.numbering.offset));
@@ -175,6 +176,7 @@ impl Client {
                 let gap = now.saturating_since(s.last_arrival).as_micros() as u64;
                 s.gap_us = (s.gap_us * 15 + gap.min(1_000_000)) / 16;
                 s.last_arrival = now;
+                s.arrival_highest = s.arrival_highest.max(seq);
             }
             self.release_complete();
         }
@@ -218,11 +220,15 @@ impl Client {
             return true;
         }
         if seq.0 - s.highest.0 >= capacity {
-            // Nothing to repair across such a jump: play out what is held and start over here.
+            // A gap longer than the whole buffer (an outage): nothing across it can be repaired
+            // any more. Play out what is held, count the gap as lost, and go on from here.
+            let skipped = seq.0 - s.highest.0 - 1;
             self.flush();
             let s = self.stream.as_mut().expect("stream checked above");
             (s.highest, s.release_next) = (seq, seq);
-            self.stats.counters.source_restarts += 1;
+            self.stats.counters.lost += skipped;
+            self.stats.counters.unrecovered += skipped;
+            self.playback.mark_gap();
         } else {
             self.force_release(SeqNo(seq.0 + 1 - capacity));
         }

@@ -143,6 +143,8 @@ struct Stream {
     next_tail_probe: Time,
     /// Tail probes sent in the current quiet spell (for back-off).
     tail_round: u32,
+    /// Highest number that arrived by multicast (tail probes estimate from it).
+    arrival_highest: SeqNo,
 }
 
 impl Stream {

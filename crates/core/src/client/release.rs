@@ -47,12 +47,11 @@ impl Client {
         ))
     }
 
-    /// When the head chunk must be released: the earliest play-out time in it.
+    /// When the head chunk must be released: the play-out time of its first packet (held or
+    /// missing; play-out times follow sequence order, so it is the earliest).
     pub(super) fn head_deadline(&self) -> Option<Time> {
         let (from, _, end) = self.head_chunk()?;
-        (from.0..end.0)
-            .filter_map(|s| self.raw.get(SeqNo(s)).map(|slot| slot.due))
-            .min()
+        (from.0..end.0).find_map(|s| self.raw.get(SeqNo(s)).map(|slot| slot.due))
     }
 
     /// Releases everything below `upto` (chunk by chunk), holes counted.

@@ -10,6 +10,8 @@ use groupcast_wire::Ssrc;
 use groupcast_wire::proto::{SenderId, SeqRange};
 use std::time::Duration;
 
+/// Most chunks one tail probe asks for.
+const TAIL_PROBE_CHUNKS: u64 = 8;
 /// How often the raw buffer size is checked against the measured packet rate.
 const SIZE_CHECK_EVERY: Duration = Duration::from_secs(1);
 
@@ -120,8 +122,11 @@ impl Client {
         let Some(s) = self.stream.as_mut() else {
             return;
         };
-        let quiet = now.saturating_since(s.last_progress).as_micros() as u64;
-        let count = (quiet / s.gap_us.max(1)).clamp(1, chunk) as u16;
+        // Packets that should have arrived since the last multicast one, less those repaired
+        // since: during an outage the probes ask for the whole backlog, not one gap's worth.
+        let quiet = now.saturating_since(s.last_arrival).as_micros() as u64;
+        let expected = s.arrival_highest.0 + quiet / s.gap_us.max(1);
+        let count = expected.saturating_sub(s.highest.0).clamp(1, TAIL_PROBE_CHUNKS * chunk) as u16;
         // Back off while the quiet lasts: the stream may simply have ended.
         s.next_tail_probe = now + rto * (1 << s.tail_round.min(6));
         s.tail_round += 1;
