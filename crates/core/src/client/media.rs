@@ -139,9 +139,10 @@ impl Client {
         };
         let first = stream.seq.highest().is_none();
         if let (Via::Repair(_), false) = (via, first) {
-            // A repair may reach at most one chunk past the highest packet (tail probes ask
-            // no further); anything else cannot have been asked for.
-            if stream.numbering.resolve(stream.highest, pkt.sequence).0 > stream.highest.0 + chunk {
+            // A repair may reach no further past the highest packet than a tail probe asks;
+            // anything else cannot have been asked for.
+            let reach = super::repair::TAIL_PROBE_CHUNKS * chunk;
+            if stream.numbering.resolve(stream.highest, pkt.sequence).0 > stream.highest.0 + reach {
                 self.stats.counters.malformed += 1;
                 return;
             }

@@ -11,7 +11,7 @@ use groupcast_wire::proto::{SenderId, SeqRange};
 use std::time::Duration;
 
 /// Most chunks one tail probe asks for.
-const TAIL_PROBE_CHUNKS: u64 = 8;
+pub(super) const TAIL_PROBE_CHUNKS: u64 = 8;
 /// How often the raw buffer size is checked against the measured packet rate.
 const SIZE_CHECK_EVERY: Duration = Duration::from_secs(1);
 
