@@ -229,7 +229,11 @@ fn a_repair_far_beyond_the_stream_is_refused() {
     c.handle_peer(Time::from_millis(20), &repair_from(2, 1, 19 + 64));
     c.handle_peer(Time::from_millis(20), &repair_from(2, 2, 83 + 65));
     let k = &c.stats().counters;
-    assert_eq!((k.repaired, k.malformed, k.source_restarts), (1, 1, 0), "within a tail probe's reach");
+    assert_eq!(
+        (k.repaired, k.malformed, k.source_restarts),
+        (1, 1, 0),
+        "within a tail probe's reach"
+    );
     feed(&mut c, 20, 100, &[], 20);
     assert_eq!(c.stats().counters.received, 99);
 }

@@ -113,9 +113,14 @@ fn loss_model(p: f64, burst: f64) -> LossModel {
 
 fn outage(s: &str, pps: u32, metros: usize) -> anyhow::Result<(usize, u64, u64)> {
     let parts: Vec<&str> = s.split(':').collect();
-    let [m, a, b] = parts[..] else { bail!("--outage {s}: expected METRO:FROM_S:TO_S") };
+    let [m, a, b] = parts[..] else {
+        bail!("--outage {s}: expected METRO:FROM_S:TO_S")
+    };
     let m: usize = m.parse().with_context(|| format!("--outage {s}: metro"))?;
-    let (a, b): (f64, f64) = (a.parse().context("--outage: from")?, b.parse().context("--outage: to")?);
+    let (a, b): (f64, f64) = (
+        a.parse().context("--outage: from")?,
+        b.parse().context("--outage: to")?,
+    );
     if m >= metros || a < 0.0 || b <= a {
         bail!("--outage {s}: metro must be below --metros and FROM before TO");
     }
@@ -125,8 +130,15 @@ fn outage(s: &str, pps: u32, metros: usize) -> anyhow::Result<(usize, u64, u64)>
 /// The scenario `args` describe.
 fn scenario(args: &Args) -> anyhow::Result<Scenario> {
     let loss = percent(args.loss, "loss")?;
-    if args.burst < 1.0 || args.clients == 0 || args.group_size < 2 || args.pps == 0 || args.metros == 0 {
-        bail!("--burst must be at least 1, --group-size at least 2; --clients, --metros and --pps at least 1");
+    if args.burst < 1.0
+        || args.clients == 0
+        || args.group_size < 2
+        || args.pps == 0
+        || args.metros == 0
+    {
+        bail!(
+            "--burst must be at least 1, --group-size at least 2; --clients, --metros and --pps at least 1"
+        );
     }
     if args.clients > 60_000 {
         bail!("--clients is limited to 60000 (peer addresses are simulated as ports)");
@@ -142,11 +154,18 @@ fn scenario(args: &Args) -> anyhow::Result<Scenario> {
             Grouping::Random => Policy::Random { seed: args.seed },
         },
         pps: args.pps,
-        packets: args.seconds.checked_mul(u64::from(args.pps)).context("stream too long")?,
+        packets: args
+            .seconds
+            .checked_mul(u64::from(args.pps))
+            .context("stream too long")?,
         seed: args.seed,
         media_loss: loss_model(loss, args.burst),
         metro_loss: loss_model(percent(args.metro_loss, "metro-loss")?, 1.0),
-        outages: args.outage.iter().map(|o| outage(o, args.pps, args.metros)).collect::<anyhow::Result<_>>()?,
+        outages: args
+            .outage
+            .iter()
+            .map(|o| outage(o, args.pps, args.metros))
+            .collect::<anyhow::Result<_>>()?,
         churn: percent(args.churn, "churn")?,
         peer_loss: loss_model(percent(args.peer_loss, "peer-loss")?, 1.0),
         media_delay: (Duration::from_millis(2), Duration::ZERO),
@@ -182,11 +201,26 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     println!(
         "summary: clients {} packets {} network-loss {:.3}% residual-loss {:.5}% latency p50 {} ms p99 {} ms \
          dup/repair {:.2} upload {:.1} kbit/s (max {:.1}) requests/packet {:.4} output faults {}",
-        s.clients, s.packets, s.network_loss * 100.0, s.residual_loss * 100.0, ms(s.latency_ms.0), ms(s.latency_ms.1),
-        s.duplicates_per_repair, s.upload_kbps.0, s.upload_kbps.1, s.requests_per_packet,
-        if args.skip_output_check { "not checked".to_string() } else { report.output_faults().to_string() }
+        s.clients,
+        s.packets,
+        s.network_loss * 100.0,
+        s.residual_loss * 100.0,
+        ms(s.latency_ms.0),
+        ms(s.latency_ms.1),
+        s.duplicates_per_repair,
+        s.upload_kbps.0,
+        s.upload_kbps.1,
+        s.requests_per_packet,
+        if args.skip_output_check {
+            "not checked".to_string()
+        } else {
+            report.output_faults().to_string()
+        }
     );
-    println!("simulated {:.1} s of {} clients in {wall:.2} s", report.seconds, s.clients);
+    println!(
+        "simulated {:.1} s of {} clients in {wall:.2} s",
+        report.seconds, s.clients
+    );
     if let Some(path) = &args.json {
         let json = serde_json::json!({
             "clients": s.clients, "packets": s.packets, "network_loss": s.network_loss,
@@ -198,7 +232,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
                 "metro": m.0, "clients": m.1, "lost": m.2, "repaired": m.3, "unrecovered": m.4,
             })).collect::<Vec<_>>(),
         });
-        std::fs::write(path, serde_json::to_vec_pretty(&json)?).with_context(|| format!("write {}", path.display()))?;
+        std::fs::write(path, serde_json::to_vec_pretty(&json)?)
+            .with_context(|| format!("write {}", path.display()))?;
     }
     Ok(())
 }
@@ -208,14 +243,25 @@ fn per_metro(report: &Report, metros: usize) -> Vec<(usize, usize, u64, u64, u64
     (0..metros)
         .map(|m| {
             let cs: Vec<_> = report.clients.iter().filter(|c| c.metro == m).collect();
-            let sum = |f: fn(&groupcast_core::Counters) -> u64| cs.iter().map(|c| f(&c.counters)).sum::<u64>();
-            (m, cs.len(), sum(|k| k.lost), sum(|k| k.repaired), sum(|k| k.unrecovered))
+            let sum = |f: fn(&groupcast_core::Counters) -> u64| {
+                cs.iter().map(|c| f(&c.counters)).sum::<u64>()
+            };
+            (
+                m,
+                cs.len(),
+                sum(|k| k.lost),
+                sum(|k| k.repaired),
+                sum(|k| k.unrecovered),
+            )
         })
         .collect()
 }
 
 fn metro_table(report: &Report, metros: usize) -> String {
-    let mut s = format!("{:>6} {:>8} {:>10} {:>10} {:>12}\n", "metro", "clients", "lost", "repaired", "unrecovered");
+    let mut s = format!(
+        "{:>6} {:>8} {:>10} {:>10} {:>12}\n",
+        "metro", "clients", "lost", "repaired", "unrecovered"
+    );
     for (m, n, lost, rep, unrec) in per_metro(report, metros) {
         s += &format!("{m:>6} {n:>8} {lost:>10} {rep:>10} {unrec:>12}\n");
     }

@@ -82,7 +82,8 @@ struct Sim<'a> {
     out_buf: Vec<u8>,
 }
 
-const SOURCE: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 5000);
+const SOURCE: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 5000);
 
 fn peer_addr(i: usize) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 10_000 + i as u16))
@@ -145,14 +146,38 @@ fn finish(n: Node) -> ClientReport {
 /// Field-wise sum of two counter sets.
 fn add(a: &groupcast_core::Counters, b: &groupcast_core::Counters) -> groupcast_core::Counters {
     macro_rules! sum {
-        ($($f:ident),*) => { groupcast_core::Counters { $($f: a.$f + b.$f),* , ..b.clone() } };
+        ($($f:ident),*) => { groupcast_core::Counters { $($f: a.$f + b.$f),* } };
     }
     sum!(
-        received, lost, repaired, unrecovered, late, duplicate_media, duplicate_repairs, repairs_too_late,
-        media_too_old, requests_sent, packets_requested, tail_probes, requests_received, repairs_served,
-        serve_missing, serve_rate_limited, bad_rtp, bad_payload, ssrc_mismatch, source_restarts,
-        bad_peer_datagrams, unauthenticated, stale, replayed, malformed, pings_sent, transmit_dropped,
-        playback_overflow, ts_packets_out
+        received,
+        lost,
+        repaired,
+        unrecovered,
+        late,
+        duplicate_media,
+        duplicate_repairs,
+        repairs_too_late,
+        media_too_old,
+        requests_sent,
+        packets_requested,
+        tail_probes,
+        requests_received,
+        repairs_served,
+        serve_missing,
+        serve_rate_limited,
+        bad_rtp,
+        bad_payload,
+        ssrc_mismatch,
+        source_restarts,
+        bad_peer_datagrams,
+        unauthenticated,
+        stale,
+        replayed,
+        malformed,
+        pings_sent,
+        transmit_dropped,
+        playback_overflow,
+        ts_packets_out
     )
 }
 
@@ -182,7 +207,9 @@ impl<'a> Sim<'a> {
             order: 0,
             nodes,
             peer_loss: LossState::new(s.peer_loss),
-            metro_loss: (0..s.metros.max(1)).map(|_| LossState::new(s.metro_loss)).collect(),
+            metro_loss: (0..s.metros.max(1))
+                .map(|_| LossState::new(s.metro_loss))
+                .collect(),
             grouping: Grouping::new(s.group_size, s.grouping),
             by_session: (0..s.clients).map(|i| (i as u64 + 1, i)).collect(),
             next_session: s.clients as u64 + 1,
@@ -220,9 +247,18 @@ impl<'a> Sim<'a> {
         self.next_epoch += 1;
         let list: Vec<Member> = members
             .iter()
-            .filter_map(|s| self.by_session.get(s).map(|&i| Member { id: SenderId(*s), addr: peer_addr(i) }))
+            .filter_map(|s| {
+                self.by_session.get(s).map(|&i| Member {
+                    id: SenderId(*s),
+                    addr: peer_addr(i),
+                })
+            })
             .collect();
-        let group = Group { epoch, key, members: list };
+        let group = Group {
+            epoch,
+            key,
+            members: list,
+        };
         for s in members {
             if let Some(&i) = self.by_session.get(s) {
                 self.nodes[i].core.set_group(now, &group);
@@ -284,7 +320,9 @@ impl<'a> Sim<'a> {
             self.sent.push((ssrc, self.rng.random(), 0));
             self.streams.push(ssrc);
         }
-        let Some(stream) = self.sent.last_mut() else { return };
+        let Some(stream) = self.sent.last_mut() else {
+            return;
+        };
         let seq = stream.1.wrapping_add(stream.2 as u16);
         stream.2 += 1;
         let (ssrc, ts) = (stream.0, (n * 90_000 / u64::from(self.s.pps)) as u32);
@@ -294,7 +332,11 @@ impl<'a> Sim<'a> {
         let trunk: Vec<bool> = (0..self.metro_loss.len())
             .map(|m| {
                 let lost = self.metro_loss[m].lose(&mut self.rng);
-                lost || self.s.outages.iter().any(|o| o.0 == m && (o.1..o.2).contains(&n))
+                lost || self
+                    .s
+                    .outages
+                    .iter()
+                    .any(|o| o.0 == m && (o.1..o.2).contains(&n))
             })
             .collect();
         for i in 0..self.nodes.len() {
@@ -313,7 +355,10 @@ impl<'a> Sim<'a> {
                 at = at + self.s.reorder_delay;
             }
             if self.rng.random_bool(self.s.duplicate) {
-                self.push(at + Duration::from_micros(100), What::Media(i, Rc::clone(&data)));
+                self.push(
+                    at + Duration::from_micros(100),
+                    What::Media(i, Rc::clone(&data)),
+                );
             }
             self.push(at, What::Media(i, Rc::clone(&data)));
         }
@@ -327,7 +372,7 @@ impl<'a> Sim<'a> {
     /// as new sessions. Groups are re-formed around them.
     fn churn(&mut self, now: Time, n: u64) {
         let pps = u64::from(self.s.pps);
-        if self.s.churn <= 0.0 || n == 0 || n % pps != 0 {
+        if self.s.churn <= 0.0 || n == 0 || !n.is_multiple_of(pps) {
             return;
         }
         for i in 0..self.nodes.len() {
@@ -367,7 +412,9 @@ impl<'a> Sim<'a> {
     fn drive(&mut self, now: Time, i: usize) {
         let mut buf = std::mem::take(&mut self.out_buf);
         while let Some(t) = self.nodes[i].core.poll_transmit(now, &mut buf) {
-            let silent = self.nodes[i].silent_from.is_some_and(|from| self.sent_total > from);
+            let silent = self.nodes[i]
+                .silent_from
+                .is_some_and(|from| self.sent_total > from);
             let to = client_of(t.dst);
             let report = &mut self.nodes[i].report;
             report.peer_bytes_sent += t.len as u64;

@@ -37,7 +37,11 @@ impl OutputCheck {
     pub fn check(&mut self, out: &Playout<'_>, streams: &[Ssrc]) {
         self.played += 1;
         let wire = out.rtp_seq;
-        let ssrc = streams.iter().rev().copied().find(|&s| is_payload(s, wire, out.ts));
+        let ssrc = streams
+            .iter()
+            .rev()
+            .copied()
+            .find(|&s| is_payload(s, wire, out.ts));
         let Some(ssrc) = ssrc else {
             self.corrupt += 1;
             return;
@@ -151,16 +155,29 @@ impl Report {
         let n = self.clients.len().max(1) as f64;
         let due = n * self.packets.max(1) as f64;
         let secs = self.seconds.max(1e-9);
-        let uploads: Vec<f64> = self.clients.iter().map(|c| c.repair_bytes_sent as f64 * 8.0 / 1000.0 / secs).collect();
+        let uploads: Vec<f64> = self
+            .clients
+            .iter()
+            .map(|c| c.repair_bytes_sent as f64 * 8.0 / 1000.0 / secs)
+            .collect();
         let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1e3);
         Summary {
             clients: self.clients.len(),
             packets: self.packets,
-            network_loss: self.clients.iter().map(|c| c.dropped_by_network).sum::<u64>() as f64 / due,
+            network_loss: self
+                .clients
+                .iter()
+                .map(|c| c.dropped_by_network)
+                .sum::<u64>() as f64
+                / due,
             residual_loss: self.total(|c| c.unrecovered) as f64 / due,
             latency_ms: (ms(self.latency.0), ms(self.latency.1)),
-            duplicates_per_repair: self.total(|c| c.duplicate_repairs) as f64 / self.total(|c| c.repaired).max(1) as f64,
-            upload_kbps: (uploads.iter().sum::<f64>() / n, uploads.iter().copied().fold(0.0, f64::max)),
+            duplicates_per_repair: self.total(|c| c.duplicate_repairs) as f64
+                / self.total(|c| c.repaired).max(1) as f64,
+            upload_kbps: (
+                uploads.iter().sum::<f64>() / n,
+                uploads.iter().copied().fold(0.0, f64::max),
+            ),
             requests_per_packet: self.total(|c| c.requests_sent) as f64 / due,
         }
     }

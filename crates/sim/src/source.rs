@@ -22,7 +22,12 @@ static FILL: [u8; TS_PACKET_LEN] = {
 /// The 8-byte prefix of TS packet `j` of datagram (`ssrc`, `seq`): TS header with a
 /// continuity counter, then a word unique to the packet.
 fn prefix(ssrc: Ssrc, seq: u16, j: usize) -> [u8; 8] {
-    let word = ssrc.0.wrapping_mul(31).wrapping_add(u32::from(seq)).wrapping_mul(7).wrapping_add(j as u32);
+    let word = ssrc
+        .0
+        .wrapping_mul(31)
+        .wrapping_add(u32::from(seq))
+        .wrapping_mul(7)
+        .wrapping_add(j as u32);
     let cc = ((seq as usize * TS_PER_DATAGRAM + j) & 0x0f) as u8;
     let w = word.to_be_bytes();
     [TS_SYNC, 0x01, 0x00, 0x10 | cc, w[0], w[1], w[2], w[3]]
@@ -42,7 +47,10 @@ pub fn is_payload(ssrc: Ssrc, seq: u16, ts: &[u8]) -> bool {
     !ts.is_empty()
         && ts.len().is_multiple_of(TS_PACKET_LEN)
         && ts.len() <= PAYLOAD_LEN
-        && ts.chunks_exact(TS_PACKET_LEN).enumerate().all(|(j, p)| p[..8] == prefix(ssrc, seq, j) && p[8..] == FILL[8..])
+        && ts
+            .chunks_exact(TS_PACKET_LEN)
+            .enumerate()
+            .all(|(j, p)| p[..8] == prefix(ssrc, seq, j) && p[8..] == FILL[8..])
 }
 
 /// Writes the RTP datagram for (`ssrc`, `seq`, `timestamp`) carrying `ts_count` TS packets

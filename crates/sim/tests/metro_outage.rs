@@ -13,7 +13,10 @@ fn scenario(grouping: Policy) -> Scenario {
         packets: 8_000,
         media_loss: LossModel::Independent { p: 0.02 },
         outages: vec![(0, 3_000, 5_000)],
-        media_delay: (std::time::Duration::from_millis(2), std::time::Duration::ZERO),
+        media_delay: (
+            std::time::Duration::from_millis(2),
+            std::time::Duration::ZERO,
+        ),
         ..Scenario::default()
     }
 }
@@ -22,7 +25,10 @@ fn scenario(grouping: Policy) -> Scenario {
 fn cross_metro_groups_survive_a_metro_outage() {
     let report = run(&scenario(Policy::CrossMetro));
     let metro0: Vec<_> = report.clients.iter().filter(|c| c.metro == 0).collect();
-    assert!(metro0.iter().all(|c| c.dropped_by_network >= 2_000), "the outage hit metro 0");
+    assert!(
+        metro0.iter().all(|c| c.dropped_by_network >= 2_000),
+        "the outage hit metro 0"
+    );
     assert_eq!(report.total(|c| c.unrecovered), 0);
     assert_eq!(report.output_faults(), 0);
 }
@@ -30,7 +36,12 @@ fn cross_metro_groups_survive_a_metro_outage() {
 #[test]
 fn same_metro_groups_lose_the_outage() {
     let report = run(&scenario(Policy::SameMetro));
-    let metro0_unrecovered: u64 = report.clients.iter().filter(|c| c.metro == 0).map(|c| c.counters.unrecovered).sum();
+    let metro0_unrecovered: u64 = report
+        .clients
+        .iter()
+        .filter(|c| c.metro == 0)
+        .map(|c| c.counters.unrecovered)
+        .sum();
     assert!(metro0_unrecovered >= 5 * 1_990, "{metro0_unrecovered}");
     assert!(report.output_faults() >= 5 * 1_990);
 }

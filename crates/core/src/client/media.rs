@@ -155,7 +155,8 @@ impl Client {
             stream.start = place;
             stream.anchor = (now, rtp_ts);
             if stream.base.is_none() {
-                (stream.highest, stream.release_next, stream.arrival_highest) = (place, place, place);
+                (stream.highest, stream.release_next, stream.arrival_highest) =
+                    (place, place, place);
             }
         }
         let seq = SeqNo(ext.0.wrapping_add(stream.numbering.offset));

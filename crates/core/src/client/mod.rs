@@ -291,7 +291,12 @@ impl Client {
     /// Play-out pacing is separate ([`next_playout`](Self::next_playout)): a driver feeding a
     /// real-time player waits for the earlier of the two; one writing a file need not.
     pub fn poll_timeout(&self) -> Option<Time> {
-        [self.next_request_time(), self.head_deadline(), self.tail_probe_time(), self.next_ping_time()]
+        [
+            self.next_request_time(),
+            self.head_deadline(),
+            self.tail_probe_time(),
+            self.next_ping_time(),
+        ]
         .into_iter()
         .flatten()
         .min()

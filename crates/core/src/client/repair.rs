@@ -126,7 +126,9 @@ impl Client {
         // since: during an outage the probes ask for the whole backlog, not one gap's worth.
         let quiet = now.saturating_since(s.last_arrival).as_micros() as u64;
         let expected = s.arrival_highest.0 + quiet / s.gap_us.max(1);
-        let count = expected.saturating_sub(s.highest.0).clamp(1, TAIL_PROBE_CHUNKS * chunk) as u16;
+        let count = expected
+            .saturating_sub(s.highest.0)
+            .clamp(1, TAIL_PROBE_CHUNKS * chunk) as u16;
         // Back off while the quiet lasts: the stream may simply have ended.
         s.next_tail_probe = now + rto * (1 << s.tail_round.min(6));
         s.tail_round += 1;
