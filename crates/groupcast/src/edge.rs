@@ -168,27 +168,27 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         }
         if Instant::now() >= next_report {
             next_report += Duration::from_secs(5);
-            let r = report(edge.stats(), received, dropped);
-            tracing::info!(
-                forwarded = r.forwarded,
-                recovered = r.recovered,
-                unrecovered = r.unrecovered,
-                "edge running"
-            );
-            if let Some(p) = &args.stats_json {
-                write_json(p, &r)?;
-            }
+            publish(
+                &report(edge.stats(), received, dropped),
+                "edge running",
+                args.stats_json.as_deref(),
+            )?;
         }
     }
-    let r = report(edge.stats(), received, dropped);
+    publish(
+        &report(edge.stats(), received, dropped),
+        "edge stopped",
+        args.stats_json.as_deref(),
+    )
+}
+
+/// Logs the headline figures and writes the statistics file, if asked for.
+fn publish(r: &Report<'_>, what: &str, path: Option<&std::path::Path>) -> anyhow::Result<()> {
     tracing::info!(
         forwarded = r.forwarded,
         recovered = r.recovered,
         unrecovered = r.unrecovered,
-        "edge stopped"
+        "{what}"
     );
-    if let Some(p) = &args.stats_json {
-        write_json(p, &r)?;
-    }
-    Ok(())
+    path.map_or(Ok(()), |p| write_json(p, r))
 }
