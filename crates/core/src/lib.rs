@@ -53,7 +53,7 @@ mod raw;
 mod stats;
 mod time;
 
-pub use client::{Client, Event, Transmit};
+pub use client::{Client, Event, LOSS_LOG, Transmit};
 pub use config::{Config, ConfigError, RequestStrategy};
 pub use peers::{Group, Member, TokenBucket};
 pub use playback::Playout;

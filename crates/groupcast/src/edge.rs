@@ -2,7 +2,7 @@
 //! re-multicasts every packet unchanged (same SSRC, same sequence numbers) in its metro.
 
 use crate::net::{self, Iface};
-use crate::run::{Stop, write_json};
+use crate::run::{Dropper, Stop, write_json};
 use anyhow::{Context, bail};
 use groupcast_source::{Edge, EdgeConfig, EdgeStats};
 use serde::Serialize;
@@ -67,29 +67,8 @@ struct Report<'a> {
     seconds: f64,
 }
 
-/// A seeded xorshift for `--drop-rate`: deterministic, testing only.
-struct Dropper {
-    rate: f64,
-    state: u64,
-}
-
-impl Dropper {
-    fn drop(&mut self) -> bool {
-        if self.rate <= 0.0 {
-            return false;
-        }
-        self.state ^= self.state << 13;
-        self.state ^= self.state >> 7;
-        self.state ^= self.state << 17;
-        (self.state >> 11) as f64 / (1u64 << 53) as f64 <= self.rate
-    }
-}
-
 /// Runs `groupcast edge`.
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
-    if !(0.0..1.0).contains(&args.drop_rate) {
-        bail!("--drop-rate must be at least 0 and below 1");
-    }
     if args.token.is_empty() {
         bail!("--token must not be empty");
     }
@@ -118,10 +97,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         ..EdgeConfig::new(&name)
     };
     let mut edge = Edge::new(config, args.token.as_bytes());
-    let mut dropper = Dropper {
-        rate: args.drop_rate,
-        state: args.drop_seed.max(1),
-    };
+    let mut dropper = Dropper::new(args.drop_rate, args.drop_seed)?;
     let (start, stop) = (Instant::now(), Stop::new(args.duration)?);
     let (mut buf, mut msg) = ([0u8; 65_536], [0u8; 1500]);
     let (mut received, mut dropped) = (0u64, 0u64);

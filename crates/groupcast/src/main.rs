@@ -1,5 +1,8 @@
 //! The `groupcast` command: one binary, one subcommand per role.
 
+mod api_client;
+mod client;
+
 mod edge;
 mod net;
 mod run;
@@ -23,6 +26,10 @@ enum Command {
     Source(source::Args),
     /// Receive the central's stream by unicast and re-multicast it unchanged in a metro.
     Edge(edge::Args),
+    /// Watch a channel: join its multicast group, repair losses from the group, feed a player.
+    Client(client::Args),
+    /// The whole system on loopback in one command: manager, source and clients with loss.
+
     /// Simulate a source and an audience of clients on virtual time, with the real repair core.
     Sim(sim::Args),
 }
@@ -33,6 +40,7 @@ fn main() -> ExitCode {
         Command::Source(args) => source::run(&args),
         Command::Edge(args) => edge::run(&args),
         Command::Sim(args) => sim::run(&args),
+        Command::Client(args) => client::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

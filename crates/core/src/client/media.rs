@@ -321,11 +321,13 @@ impl Client {
         };
         let gap = Duration::from_micros(s.gap_us);
         let first_request = now + self.config.reorder_hold;
+        let numbering = s.numbering;
         for m in s.highest.0 + 1..seq.0 {
             let due_m = due - gap * ((seq.0 - m) as u32);
             self.raw.mark_missing(SeqNo(m), now, due_m, first_request);
             self.missing.push(SeqNo(m));
             self.next_request_at = self.next_request_at.min(first_request);
+            self.log_loss(numbering.wire(SeqNo(m)));
         }
     }
 

@@ -30,6 +30,8 @@ use std::net::SocketAddr;
 const RANGES_PER_REQUEST: usize = 32;
 /// Most messages waiting in the transmit queue.
 const QUEUE_LIMIT: usize = 4096;
+/// Most recent multicast losses kept for [`Client::drain_losses`].
+pub const LOSS_LOG: usize = 512;
 
 /// Something the driver may want to log or act on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,6 +212,9 @@ pub struct Client {
     playing: bool,
     /// Next time the raw buffer size is checked against the measured rate.
     next_size_check: Time,
+    /// RTP sequence numbers of the latest multicast losses (oldest dropped beyond
+    /// [`LOSS_LOG`]), for the manager's view of losses shared across a metro.
+    loss_log: VecDeque<u16>,
 }
 
 impl Client {
@@ -241,6 +246,7 @@ impl Client {
             previous: None,
             playing: false,
             next_size_check: Time::ZERO,
+            loss_log: VecDeque::with_capacity(LOSS_LOG),
             config,
         })
     }
@@ -268,6 +274,31 @@ impl Client {
     /// Members currently in the group (other than us).
     pub fn peer_count(&self) -> usize {
         self.peers.list.len()
+    }
+
+    /// Takes a new session id from the manager (after the old session was lost): our messages
+    /// are signed with it from now on.
+    pub fn set_sender(&mut self, sender: SenderId) {
+        self.config.sender = sender;
+    }
+
+    /// The SSRC of the stream being followed, once one is.
+    pub fn ssrc(&self) -> Option<Ssrc> {
+        self.stream.as_ref().map(Stream::ssrc)
+    }
+
+    /// Moves the RTP sequence numbers of multicast losses detected since the last call (the
+    /// latest [`LOSS_LOG`] at most) into `out`.
+    pub fn drain_losses(&mut self, out: &mut Vec<u16>) {
+        out.extend(self.loss_log.drain(..));
+    }
+
+    /// Notes a multicast loss for [`drain_losses`](Self::drain_losses).
+    fn log_loss(&mut self, wire: u16) {
+        if self.loss_log.len() == LOSS_LOG {
+            self.loss_log.pop_front();
+        }
+        self.loss_log.push_back(wire);
     }
 
     /// Installs the manager's group assignment (new members, epoch and key).

@@ -1,0 +1,360 @@
+//! The manager's HTTP/JSON API (`/api/v1`), as types shared by the manager and its clients.
+//!
+//! What it does: names every request and response body, so that the manager (which serves
+//! them) and the client, the admin CLI and the tests (which send them) cannot drift apart.
+//! The manager also serves this contract as OpenAPI at `/api/v1/openapi.json`.
+//!
+//! What it deliberately does not do: any I/O, validation beyond what serde does, or storage.
+//!
+//! Every call but `/metrics`, `/api/v1/health` and `/api/v1/openapi.json` carries
+//! `Authorization: Bearer TOKEN`. Errors are [`ApiError`] with a 4xx/5xx status.
+//!
+//! | method and path | who | body | answer |
+//! |---|---|---|---|
+//! | `GET /api/v1/health` | anyone | | `"ok"` |
+//! | `GET /api/v1/me` | any user | | [`User`] |
+//! | `POST /api/v1/users` | admin | [`NewUser`] | [`CreatedUser`] (the token, shown once) |
+//! | `GET /api/v1/users` | admin | | `[`[`User`]`]` |
+//! | `DELETE /api/v1/users/{name}` | admin | | 204 |
+//! | `PUT /api/v1/users/{name}/channels/{channel}` | admin | | 204 (entitle) |
+//! | `DELETE /api/v1/users/{name}/channels/{channel}` | admin | | 204 |
+//! | `POST /api/v1/channels` | admin | [`ChannelSpec`] | [`Channel`] |
+//! | `GET /api/v1/channels` | any user | | `[`[`Channel`]`]` (a viewer sees its own) |
+//! | `GET /api/v1/channels/{name}` | entitled | | [`Channel`] |
+//! | `DELETE /api/v1/channels/{name}` | admin | | 204 |
+//! | `POST /api/v1/sessions` | entitled viewer or admin | [`OpenSession`] | [`SessionInfo`] |
+//! | `POST /api/v1/sessions/{id}/heartbeat` | the session's user | [`Heartbeat`] | [`Assignment`] (404: session ended, open a new one) |
+//! | `GET /api/v1/sessions/{id}/events` | the session's user | | SSE: `event: group`, `data:` [`Assignment`], at once and on every change |
+//! | `DELETE /api/v1/sessions/{id}` | the session's user or admin | | 204 |
+//! | `GET /api/v1/sessions` | admin | | `[`[`SessionView`]`]` |
+//! | `GET /api/v1/overview` | admin | | [`Overview`] (what the dashboard draws) |
+//! | `GET /metrics` | anyone | | Prometheus text |
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A user's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Manages users and channels, sees everything.
+    Admin,
+    /// Watches the channels it is entitled to.
+    Viewer,
+}
+
+/// A user as the API shows it (never its token).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Unique name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Channels it may watch (admins may watch all).
+    pub channels: Vec<String>,
+}
+
+/// Body of `POST /users`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewUser {
+    /// Unique name: 1..=64 of `[A-Za-z0-9._-]`.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Channels it may watch from the start.
+    #[serde(default)]
+    pub channels: Vec<String>,
+}
+
+/// Answer to `POST /users`: the only time the token is shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedUser {
+    /// The user.
+    pub user: User,
+    /// Its bearer token (the manager stores only a hash).
+    pub token: String,
+}
+
+/// Body of `POST /channels`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelSpec {
+    /// Unique name: 1..=64 of `[A-Za-z0-9._-]`.
+    pub name: String,
+    /// Multicast group and port, e.g. `239.255.0.1:5004` or `[ff3e::1]:5004`.
+    pub group: String,
+    /// Source address for source-specific multicast, if any.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Per-metro overrides (metro name to `IP:PORT`) for metros fed by an edge.
+    #[serde(default)]
+    pub metro_groups: BTreeMap<String, String>,
+    /// RTP packets per chunk (default 32).
+    #[serde(default)]
+    pub chunk_packets: Option<u32>,
+    /// Play-out buffer in ms (default 1000).
+    #[serde(default)]
+    pub buffer_ms: Option<u32>,
+    /// Members per repair group (default 5, 2..=16).
+    #[serde(default)]
+    pub group_size: Option<u32>,
+}
+
+/// A channel as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Channel {
+    /// Manager-assigned id; the channel id of the peer protocol.
+    pub id: u32,
+    /// Unique name.
+    pub name: String,
+    /// Default multicast group `IP:PORT`.
+    pub group: String,
+    /// SSM source, if any.
+    pub source: Option<String>,
+    /// Per-metro group overrides.
+    pub metro_groups: BTreeMap<String, String>,
+    /// RTP packets per chunk.
+    pub chunk_packets: u32,
+    /// Play-out buffer, ms.
+    pub buffer_ms: u32,
+    /// Members per repair group.
+    pub group_size: u32,
+}
+
+/// Body of `POST /sessions`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenSession {
+    /// Channel name.
+    pub channel: String,
+    /// The viewer's metro network (any name; new names are registered).
+    pub metro: String,
+    /// Where the viewer's peer socket listens, `IP:PORT`. An unspecified IP (`0.0.0.0`) is
+    /// replaced by the address the request came from.
+    pub peer_addr: String,
+}
+
+/// One member of a repair group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    /// Its session id (the sender id of the peer protocol).
+    pub session: u64,
+    /// Its metro.
+    pub metro: String,
+    /// Its peer socket, `IP:PORT`.
+    pub peer_addr: String,
+}
+
+/// A session's current repair group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// The group id (0: no group yet).
+    pub group: u64,
+    /// Bumped on every membership change of the group.
+    pub epoch: u32,
+    /// The group key for this epoch, 64 hex digits (32 bytes).
+    pub key: String,
+    /// All members, this session included.
+    pub members: Vec<MemberInfo>,
+}
+
+/// Answer to `POST /sessions`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// The session id; the client's sender id in the peer protocol.
+    pub session: u64,
+    /// The channel, with `group` already resolved for the session's metro.
+    pub channel: Channel,
+    /// How often to send heartbeats, ms.
+    pub heartbeat_ms: u32,
+    /// After how long without heartbeat the session is ended, ms.
+    pub timeout_ms: u32,
+    /// The current group.
+    pub assignment: Assignment,
+}
+
+/// Cumulative statistics a client reports with each heartbeat.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientStats {
+    /// Media packets received by multicast.
+    pub received: u64,
+    /// Packets found missing.
+    pub lost: u64,
+    /// Missing packets repaired by peers.
+    pub repaired: u64,
+    /// Packets played out as holes.
+    pub unrecovered: u64,
+    /// Repair copies after the first.
+    pub duplicates: u64,
+    /// Repair requests sent.
+    pub requests_sent: u64,
+    /// Repairs served to peers.
+    pub repairs_served: u64,
+    /// Datagrams dropped as malformed, unauthenticated or replayed.
+    pub bad_datagrams: u64,
+    /// Repair latency, median, µs (0: none yet).
+    pub repair_p50_us: u64,
+    /// Repair latency, 99th percentile, µs.
+    pub repair_p99_us: u64,
+    /// Play-out buffer fill, ms.
+    pub buffer_ms: u32,
+    /// Peers answering.
+    pub peers: u32,
+}
+
+/// Body of `POST /sessions/{id}/heartbeat`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// Counters since the session opened.
+    pub stats: ClientStats,
+    /// SSRC of the stream the losses below belong to.
+    #[serde(default)]
+    pub ssrc: u32,
+    /// RTP sequence numbers missed by multicast since the last heartbeat (at most 512): lets
+    /// the manager see packets that a whole metro lost (a failing device there).
+    #[serde(default)]
+    pub losses: Vec<u16>,
+}
+
+/// A session as an admin sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionView {
+    /// Session id.
+    pub session: u64,
+    /// User name.
+    pub user: String,
+    /// Channel name.
+    pub channel: String,
+    /// Metro name.
+    pub metro: String,
+    /// Peer socket.
+    pub peer_addr: String,
+    /// Group id.
+    pub group: u64,
+    /// Group epoch.
+    pub epoch: u32,
+    /// Last reported statistics.
+    pub stats: ClientStats,
+    /// Unix ms of the last heartbeat.
+    pub last_seen_ms: i64,
+}
+
+/// One metro's figures over one interval.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetroSample {
+    /// Unix ms at the end of the interval.
+    pub at_ms: i64,
+    /// Packets received in the interval (sum over the metro's sessions).
+    pub received: u64,
+    /// Packets lost.
+    pub lost: u64,
+    /// Packets repaired.
+    pub repaired: u64,
+    /// Packets unrecovered.
+    pub unrecovered: u64,
+}
+
+/// One metro as the dashboard shows it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetroView {
+    /// Metro name.
+    pub name: String,
+    /// Live sessions there.
+    pub viewers: u32,
+    /// Recent samples, oldest first.
+    pub samples: Vec<MetroSample>,
+    /// Share (0..=1) of the metro's recent losses that most of its viewers lost together.
+    pub shared_loss: f64,
+    /// True when `shared_loss` points at a failing device in the metro.
+    pub flagged: bool,
+}
+
+/// One group as the dashboard shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupView {
+    /// Channel name.
+    pub channel: String,
+    /// Group id.
+    pub group: u64,
+    /// Epoch.
+    pub epoch: u32,
+    /// Members.
+    pub members: Vec<MemberInfo>,
+}
+
+/// Answer to `GET /overview`: everything the dashboard draws.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Overview {
+    /// Unix ms when taken.
+    pub now_ms: i64,
+    /// All channels with their live viewer count.
+    pub channels: Vec<(Channel, u32)>,
+    /// All live sessions.
+    pub sessions: Vec<SessionView>,
+    /// All groups.
+    pub groups: Vec<GroupView>,
+    /// All metros.
+    pub metros: Vec<MetroView>,
+}
+
+/// Every error body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// What went wrong, for a person.
+    pub error: String,
+}
+
+/// A group key from its 64 hex digits, or `None` if it is not exactly that.
+pub fn parse_key(hex: &str) -> Option<[u8; 32]> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 64 || !bytes.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let mut key = [0u8; 32];
+    for (k, pair) in key.iter_mut().zip(bytes.chunks_exact(2)) {
+        let digits = std::str::from_utf8(pair).ok()?;
+        *k = u8::from_str_radix(digits, 16).ok()?;
+    }
+    Some(key)
+}
+
+/// The 64 hex digits of a group key.
+pub fn format_key(key: &[u8; 32]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_and_bad_ones_are_refused() {
+        let key: [u8; 32] = std::array::from_fn(|i| (i * 9) as u8);
+        assert_eq!(parse_key(&format_key(&key)), Some(key));
+        assert_eq!(parse_key("00"), None);
+        assert_eq!(parse_key(&"zz".repeat(32)), None);
+        assert_eq!(parse_key(&"+1".repeat(32)), None);
+    }
+
+    #[test]
+    fn optional_fields_default() {
+        let spec: ChannelSpec =
+            serde_json::from_str(r#"{"name":"news","group":"239.255.0.1:5004"}"#).unwrap();
+        assert_eq!(spec.group_size, None);
+        assert!(spec.metro_groups.is_empty());
+        let role: Role = serde_json::from_str(r#""viewer""#).unwrap();
+        assert_eq!(role, Role::Viewer);
+    }
+
+    #[test]
+    fn heartbeat_round_trips() {
+        let hb = Heartbeat {
+            stats: ClientStats {
+                received: 10,
+                ..ClientStats::default()
+            },
+            ssrc: 7,
+            losses: vec![1, 65535],
+        };
+        let back: Heartbeat = serde_json::from_str(&serde_json::to_string(&hb).unwrap()).unwrap();
+        assert_eq!(back, hb);
+    }
+}

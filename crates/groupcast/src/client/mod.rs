@@ -1,0 +1,398 @@
+//! `groupcast client`: joins a channel's multicast group, repairs losses from its repair group,
+//! serves the group from its own buffer, and feeds a player.
+//!
+//! A thin driver around [`groupcast_core::Client`]: this file owns the sockets and the clock
+//! and moves bytes between them and the core; [`link`] talks to the manager on its own threads;
+//! [`output`] writes the played TS; [`report`] shows and records the figures.
+
+mod link;
+mod output;
+mod report;
+
+use crate::api_client::ApiClient;
+use crate::net::{self, Iface};
+use crate::run::{Dropper, Stop, write_json};
+use anyhow::Context;
+use groupcast_api::{Assignment, OpenSession, SessionInfo};
+use groupcast_core::{Client, Config, Group, Member, Time};
+use groupcast_wire::proto::{ChannelId, GroupEpoch, SenderId};
+use link::{Link, LinkEvent};
+use output::Output;
+use report::{Report, StatusLine};
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// How often figures go to the manager's link, the status line and `--stats-json`.
+const REPORT_EVERY: Duration = Duration::from_millis(500);
+/// Most datagrams taken from one socket before the others get a turn.
+const BATCH: usize = 64;
+
+/// Options of `groupcast client`.
+#[derive(clap::Args, Clone, Debug)]
+pub(crate) struct Args {
+    /// The manager's base URL, e.g. `http://127.0.0.1:8080`.
+    #[arg(long)]
+    pub(crate) manager: String,
+    /// The viewer's token (also from the environment).
+    #[arg(long, env = "GROUPCAST_TOKEN", hide_env_values = true)]
+    pub(crate) token: String,
+    /// The channel to watch.
+    #[arg(long)]
+    pub(crate) channel: String,
+    /// This viewer's metro network.
+    #[arg(long)]
+    pub(crate) metro: String,
+    /// Where the TS goes: `file:PATH`, `udp://HOST:PORT`, `http://ADDR` (players connect) or `-`.
+    #[arg(long)]
+    pub(crate) output: String,
+    /// Interface to join multicast on: an IPv4 address, or an IPv6 interface name or index.
+    #[arg(long)]
+    pub(crate) iface: Option<String>,
+    /// Address of the peer socket (default: the `--iface` address, else any, on a free port).
+    #[arg(long)]
+    pub(crate) peer_listen: Option<SocketAddr>,
+    /// Play-out buffer in ms (default: the channel's).
+    #[arg(long)]
+    pub(crate) buffer_ms: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    pub(crate) duration: Option<f64>,
+    /// Write statistics here as JSON (every 500 ms, at exit, and on SIGINT/SIGTERM).
+    #[arg(long)]
+    pub(crate) stats_json: Option<PathBuf>,
+    /// TESTING ONLY: drop this share (0..1) of multicast datagrams on receipt.
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) drop_rate: f64,
+    /// TESTING ONLY: seed of `--drop-rate`.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) drop_seed: u64,
+    /// Never ask peers for repairs (a control: shows what multicast alone delivers).
+    #[arg(long)]
+    pub(crate) no_repair: bool,
+    /// Never answer peers' repair requests.
+    #[arg(long)]
+    pub(crate) no_serve: bool,
+    /// No live status line, even on a terminal.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+}
+
+/// Runs `groupcast client`.
+pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
+    let stop = Stop::new(args.duration)?;
+    let dropper = Dropper::new(args.drop_rate, args.drop_seed)?;
+    let iface = Iface::parse(args.iface.as_deref())?;
+    let peer_socket = bind_peer(args.peer_listen, &iface)?;
+    let api = ApiClient::new(&args.manager, &args.token);
+    let request = OpenSession {
+        channel: args.channel.clone(),
+        metro: args.metro.clone(),
+        peer_addr: peer_socket.local_addr()?.to_string(),
+    };
+    let Some(info) = link::open_session(&api, &request, &stop)? else {
+        return Ok(()); // stopped before the manager answered
+    };
+    tracing::info!(
+        session = info.session,
+        channel = %info.channel.name,
+        group = %info.channel.group,
+        "session open"
+    );
+    let media = media_socket(&info, &iface)?;
+    let core = Client::new(core_config(args, &info)?)?;
+    let output = Output::open(&args.output)?;
+    let link = Link::start(api, request, &info);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut driver = Driver {
+        core,
+        output,
+        link,
+        dropper,
+        applied: None,
+        report: Report::new(&info, &args.metro),
+        status: StatusLine::new(args.quiet),
+        stats_json: args.stats_json.clone(),
+        start: Instant::now(),
+    };
+    driver.apply_group(&info.assignment);
+    let result = rt.block_on(driver.drive(media, peer_socket, &stop));
+    driver.finish()?;
+    result
+}
+
+/// The peer socket: `--peer-listen`, else the `--iface` address (IPv4), else any, port 0.
+fn bind_peer(listen: Option<SocketAddr>, iface: &Iface) -> anyhow::Result<UdpSocket> {
+    let addr = listen.unwrap_or_else(|| match iface {
+        Iface::V4(a) => SocketAddr::new(IpAddr::V4(*a), 0),
+        _ => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+    });
+    UdpSocket::bind(addr).with_context(|| format!("bind peer socket {addr}"))
+}
+
+/// The multicast receiver for the session's group (and SSM source, if the channel names one).
+fn media_socket(info: &SessionInfo, iface: &Iface) -> anyhow::Result<UdpSocket> {
+    let group: SocketAddr = info
+        .channel
+        .group
+        .parse()
+        .with_context(|| format!("channel group {:?}", info.channel.group))?;
+    let source = match &info.channel.source {
+        Some(s) => Some(
+            s.parse::<IpAddr>()
+                .with_context(|| format!("SSM source {s:?}"))?,
+        ),
+        None => None,
+    };
+    net::multicast_receiver(group, iface, source)
+}
+
+/// The core's configuration from the session and the command line.
+fn core_config(args: &Args, info: &SessionInfo) -> anyhow::Result<Config> {
+    let group = info.channel.group.parse()?;
+    let mut c = Config::new(ChannelId(info.channel.id), SenderId(info.session), group);
+    c.chunk_packets = info.channel.chunk_packets.max(1) as usize;
+    let buffer_ms = args.buffer_ms.unwrap_or(u64::from(info.channel.buffer_ms));
+    c.buffer = Duration::from_millis(buffer_ms);
+    c.repair_enabled = !args.no_repair;
+    c.serve_enabled = !args.no_serve;
+    c.initial_counter = net::wall_micros();
+    Ok(c)
+}
+
+/// The manager's assignment as the core's group; members with unusable addresses are left out.
+fn to_group(a: &Assignment) -> Option<Group> {
+    let key = groupcast_api::parse_key(&a.key)?;
+    let members = a
+        .members
+        .iter()
+        .filter_map(|m| {
+            let addr = m.peer_addr.parse().ok()?;
+            Some(Member {
+                id: SenderId(m.session),
+                addr,
+            })
+        })
+        .collect();
+    Some(Group {
+        epoch: GroupEpoch(a.epoch),
+        key,
+        members,
+    })
+}
+
+/// Everything the run loop owns besides its sockets.
+struct Driver {
+    /// The repair core.
+    core: Client,
+    /// Where played TS goes.
+    output: Output,
+    /// The manager link's threads and their news.
+    link: Link,
+    /// `--drop-rate`.
+    dropper: Dropper,
+    /// Group and epoch last installed in the core.
+    applied: Option<(u64, u32, usize)>,
+    /// Figures for `--stats-json` and the manager.
+    report: Report,
+    /// The live line on a terminal.
+    status: StatusLine,
+    /// `--stats-json`.
+    stats_json: Option<PathBuf>,
+    /// The clock's origin.
+    start: Instant,
+}
+
+impl Driver {
+    fn now(&self) -> Time {
+        net::now(self.start)
+    }
+
+    fn instant(&self, t: Time) -> tokio::time::Instant {
+        (self.start + Duration::from_micros(t.as_micros())).into()
+    }
+
+    /// The loop: sockets and timers in, core, transmits and play-out out.
+    async fn drive(
+        &mut self,
+        media: UdpSocket,
+        peer: UdpSocket,
+        stop: &Stop,
+    ) -> anyhow::Result<()> {
+        media.set_nonblocking(true)?;
+        peer.set_nonblocking(true)?;
+        let media = tokio::net::UdpSocket::from_std(media)?;
+        let peer = tokio::net::UdpSocket::from_std(peer)?;
+        let mut mbuf = vec![0u8; 2048];
+        let mut pbuf = vec![0u8; 2048];
+        let mut tbuf = vec![0u8; 2048];
+        let mut next_report = Instant::now();
+        let news = self.link.notify();
+        while !stop.now() {
+            let wake = [self.core.poll_timeout(), self.core.next_playout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .map_or(next_report.into(), |t| self.instant(t))
+                .min(next_report.into());
+            tokio::select! {
+                r = media.readable() => { r?; self.take_media(&media, &mut mbuf); }
+                r = peer.readable() => { r?; self.take_peer(&peer, &mut pbuf); }
+                () = news.notified() => {}
+                () = tokio::time::sleep_until(wake) => {}
+            }
+            self.take_link_news();
+            let now = self.now();
+            self.core.handle_timeout(now);
+            self.transmit(&peer, now, &mut tbuf);
+            self.play(now)?;
+            self.events();
+            if Instant::now() >= next_report {
+                next_report = Instant::now() + REPORT_EVERY;
+                self.publish()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes every waiting multicast datagram (up to a batch).
+    fn take_media(&mut self, media: &tokio::net::UdpSocket, buf: &mut [u8]) {
+        for _ in 0..BATCH {
+            match media.try_recv_from(buf) {
+                Ok((n, src)) => {
+                    if self.dropper.drop() {
+                        self.report.test_dropped += 1;
+                        continue;
+                    }
+                    let now = self.now();
+                    self.core.handle_media(now, src, &buf[..n]);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    tracing::debug!(error = %e, "multicast receive");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Takes every waiting peer datagram (up to a batch).
+    fn take_peer(&mut self, peer: &tokio::net::UdpSocket, buf: &mut [u8]) {
+        for _ in 0..BATCH {
+            match peer.try_recv_from(buf) {
+                Ok((n, _)) => {
+                    self.report.peer_bytes_received += n as u64;
+                    let now = self.now();
+                    self.core.handle_peer(now, &buf[..n]);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                // A peer that vanished can make the kernel report an ICMP error here.
+                Err(e) => {
+                    tracing::debug!(error = %e, "peer receive");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Sends what the core queued for peers.
+    fn transmit(&mut self, peer: &tokio::net::UdpSocket, now: Time, buf: &mut [u8]) {
+        while let Some(t) = self.core.poll_transmit(now, buf) {
+            match peer.try_send_to(&buf[..t.len], t.dst) {
+                Ok(n) => self.report.peer_bytes_sent += n as u64,
+                Err(e) => {
+                    self.report.peer_send_errors += 1;
+                    tracing::debug!(error = %e, dst = %t.dst, "peer send");
+                }
+            }
+        }
+    }
+
+    /// Hands due TS to the output.
+    fn play(&mut self, now: Time) -> anyhow::Result<()> {
+        while let Some(p) = self.core.poll_playout(now) {
+            self.output.write(p.ts)?;
+        }
+        self.output.flush()
+    }
+
+    /// Logs what the core noticed.
+    fn events(&mut self) {
+        while let Some(e) = self.core.poll_event() {
+            tracing::info!(event = ?e, "client");
+        }
+    }
+
+    /// Installs group changes and new sessions from the manager link.
+    fn take_link_news(&mut self) {
+        while let Some(news) = self.link.try_next() {
+            match news {
+                LinkEvent::Group(a) => self.apply_group(&a),
+                LinkEvent::Session(info) => {
+                    tracing::info!(
+                        session = info.session,
+                        "new session after the old one ended"
+                    );
+                    self.core.set_sender(SenderId(info.session));
+                    self.report.session = info.session;
+                    self.applied = None;
+                    self.apply_group(&info.assignment);
+                }
+            }
+        }
+    }
+
+    /// Installs an assignment if it differs from the one in force.
+    fn apply_group(&mut self, a: &Assignment) {
+        let id = (a.group, a.epoch, a.members.len());
+        if self.applied == Some(id) {
+            return;
+        }
+        let Some(group) = to_group(a) else {
+            tracing::warn!(group = a.group, "assignment with a bad key ignored");
+            return;
+        };
+        let now = self.now();
+        self.core.set_group(now, &group);
+        self.applied = Some(id);
+        self.report.group = a.group;
+        self.report.epoch = a.epoch;
+        tracing::info!(
+            group = a.group,
+            epoch = a.epoch,
+            members = a.members.len(),
+            "repair group"
+        );
+    }
+
+    /// Updates the figures for the manager, the status line and `--stats-json`.
+    fn publish(&mut self) -> anyhow::Result<()> {
+        let secs = self.start.elapsed().as_secs_f64();
+        self.report.update(&self.core, secs);
+        self.link.publish(&mut self.core, &self.report);
+        self.status.show(&self.report);
+        if let Some(p) = &self.stats_json {
+            write_json(p, &self.report)?;
+        }
+        Ok(())
+    }
+
+    /// Final figures, and the session closed so the group is refilled at once.
+    fn finish(&mut self) -> anyhow::Result<()> {
+        self.publish()?;
+        self.status.done();
+        self.link.close();
+        let c = &self.report;
+        tracing::info!(
+            received = c.received,
+            lost = c.lost,
+            repaired = c.repaired,
+            unrecovered = c.unrecovered,
+            "client stopped"
+        );
+        Ok(())
+    }
+}
