@@ -1,0 +1,378 @@
+# shellcheck shell=bash
+# The groupcast network lab: a real network built inside Linux network namespaces that this
+# harness creates and removes. Source this file; see lab/README.md.
+#
+# Safety (hard rules, checked by lab_check_isolation):
+#   * every interface lives in a namespace named "$LAB_PREFIX-*"; the bridges themselves sit in
+#     the "switch" namespace, so nothing at all is created in the root namespace;
+#   * no namespace has a link to the root namespace or a default route; addresses come from
+#     198.18.0.0/15 (RFC 2544 benchmarking range); multicast uses TTL 1 on lab interfaces;
+#   * names are unique per run (gclab<pid>); lab_down runs on EXIT/INT/TERM, and
+#     lab_clean_stale removes leftovers of dead runs of this harness only;
+#   * every process is started through lab_bg with a hard `timeout`.
+#
+# Topology (M metros, N clients spread round-robin over them):
+#
+#   switch ns:  br-core ── tk<m>c ══ tk<m>m ── br-m<m>      (one veth "trunk" per metro)
+#                 │  │                             │  │
+#               p-src p-mgr                     p-c01 p-c04 ...
+#                 │    │                           │     │
+#   host ns:     src  mgr                         c01   c04   (eth0, 198.18.x.y/16 each)
+#
+# One IPv4 subnet (198.18.0.0/16) spans every bridge, so peers in different metros reach each
+# other; IGMP snooping on every bridge, querier on the core, metro trunk ports are permanent
+# multicast-router ports, so joins are learned per port and show in `bridge mdb`.
+
+LAB_DIR_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+LAB_REPO=$(cd "$LAB_DIR_ROOT/.." && pwd)
+LAB_PREFIX=${LAB_PREFIX:-gclab$$}
+LAB_SW="$LAB_PREFIX-sw"
+LAB_NFT_TABLE=lab
+LAB_WORK=${LAB_WORK:-}
+LAB_MAX_SECS=${LAB_MAX_SECS:-120} # hard ceiling for any process started by lab_bg
+declare -gA LAB_IP=() LAB_METRO=() LAB_PID=()
+LAB_HOSTS=()
+LAB_METROS=0
+LAB_UP=0
+
+lab_log() { printf '[lab %s] %s\n' "$(date +%T)" "$*" >&2; }
+lab_die() {
+  lab_log "FATAL: $*"
+  exit 1
+}
+
+# Fails (never skips) when the lab cannot run here.
+lab_require() {
+  [ "$(id -u)" = 0 ] || lab_die "the lab needs root (network namespaces, bridges, nftables); CI runs as root"
+  local t
+  for t in ip bridge nft timeout python3; do
+    command -v "$t" >/dev/null || lab_die "missing '$t' (apt-get install iproute2 nftables coreutils python3)"
+  done
+  ip netns list >/dev/null 2>&1 || lab_die "'ip netns' does not work here"
+  local probe="$LAB_PREFIX-probe"
+  ip netns add "$probe" 2>/dev/null || lab_die "cannot create a network namespace"
+  if ! ip netns exec "$probe" nft add table bridge probe 2>/dev/null; then
+    ip netns del "$probe"
+    lab_die "nftables bridge family unavailable (kernel nf_tables / nft_numgen missing?)"
+  fi
+  ip netns del "$probe"
+}
+
+# Removes namespaces left by runs of this harness whose runner process is gone.
+lab_clean_stale() {
+  local ns pid
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^gclab[0-9]+-' || true); do
+    pid=${ns#gclab}
+    pid=${pid%%-*}
+    if [ "$pid" != "$$" ] && ! kill -0 "$pid" 2>/dev/null; then
+      lab_kill_ns_pids "$ns"
+      ip netns del "$ns" 2>/dev/null && lab_log "removed stale namespace $ns"
+    fi
+  done
+}
+
+# Kills what runs inside one of the lab's own namespaces (only processes in it, by pid).
+lab_kill_ns_pids() {
+  local ns=$1 pids
+  pids=$(ip netns pids "$ns" 2>/dev/null || true)
+  [ -n "$pids" ] || return 0
+  # shellcheck disable=SC2086
+  kill -TERM $pids 2>/dev/null || true
+  sleep 0.3
+  pids=$(ip netns pids "$ns" 2>/dev/null || true)
+  # shellcheck disable=SC2086
+  [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
+}
+
+sw() { ip netns exec "$LAB_SW" "$@"; }
+lab_ns() { printf '%s-%s' "$LAB_PREFIX" "$1"; }
+lab_exec() {
+  local h=$1
+  shift
+  ip netns exec "$(lab_ns "$h")" "$@"
+}
+
+# lab_up METROS: the switch namespace, the core bridge, METROS metro bridges with trunks,
+# the nftables table, and the work directory. Hosts are added with lab_add_host/lab_clients.
+lab_up() {
+  local metros=$1 m
+  lab_require
+  lab_clean_stale
+  trap 'lab_down' EXIT
+  trap 'lab_log "interrupted"; exit 130' INT TERM
+  LAB_UP=1
+  [ -n "$LAB_WORK" ] || LAB_WORK=$(mktemp -d "/tmp/$LAB_PREFIX.XXXX")
+  mkdir -p "$LAB_WORK"
+  ip netns add "$LAB_SW"
+  sw ip link set lo up
+  sw sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  lab_bridge br-core 1
+  for ((m = 1; m <= metros; m++)); do
+    lab_bridge "br-m$m" 0
+    sw ip link add "tk${m}c" type veth peer name "tk${m}m"
+    sw ip link set "tk${m}c" master br-core up
+    sw ip link set "tk${m}m" master "br-m$m" up
+    # The metro side of the trunk leads to the querier and the sources: a permanent router port.
+    sw bridge link set dev "tk${m}m" mcast_router 2
+  done
+  LAB_METROS=$metros
+  sw nft -f - <<EOF
+table bridge $LAB_NFT_TABLE {
+  chain lossfwd {
+    type filter hook forward priority 0; policy accept;
+  }
+}
+EOF
+  lab_log "switch $LAB_SW: br-core + $metros metro bridges (work dir $LAB_WORK)"
+  LAB_T0=$(date +%s.%N)
+}
+
+lab_bridge() { # name querier
+  sw ip link add "$1" type bridge mcast_snooping 1 mcast_querier "$2" \
+    mcast_query_interval 1000 mcast_startup_query_interval 100 mcast_query_response_interval 100 \
+    mcast_igmp_version 3
+  sw ip link set "$1" up
+}
+
+# Snooping forwards by the mdb only once a bridge knows a querier: the core is its own from the
+# start, a metro bridge trusts the core's queries a query-response interval (1 s) after the
+# first one (startup queries every 1 s). Call after adding hosts, before sending media.
+lab_settle() {
+  python3 -c "import time; t=$LAB_T0 + 3.5 - time.time(); time.sleep(max(t, 0))"
+}
+
+# lab_add_host NAME BRIDGE IP: a host namespace with eth0 (IP/16) plugged into BRIDGE as port
+# p-NAME. Multicast leaves by eth0 only (224.0.0.0/4 route on eth0, no default route).
+lab_add_host() {
+  local h=$1 br=$2 ipaddr=$3 ns
+  ns=$(lab_ns "$h")
+  ip netns add "$ns"
+  ip link add "p-$h" netns "$LAB_SW" type veth peer name eth0 netns "$ns"
+  sw ip link set "p-$h" master "$br" up
+  ip -n "$ns" link set lo up
+  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
+    net.ipv4.conf.all.force_igmp_version=0
+  ip -n "$ns" addr add "$ipaddr/16" dev eth0
+  ip -n "$ns" link set eth0 up
+  ip -n "$ns" route add 224.0.0.0/4 dev eth0
+  LAB_IP[$h]=$ipaddr
+  case $br in br-m*) LAB_METRO[$h]=m${br#br-m} ;; *) LAB_METRO[$h]=core ;; esac
+  LAB_HOSTS+=("$h")
+}
+
+# lab_clients N: hosts c01..cNN spread round-robin over the metros; cNN in metro m gets
+# 198.18.m.NN.
+lab_clients() {
+  local n=$1 i m h
+  for ((i = 1; i <= n; i++)); do
+    m=$(((i - 1) % LAB_METROS + 1))
+    h=$(printf 'c%02d' "$i")
+    lab_add_host "$h" "br-m$m" "198.18.$m.$i"
+  done
+}
+lab_client_names() { # [metro]
+  local h
+  for h in "${LAB_HOSTS[@]}"; do
+    [[ $h == c* ]] || continue
+    [ -z "${1:-}" ] || [ "${LAB_METRO[$h]}" = "$1" ] || continue
+    echo "$h"
+  done
+}
+
+# Safety check: no default route, no address outside 198.18.0.0/15 (and loopback), no link to
+# the root namespace, nothing of ours in the root namespace.
+lab_check_isolation() {
+  local ns bad=0
+  for ns in $(ip netns list | awk '{print $1}' | grep "^$LAB_PREFIX-"); do
+    if [ -n "$(ip -n "$ns" route show default)" ]; then
+      lab_log "isolation: $ns has a default route"
+      bad=1
+    fi
+    if ip -n "$ns" -4 -o addr show | awk '{print $4}' | grep -vE '^(127\.|198\.1[89]\.)' | grep -q .; then
+      lab_log "isolation: $ns has an address outside 198.18.0.0/15"
+      bad=1
+    fi
+    # Every veth's peer is in this namespace (no link-netns) or in one of ours, by name; a
+    # peer in the root (unnamed) namespace would show as "link-netnsid N".
+    if ip -n "$ns" -o link show type veth | grep -E 'link-netns' |
+      grep -vE "link-netns $LAB_PREFIX-[^ ]+" | grep -q .; then
+      lab_log "isolation: $ns has a veth whose peer is outside the lab's namespaces"
+      bad=1
+    fi
+  done
+  if ip -o link show | grep -qE ' (p-|tk[0-9]|br-core|br-m[0-9])'; then
+    lab_log "isolation: lab interfaces in the root namespace"
+    bad=1
+  fi
+  return $bad
+}
+
+# --- processes ---------------------------------------------------------------------------
+
+# lab_bg HOST NAME SECS cmd...: runs cmd in HOST's namespace in the background, killed after
+# SECS at most (never more than LAB_MAX_SECS), output in $LAB_WORK/NAME.log; pid in LAB_PID[NAME].
+lab_bg() {
+  local h=$1 name=$2 secs=$3
+  shift 3
+  ((secs <= LAB_MAX_SECS)) || secs=$LAB_MAX_SECS
+  ip netns exec "$(lab_ns "$h")" timeout -k 2 "$secs" "$@" >"$LAB_WORK/$name.log" 2>&1 &
+  LAB_PID[$name]=$!
+}
+# The pid of the real program under lab_bg's timeout (for /proc CPU figures).
+lab_child_pid() { pgrep -P "${LAB_PID[$1]}" | head -1; }
+# lab_stop NAME [SIG]: signals (default INT, so programs write their statistics) and waits.
+lab_stop() {
+  local pid=${LAB_PID[$1]:-}
+  [ -n "$pid" ] || return 0
+  local c
+  c=$(pgrep -P "$pid" | head -1)
+  kill -"${2:-INT}" "${c:-$pid}" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  unset "LAB_PID[$1]"
+}
+lab_wait() { # NAME: waits until it ends by itself; returns its status
+  local pid=${LAB_PID[$1]:-} st=0
+  [ -n "$pid" ] || return 0
+  wait "$pid" || st=$?
+  unset "LAB_PID[$1]"
+  return $st
+}
+lab_running() { kill -0 "${LAB_PID[$1]:-0}" 2>/dev/null; }
+
+# --- loss (nftables bridge family in the switch namespace) -------------------------------
+
+LAB_MEDIA_MATCH=${LAB_MEDIA_MATCH:-ip daddr 239.0.0.0/8 ip protocol udp}
+
+lab_nft_rule() { # comment, rule text: replaces the rule with this comment
+  lab_nft_del "$1"
+  sw nft add rule bridge "$LAB_NFT_TABLE" lossfwd "${@:2}" comment "\"$1\""
+}
+lab_nft_del() {
+  local h
+  for h in $(sw nft -a list chain bridge "$LAB_NFT_TABLE" lossfwd | awk -v c="\"$1\"" '$0 ~ "comment " c {print $NF}'); do
+    sw nft delete rule bridge "$LAB_NFT_TABLE" lossfwd handle "$h"
+  done
+}
+# K out of 10000: "numgen random mod 10000 < K drop".
+lab_pct_k() { python3 -c "print(round(float('$1') * 100))"; }
+
+# Loss on multicast media towards one client (egress of its bridge port). 0 removes it.
+lab_loss_client() {
+  local h=$1 pct=$2
+  if [ "$pct" = 0 ]; then lab_nft_del "loss-$h"; return; fi
+  # shellcheck disable=SC2086
+  lab_nft_rule "loss-$h" oifname "p-$h" $LAB_MEDIA_MATCH numgen random mod 10000 '<' "$(lab_pct_k "$pct")" counter drop
+}
+# Loss on multicast media entering a metro by its trunk: matched where the core bridge sends
+# into the trunk, once per packet (the bridge's forward hook runs once per output port), so
+# every client of the metro misses the very same packets.
+lab_loss_trunk() {
+  local m=${1#m} pct=$2
+  if [ "$pct" = 0 ]; then lab_nft_del "loss-trunk$m"; return; fi
+  # shellcheck disable=SC2086
+  lab_nft_rule "loss-trunk$m" oifname "tk${m}c" $LAB_MEDIA_MATCH numgen random mod 10000 '<' "$(lab_pct_k "$pct")" counter drop
+}
+# Loss on everything (unicast too) in both directions of a host's port.
+lab_loss_host_all() {
+  local h=$1 pct=$2
+  if [ "$pct" = 0 ]; then lab_nft_del "lossall-$h"; return; fi
+  local k
+  k=$(lab_pct_k "$pct")
+  lab_nft_rule "lossall-$h" oifname "p-$h" ip protocol udp numgen random mod 10000 '<' "$k" counter drop
+  sw nft add rule bridge "$LAB_NFT_TABLE" lossfwd iifname "p-$h" ip protocol udp numgen random mod 10000 '<' "$k" counter drop comment "\"lossall-$h\""
+}
+# lab_outage METRO SECS [START_DELAY]: the trunk drops all multicast media for SECS (in the
+# background after START_DELAY seconds); peer unicast keeps flowing (a failing multicast device).
+lab_outage() {
+  local m=${1#m} secs=$2 delay=${3:-0}
+  (
+    sleep "$delay"
+    # shellcheck disable=SC2086
+    lab_nft_rule "outage$m" oifname "tk${m}c" $LAB_MEDIA_MATCH counter drop
+    lab_log "outage: metro m$m trunk down for ${secs}s"
+    sleep "$secs"
+    lab_nft_del "outage$m"
+    lab_log "outage: metro m$m trunk back"
+  ) &
+  LAB_PID[outage$m]=$!
+}
+# Packets matched so far by the rules with this comment.
+lab_nft_packets() {
+  sw nft list chain bridge "$LAB_NFT_TABLE" lossfwd | awk -v c="\"$1\"" '$0 ~ "comment " c { for (i = 1; i < NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }'
+}
+lab_nft_dropped() { lab_nft_packets "$@"; }
+# lab_count NAME rule...: a counting (accepting) rule, read with lab_nft_packets NAME.
+lab_count() {
+  lab_nft_del "$1"
+  sw nft insert rule bridge "$LAB_NFT_TABLE" lossfwd "${@:2}" counter comment "\"$1\""
+}
+
+# Counts packets/bytes a host sends (all IPv4 UDP entering the switch from its port).
+lab_count_host() {
+  sw nft add rule bridge "$LAB_NFT_TABLE" lossfwd iifname "p-$1" ip protocol udp counter comment "\"egress-$1\""
+}
+lab_count_bytes() { # host: bytes (IPv4 packet length) counted by lab_count_host
+  sw nft list chain bridge "$LAB_NFT_TABLE" lossfwd | awk -v c="\"egress-$1\"" '$0 ~ "comment " c { for (i = 1; i < NF; i++) if ($i == "bytes") s += $(i + 1) } END { print s + 0 }'
+}
+
+# The multicast database of the switch (IGMP joins learned per port).
+lab_mdb() { sw bridge mdb show; }
+
+# --- teardown ----------------------------------------------------------------------------
+
+lab_down() {
+  local st=$?
+  [ "$LAB_UP" = 1 ] || return $st
+  LAB_UP=0
+  trap - INT TERM
+  local name pid ns
+  for name in "${!LAB_PID[@]}"; do
+    pid=${LAB_PID[$name]}
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$LAB_PREFIX-" || true); do
+    lab_kill_ns_pids "$ns"
+  done
+  for name in "${!LAB_PID[@]}"; do wait "${LAB_PID[$name]}" 2>/dev/null || true; done
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$LAB_PREFIX-" || true); do
+    ip netns del "$ns" 2>/dev/null || lab_log "could not delete $ns"
+  done
+  if [ -n "$LAB_WORK" ] && [ -z "${LAB_KEEP:-}" ]; then rm -rf "$LAB_WORK"; fi
+  lab_log "torn down ($LAB_PREFIX)"
+  return $st
+}
+
+# --- groupcast helpers -------------------------------------------------------------------
+
+LAB_GC=${GC_BIN:-$LAB_REPO/target/debug/groupcast}
+LAB_SAMPLE=$LAB_REPO/assets/sample.ts
+LAB_GROUP=${LAB_GROUP:-239.255.0.1:5004}
+lab_gc_has() { "$LAB_GC" --help 2>/dev/null | grep -qE "^  $1 "; }
+
+# json FILE KEY: one number from a JSON statistics file (0 if missing).
+lab_json() { python3 -c "import json,sys
+try: d=json.load(open(sys.argv[1]))
+except Exception: print(0); sys.exit()
+for k in sys.argv[2].split('.'): d = d.get(k, 0) if isinstance(d, dict) else 0
+print(d)" "$1" "$2"; }
+
+# Result reporting for scenarios: lab_check DESCRIPTION CONDITION-COMMAND...
+LAB_FAILS=0
+lab_check() {
+  local what=$1
+  shift
+  if "$@"; then
+    lab_log "ok: $what"
+  else
+    lab_log "FAILED: $what"
+    LAB_FAILS=$((LAB_FAILS + 1))
+  fi
+}
+lab_finish() {
+  if [ "$LAB_FAILS" -gt 0 ]; then
+    lab_log "$LAB_FAILS check(s) failed (logs kept in $LAB_WORK)"
+    LAB_KEEP=1
+    exit 1
+  fi
+  exit 0
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Checks that a player's output is a byte-exact contiguous slice of the source file.
+
+The output may start mid-stream and stop early; it starts on a TS packet boundary. With
+--loop the source was looped, so the slice may wrap around the file's end. The output is cut
+into the longest runs that match the sample; every run after the first is a hole (a forward
+jump: TS packets that never came out) or a resync (a jump elsewhere, e.g. a source restart).
+Prints one JSON object; exits non-zero when --max-segments or --max-missing is exceeded.
+"""
+import argparse, json, sys
+
+TS = 188
+ap = argparse.ArgumentParser()
+ap.add_argument("output")
+ap.add_argument("sample")
+ap.add_argument("--loop", action="store_true")
+ap.add_argument("--max-segments", type=int)
+ap.add_argument("--max-missing", type=int, help="TS packets missing inside the slice")
+ap.add_argument("--min-bytes", type=int, default=0)
+a = ap.parse_args()
+out = open(a.output, "rb").read()
+smp = open(a.sample, "rb").read()
+L = len(smp)
+hay = smp + smp[:65536] if a.loop else smp
+
+
+def find_all(block):
+    res, i = [], hay.find(block)
+    while i != -1 and i < L:
+        res.append(i)
+        i = hay.find(block, i + 1)
+    return res
+
+
+def at(off, n):  # n bytes of the (cyclic) sample from off
+    if not a.loop:
+        return smp[off:off + n]
+    off %= L
+    if off + n <= L:
+        return smp[off:off + n]
+    return smp[off:] + smp[:off + n - L]
+
+
+segments, bad_packets, pos, expect = [], 0, 0, None
+while pos < len(out):
+    blk = out[pos:pos + 7 * TS]
+    if len(blk) < TS:
+        bad_packets += 1  # a trailing partial packet
+        break
+    offs = find_all(blk)
+    if not offs:
+        offs = find_all(blk[:TS])
+    if not offs:
+        bad_packets += 1
+        pos += TS
+        continue
+    off = expect if expect in offs else offs[0]
+    n = 0
+    step = 64 * TS
+    while pos + n < len(out):  # extend the run: big steps, then packet by packet
+        k = min(step, len(out) - (pos + n))
+        if not a.loop and off + n + k > L:
+            k = max(0, L - off - n)
+            if k == 0:
+                break
+        if out[pos + n:pos + n + k] == at(off + n, k):
+            n += k
+        elif step > TS:
+            step = TS
+        else:
+            break
+    n -= n % TS
+    if n == 0:
+        bad_packets += 1
+        pos += TS
+        continue
+    segments.append((pos, off, n))
+    pos += n
+    expect = (off + n) % L if a.loop else off + n
+
+missing = 0
+resyncs = 0
+for (p0, o0, n0), (p1, o1, n1) in zip(segments, segments[1:]):
+    nxt = (o0 + n0) % L if a.loop else o0 + n0
+    gap = (o1 - nxt) % L if a.loop else o1 - nxt
+    if 0 < gap < L // 4 and gap % TS == 0:
+        missing += gap // TS
+    elif gap != 0:
+        resyncs += 1
+r = {
+    "output_bytes": len(out),
+    "output_ts_packets": len(out) // TS,
+    "segments": len(segments),
+    "missing_ts_packets": missing,
+    "resyncs": resyncs,
+    "unmatched_ts_packets": bad_packets,
+    "first_offset": segments[0][1] if segments else None,
+}
+ok = bool(segments) and bad_packets == 0 and len(out) >= a.min_bytes
+if a.max_segments is not None and len(segments) > a.max_segments:
+    ok = False
+if a.max_missing is not None and missing > a.max_missing:
+    ok = False
+r["ok"] = ok
+print(json.dumps(r))
+sys.exit(0 if ok else 1)
