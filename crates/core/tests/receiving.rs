@@ -292,3 +292,24 @@ fn after_a_restart_the_old_stream_is_still_repaired_and_served() {
     );
     assert_eq!(c.stats().counters.unrecovered, 0);
 }
+
+#[test]
+fn multicast_losses_are_logged_for_the_manager() {
+    let mut c = client_in_group(1, 1, |_| {});
+    feed(&mut c, 65_530, 65_535, &[65_532], 1000);
+    feed(&mut c, 65_535, 65_535, &[], 1005);
+    c.handle_media(Time::from_millis(1006), source_addr(), &rtp(65_535));
+    c.handle_media(Time::from_millis(1009), source_addr(), &rtp(2));
+    let mut losses = Vec::new();
+    c.drain_losses(&mut losses);
+    assert_eq!(losses, [65_532, 0, 1], "RTP numbers, across the wrap");
+    assert_eq!(c.ssrc(), Some(groupcast_wire::Ssrc(SSRC)));
+    losses.clear();
+    c.drain_losses(&mut losses);
+    assert!(losses.is_empty(), "each loss is reported once");
+    // A long outage keeps only the latest LOSS_LOG numbers.
+    c.handle_media(Time::from_millis(1020), source_addr(), &rtp(2000));
+    c.drain_losses(&mut losses);
+    assert_eq!(losses.len(), groupcast_core::LOSS_LOG);
+    assert_eq!(losses.last(), Some(&1999));
+}

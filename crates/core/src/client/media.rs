@@ -225,6 +225,11 @@ impl Client {
             // A gap longer than the whole buffer (an outage): nothing across it can be repaired
             // any more. Play out what is held, count the gap as lost, and go on from here.
             let skipped = seq.0 - s.highest.0 - 1;
+            let numbering = s.numbering;
+            let logged = skipped.min(super::LOSS_LOG as u64);
+            for m in seq.0 - logged..seq.0 {
+                self.log_loss(numbering.wire(SeqNo(m)));
+            }
             self.flush();
             let s = self.stream.as_mut().expect("stream checked above");
             (s.highest, s.release_next) = (seq, seq);
