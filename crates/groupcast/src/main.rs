@@ -2,6 +2,7 @@
 
 mod api_client;
 mod client;
+mod config;
 
 mod edge;
 mod net;
@@ -16,6 +17,10 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// Read options from this TOML file: table `[SUBCOMMAND]` holds defaults for that
+    /// subcommand's long options (given before the subcommand; the command line wins).
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -36,7 +41,14 @@ enum Command {
 
 fn main() -> ExitCode {
     run::init_logging();
-    let result = match Cli::parse().command {
+    let cli = match config::expand(std::env::args_os().collect()) {
+        Ok(args) => Cli::parse_from(args),
+        Err(e) => {
+            eprintln!("groupcast: error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
         Command::Source(args) => source::run(&args),
         Command::Edge(args) => edge::run(&args),
         Command::Sim(args) => sim::run(&args),
