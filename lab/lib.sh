@@ -376,3 +376,83 @@ lab_finish() {
   fi
   exit 0
 }
+
+# --- manager and clients -----------------------------------------------------------------
+
+LAB_CHANNEL=${LAB_CHANNEL:-lab}
+LAB_ADMIN_TOKEN=${LAB_ADMIN_TOKEN:-lab-admin-$$-token}
+LAB_MGR_PORT=8080
+LAB_BUFFER_MS=${LAB_BUFFER_MS:-300}
+LAB_VIEWER_TOKEN=
+lab_manager_url() { echo "http://${LAB_IP[mgr]}:$LAB_MGR_PORT"; }
+
+# lab_manager_start [SECS]: (re)starts the manager on host mgr (198.18.0.2:8080) with its
+# database in the work directory, and waits until it answers.
+lab_manager_start() {
+  local secs=${1:-$LAB_MAX_SECS}
+  if lab_gc_has manager; then
+    GROUPCAST_ADMIN_TOKEN=$LAB_ADMIN_TOKEN lab_bg mgr manager "$secs" "$LAB_GC" manager \
+      --listen "${LAB_IP[mgr]}:$LAB_MGR_PORT" --db "sqlite://$LAB_WORK/manager.db"
+  elif [ -n "${LAB_STUB_MANAGER:-}" ]; then
+    local mg=() g
+    for g in "${LAB_METRO_GROUPS[@]}"; do mg+=(--metro-group "$g"); done
+    lab_bg mgr manager "$secs" python3 "$LAB_DIR_ROOT/tools/stub_manager.py" \
+      --listen "${LAB_IP[mgr]}:$LAB_MGR_PORT" --channel "$LAB_CHANNEL" --group "$LAB_GROUP" \
+      --buffer-ms "$LAB_BUFFER_MS" --duration "$secs" "${mg[@]}"
+  else
+    lab_die "'groupcast manager' is not in $LAB_GC (and LAB_STUB_MANAGER is not set)"
+  fi
+  local i
+  for ((i = 0; i < 100; i++)); do
+    if lab_exec mgr python3 -c "import urllib.request,sys
+urllib.request.urlopen('$(lab_manager_url)/api/v1/health', timeout=1)" 2>/dev/null; then
+      return 0
+    fi
+    lab_running manager || break
+    sleep 0.1
+  done
+  cat "$LAB_WORK/manager.log" >&2
+  lab_die "the manager did not come up"
+}
+
+LAB_METRO_GROUPS=()
+# lab_manager_up: starts the manager, adds the channel (LAB_GROUP, plus LAB_METRO_GROUPS
+# entries METRO=IP:PORT) and one viewer entitled to it; sets LAB_VIEWER_TOKEN.
+lab_manager_up() {
+  lab_manager_start
+  if lab_gc_has manager; then
+    local mg=() g adm=("$LAB_GC" admin --manager "$(lab_manager_url)" --token "$LAB_ADMIN_TOKEN")
+    for g in "${LAB_METRO_GROUPS[@]}"; do mg+=(--metro-group "$g"); done
+    lab_exec mgr "${adm[@]}" channel add "$LAB_CHANNEL" --group "$LAB_GROUP" --buffer-ms "$LAB_BUFFER_MS" "${mg[@]}" >&2 ||
+      lab_die "admin: channel add failed"
+    LAB_VIEWER_TOKEN=$(lab_exec mgr "${adm[@]}" --json user add viewer --role viewer --channel "$LAB_CHANNEL" |
+      python3 -c "import json,sys; print(json.load(sys.stdin)['token'])") || lab_die "admin: user add failed"
+  else
+    LAB_VIEWER_TOKEN=stub
+  fi
+}
+
+# lab_client HOST SECS [client args...]: a groupcast client on HOST playing to
+# $LAB_WORK/out-HOST.ts, statistics in $LAB_WORK/HOST.json, process name client-HOST.
+lab_client() {
+  local h=$1 secs=$2
+  shift 2
+  lab_bg "$h" "client-$h" $((secs + 5)) "$LAB_GC" client --manager "$(lab_manager_url)" \
+    --token "$LAB_VIEWER_TOKEN" --channel "$LAB_CHANNEL" --metro "${LAB_METRO[$h]}" \
+    --iface "${LAB_IP[$h]}" --peer-listen "${LAB_IP[$h]}:7000" --output "file:$LAB_WORK/out-$h.ts" \
+    --buffer-ms "$LAB_BUFFER_MS" --duration "$secs" --stats-json "$LAB_WORK/$h.json" --quiet "$@"
+}
+lab_stat() { lab_json "$LAB_WORK/$1.json" "$2"; } # HOST KEY
+lab_sum_stat() { # KEY HOST...: the sum of one statistic over hosts
+  local k=$1 h s=0
+  shift
+  for h in "$@"; do s=$((s + $(lab_stat "$h" "$k"))); done
+  echo $s
+}
+# lab_tscheck HOST [tscheck args]: the client's output against the sample; JSON on stdout.
+lab_tscheck() {
+  local h=$1
+  shift
+  python3 "$LAB_DIR_ROOT/tools/tscheck.py" "$LAB_WORK/out-$h.ts" "$LAB_SAMPLE" "$@"
+}
+lab_result() { lab_log "result: $*"; }

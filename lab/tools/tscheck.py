@@ -3,7 +3,7 @@
 
 The output may start mid-stream and stop early; it starts on a TS packet boundary. With
 --loop the source was looped, so the slice may wrap around the file's end. The output is cut
-into the longest runs that match the sample; every run after the first is a hole (a forward
+into the longest runs that match the sample; null packets where the sample has something else are holes played as filler; every run after the first is a hole (a forward
 jump: TS packets that never came out) or a resync (a jump elsewhere, e.g. a source restart).
 Prints one JSON object; exits non-zero when --max-segments or --max-missing is exceeded.
 """
@@ -41,12 +41,20 @@ def at(off, n):  # n bytes of the (cyclic) sample from off
     return smp[off:] + smp[:off + n - L]
 
 
-segments, bad_packets, pos, expect = [], 0, 0, None
+def is_null(p):
+    return len(p) == TS and p[0] == 0x47 and ((p[1] & 0x1F) << 8 | p[2]) == 0x1FFF
+
+
+segments, bad_packets, pos, expect, filler = [], 0, 0, None, 0
 while pos < len(out):
     blk = out[pos:pos + 7 * TS]
     if len(blk) < TS:
         bad_packets += 1  # a trailing partial packet
         break
+    if is_null(blk[:TS]) and expect is not None and blk[:TS] != at(expect, TS):
+        filler += 1  # a hole played as a null packet
+        pos += TS
+        continue
     offs = find_all(blk)
     if not offs:
         offs = find_all(blk[:TS])
@@ -94,9 +102,10 @@ r = {
     "missing_ts_packets": missing,
     "resyncs": resyncs,
     "unmatched_ts_packets": bad_packets,
+    "null_filler_ts_packets": filler,
     "first_offset": segments[0][1] if segments else None,
 }
-ok = bool(segments) and bad_packets == 0 and len(out) >= a.min_bytes
+ok = bool(segments) and bad_packets == 0 and filler == 0 and len(out) >= a.min_bytes
 if a.max_segments is not None and len(segments) > a.max_segments:
     ok = False
 if a.max_missing is not None and missing > a.max_missing:
