@@ -291,6 +291,7 @@ lab_outage() {
     lab_nft_rule "outage$m" oifname "tk${m}c" $LAB_MEDIA_MATCH counter drop
     lab_log "outage: metro m$m trunk down for ${secs}s"
     sleep "$secs"
+    lab_nft_dropped "outage$m" >"$LAB_WORK/outage$m.dropped"
     lab_nft_del "outage$m"
     lab_log "outage: metro m$m trunk back"
   ) &
@@ -456,3 +457,54 @@ lab_tscheck() {
   python3 "$LAB_DIR_ROOT/tools/tscheck.py" "$LAB_WORK/out-$h.ts" "$LAB_SAMPLE" "$@"
 }
 lab_result() { lab_log "result: $*"; }
+
+# lab_std METROS CLIENTS: the usual lab (source 198.18.0.1 and manager 198.18.0.2 on the
+# core, clients over the metros), isolation checked, manager up with the channel, settled.
+lab_std() {
+  lab_up "$1"
+  lab_add_host src br-core 198.18.0.1
+  lab_add_host mgr br-core 198.18.0.2
+  lab_clients "$2"
+}
+lab_std_finish_setup() {
+  lab_check_isolation || lab_die "isolation check failed"
+  lab_manager_up
+  lab_settle
+}
+# lab_source NAME SECS [args]: groupcast source on host src sending LAB_GROUP.
+lab_source() {
+  local name=$1 secs=$2
+  shift 2
+  lab_bg src "$name" $((secs + 5)) "$LAB_GC" source --input "$LAB_SAMPLE" --group "$LAB_GROUP" \
+    --iface "${LAB_IP[src]}" --stats-json "$LAB_WORK/$name.json" --duration "$secs" "$@"
+}
+# lab_check_clients CHECKARGS HOST...: every client's output passes tscheck with CHECKARGS and
+# it has 0 unrecovered.
+lab_check_clients() {
+  local args=$1 h r
+  shift
+  for h in "$@"; do
+    # shellcheck disable=SC2086
+    r=$(lab_tscheck "$h" $args) || true
+    lab_check "$h: output byte-exact ($r)" grep -q '"ok": true' <<<"$r"
+    lab_check "$h: 0 unrecovered (lost $(lab_stat "$h" lost), repaired $(lab_stat "$h" repaired))" \
+      test "$(lab_stat "$h" unrecovered)" = 0
+  done
+}
+# lab_wait_until SECS DESCRIPTION cmd...: polls cmd every 0.5 s; false after SECS.
+lab_wait_until() {
+  local secs=$1 what=$2 i
+  shift 2
+  for ((i = 0; i < secs * 2; i++)); do
+    if "$@"; then return 0; fi
+    sleep 0.5
+  done
+  lab_log "gave up waiting ${secs}s for: $what"
+  return 1
+}
+# lab_snapshot TAG HOST...: copies the clients' current statistics to HOST.TAG.json.
+lab_snapshot() {
+  local tag=$1 h
+  shift
+  for h in "$@"; do cp "$LAB_WORK/$h.json" "$LAB_WORK/$h.$tag.json" 2>/dev/null || true; done
+}
