@@ -45,6 +45,41 @@ pub struct Change {
     pub members: Vec<SessionId>,
 }
 
+/// One group as stored outside, the input of [`Grouping::restore`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredGroup {
+    /// The group.
+    pub id: GroupId,
+    /// Its current epoch.
+    pub epoch: u32,
+    /// Its members and their metros, in joining order.
+    pub members: Vec<(SessionId, MetroId)>,
+}
+
+/// Why stored groups could not be restored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RestoreError {
+    /// This session is in two groups.
+    TwoGroups(SessionId),
+    /// This group has more than `k` members.
+    TooLarge(GroupId),
+    /// This group id appears twice or is not below `next`.
+    BadGroupId(GroupId),
+}
+
+impl std::fmt::Display for RestoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RestoreError::TwoGroups(s) => write!(f, "session {s} is in two groups"),
+            RestoreError::TooLarge(g) => write!(f, "group {g} has more than k members"),
+            RestoreError::BadGroupId(g) => write!(f, "group id {g} repeated or not below next"),
+        }
+    }
+}
+
+impl std::error::Error for RestoreError {}
+
 /// One group.
 #[derive(Clone, Debug, Default)]
 struct Group {
@@ -79,6 +114,52 @@ impl Grouping {
             sessions: BTreeMap::new(),
             next: 1,
         }
+    }
+
+    /// Rebuilds a grouping from stored state (the manager's database), so that the next
+    /// join or leave behaves exactly as it would have on the grouping that was stored.
+    ///
+    /// `groups` gives each group's id, epoch and members (session and metro, in joining
+    /// order); `next` is the id the next new group gets. Groups without members are skipped.
+    /// Fails when a session is in two groups, a group is larger than `k`, or `next` is not
+    /// above every group id.
+    pub fn restore(
+        k: usize,
+        policy: Policy,
+        groups: impl IntoIterator<Item = StoredGroup>,
+        next: GroupId,
+    ) -> Result<Self, RestoreError> {
+        let mut g = Grouping::new(k, policy);
+        g.next = next;
+        for stored in groups {
+            if stored.members.is_empty() {
+                continue;
+            }
+            if stored.members.len() > g.k {
+                return Err(RestoreError::TooLarge(stored.id));
+            }
+            if stored.id >= next || g.groups.contains_key(&stored.id) {
+                return Err(RestoreError::BadGroupId(stored.id));
+            }
+            let mut members = Vec::with_capacity(stored.members.len());
+            for (session, metro) in stored.members {
+                if g.sessions.insert(session, (stored.id, metro)).is_some() {
+                    return Err(RestoreError::TwoGroups(session));
+                }
+                members.push(session);
+            }
+            let group = Group {
+                members,
+                epoch: stored.epoch,
+            };
+            g.groups.insert(stored.id, group);
+        }
+        Ok(g)
+    }
+
+    /// The id the next new group gets (store it to [`restore`](Self::restore) later).
+    pub fn next_group_id(&self) -> GroupId {
+        self.next
     }
 
     /// Most members per group.

@@ -93,6 +93,63 @@ proptest! {
     }
 }
 
+/// Stores a grouping the way the manager does: each group with its epoch and members.
+fn store(g: &Grouping) -> Vec<StoredGroup> {
+    g.groups()
+        .map(|(id, members)| StoredGroup {
+            id,
+            epoch: g.epoch(id).unwrap_or_default(),
+            members: members
+                .iter()
+                .map(|&s| (s, g.metro(s).unwrap_or_default()))
+                .collect(),
+        })
+        .collect()
+}
+
+proptest! {
+    /// A grouping restored from its stored state behaves exactly like the original from then
+    /// on (the manager rebuilds it from its database for every membership change).
+    #[test]
+    fn restored_grouping_continues_identically(ops in ops(), cut in 0usize..300, k in 3usize..8) {
+        let cut = cut.min(ops.len());
+        let mut original = Grouping::new(k, Policy::CrossMetro);
+        for op in &ops[..cut] {
+            apply(&mut original, op);
+        }
+        let restored = Grouping::restore(k, Policy::CrossMetro, store(&original), original.next_group_id());
+        let mut restored = restored.map_err(|e| TestCaseError::fail(e.to_string()))?;
+        for op in &ops[cut..] {
+            prop_assert_eq!(apply(&mut original, op), apply(&mut restored, op));
+        }
+        prop_assert_eq!(store(&original), store(&restored));
+    }
+}
+
+#[test]
+fn restore_rejects_inconsistent_state() {
+    let group = |id, members: Vec<(u64, u32)>| StoredGroup {
+        id,
+        epoch: 1,
+        members,
+    };
+    let two = vec![group(1, vec![(1, 0)]), group(2, vec![(1, 1)])];
+    assert_eq!(
+        Grouping::restore(5, Policy::CrossMetro, two, 3).err(),
+        Some(RestoreError::TwoGroups(1))
+    );
+    let big = vec![group(1, vec![(1, 0), (2, 0), (3, 0)])];
+    assert_eq!(
+        Grouping::restore(2, Policy::CrossMetro, big, 2).err(),
+        Some(RestoreError::TooLarge(1))
+    );
+    let next_too_low = vec![group(4, vec![(1, 0)])];
+    assert_eq!(
+        Grouping::restore(5, Policy::CrossMetro, next_too_low, 4).err(),
+        Some(RestoreError::BadGroupId(4))
+    );
+}
+
 /// With viewers from at least k metros joining in turn, every group spans k distinct metros.
 #[test]
 fn interleaved_metros_give_fully_diverse_groups() {

@@ -1,0 +1,240 @@
+//! Channels: create (admin), list, show, delete (admin).
+
+use crate::App;
+use crate::auth::Auth;
+use crate::db::is_unique_violation;
+use crate::error::{ApiErr, Body, check_name};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use groupcast_api::{Channel, ChannelSpec};
+use sqlx::{AnyPool, AssertSqlSafe};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+/// A channel row: id, name, group, source, chunk, buffer, group size.
+type ChannelRow = (i64, String, String, Option<String>, i64, i64, i64);
+
+const SELECT: &str =
+    "SELECT id, name, mgroup, source, chunk_packets, buffer_ms, group_size FROM channels";
+
+/// The channel named `name`, if any.
+pub(crate) async fn by_name(db: &AnyPool, name: &str) -> Result<Option<Channel>, sqlx::Error> {
+    let row: Option<ChannelRow> =
+        sqlx::query_as(AssertSqlSafe(format!("{SELECT} WHERE name = $1")))
+            .bind(name)
+            .fetch_optional(db)
+            .await?;
+    match row {
+        Some(row) => Ok(Some(with_metro_groups(db, row).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Every channel, by id.
+pub(crate) async fn all(db: &AnyPool) -> Result<Vec<Channel>, sqlx::Error> {
+    let rows: Vec<ChannelRow> = sqlx::query_as(AssertSqlSafe(format!("{SELECT} ORDER BY id")))
+        .fetch_all(db)
+        .await?;
+    let overrides: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT channel_id, metro, mgroup FROM metro_groups")
+            .fetch_all(db)
+            .await?;
+    let mut channels: Vec<Channel> = rows.into_iter().map(from_row).collect();
+    for (id, metro, group) in overrides {
+        if let Some(c) = channels.iter_mut().find(|c| i64::from(c.id) == id) {
+            c.metro_groups.insert(metro, group);
+        }
+    }
+    Ok(channels)
+}
+
+async fn with_metro_groups(db: &AnyPool, row: ChannelRow) -> Result<Channel, sqlx::Error> {
+    let mut c = from_row(row);
+    let overrides: Vec<(String, String)> =
+        sqlx::query_as("SELECT metro, mgroup FROM metro_groups WHERE channel_id = $1")
+            .bind(i64::from(c.id))
+            .fetch_all(db)
+            .await?;
+    c.metro_groups = overrides.into_iter().collect();
+    Ok(c)
+}
+
+fn from_row((id, name, group, source, chunk, buffer, k): ChannelRow) -> Channel {
+    Channel {
+        id: id as u32,
+        name,
+        group,
+        source,
+        metro_groups: BTreeMap::new(),
+        chunk_packets: chunk as u32,
+        buffer_ms: buffer as u32,
+        group_size: k as u32,
+    }
+}
+
+/// A multicast `IP:PORT`, checked.
+fn multicast(what: &str, addr: &str) -> Result<String, ApiErr> {
+    let parsed: SocketAddr = addr
+        .parse()
+        .map_err(|_| ApiErr::bad(format!("{what}: {addr:?} is not IP:PORT")))?;
+    if !parsed.ip().is_multicast() || parsed.port() == 0 {
+        return Err(ApiErr::bad(format!(
+            "{what}: {addr} is not a multicast group with a port"
+        )));
+    }
+    Ok(parsed.to_string())
+}
+
+/// Checks a spec and fills in the defaults.
+fn validate(spec: ChannelSpec) -> Result<Channel, ApiErr> {
+    check_name("channel name", &spec.name)?;
+    let group = multicast("group", &spec.group)?;
+    let source = match spec.source.as_deref() {
+        Some(s) => Some(
+            s.parse::<IpAddr>()
+                .map_err(|_| ApiErr::bad(format!("source: {s:?} is not an IP address")))?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let mut metro_groups = BTreeMap::new();
+    for (metro, addr) in &spec.metro_groups {
+        check_name("metro name", metro)?;
+        metro_groups.insert(metro.clone(), multicast(&format!("metro {metro}"), addr)?);
+    }
+    let bounded =
+        |what: &str, v: Option<u32>, default: u32, range: std::ops::RangeInclusive<u32>| {
+            let v = v.unwrap_or(default);
+            if range.contains(&v) {
+                Ok(v)
+            } else {
+                Err(ApiErr::bad(format!(
+                    "{what} must be in {}..={}",
+                    range.start(),
+                    range.end()
+                )))
+            }
+        };
+    Ok(Channel {
+        id: 0,
+        name: spec.name,
+        group,
+        source,
+        metro_groups,
+        chunk_packets: bounded("chunk_packets", spec.chunk_packets, 32, 1..=1024)?,
+        buffer_ms: bounded("buffer_ms", spec.buffer_ms, 1000, 50..=60_000)?,
+        group_size: bounded("group_size", spec.group_size, 5, 2..=16)?,
+    })
+}
+
+/// `POST /api/v1/channels`.
+pub(crate) async fn create(
+    State(app): State<App>,
+    Auth(caller): Auth,
+    Body(spec): Body<ChannelSpec>,
+) -> Result<(StatusCode, Json<Channel>), ApiErr> {
+    caller.admin()?;
+    let mut channel = validate(spec)?;
+    for _ in 0..5 {
+        match insert(&app.db, &channel).await {
+            Ok(id) => {
+                channel.id = id;
+                return Ok((StatusCode::CREATED, Json(channel)));
+            }
+            Err(e) if is_unique_violation(&e) => {
+                if by_name(&app.db, &channel.name).await?.is_some() {
+                    return Err(ApiErr::conflict(format!("channel {} exists", channel.name)));
+                }
+                // Another instance took the same id at the same time: try the next one.
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiErr::conflict(
+        "could not allocate a channel id, try again",
+    ))
+}
+
+async fn insert(db: &AnyPool, c: &Channel) -> Result<u32, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let (id,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(id), 0) + 1 FROM channels")
+        .fetch_one(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO channels (id, name, mgroup, source, chunk_packets, buffer_ms, group_size) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id)
+    .bind(&c.name)
+    .bind(&c.group)
+    .bind(c.source.clone())
+    .bind(i64::from(c.chunk_packets))
+    .bind(i64::from(c.buffer_ms))
+    .bind(i64::from(c.group_size))
+    .execute(&mut *tx)
+    .await?;
+    for (metro, group) in &c.metro_groups {
+        sqlx::query("INSERT INTO metro_groups (channel_id, metro, mgroup) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(metro)
+            .bind(group)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(id as u32)
+}
+
+/// `GET /api/v1/channels`: all for admins, the entitled ones for viewers.
+pub(crate) async fn list(
+    State(app): State<App>,
+    Auth(caller): Auth,
+) -> Result<Json<Vec<Channel>>, ApiErr> {
+    let mut channels = all(&app.db).await?;
+    channels.retain(|c| caller.may_watch(c.id));
+    Ok(Json(channels))
+}
+
+/// The channel named `name`, or 404; 403 when the caller may not watch it.
+pub(crate) async fn entitled(
+    app: &App,
+    caller: &crate::auth::Caller,
+    name: &str,
+) -> Result<Channel, ApiErr> {
+    let channel = by_name(&app.db, name)
+        .await?
+        .ok_or_else(|| ApiErr::not_found(format!("no channel {name:?}")))?;
+    if !caller.may_watch(channel.id) {
+        return Err(ApiErr::forbidden(format!("not entitled to channel {name}")));
+    }
+    Ok(channel)
+}
+
+/// `GET /api/v1/channels/{name}`.
+pub(crate) async fn show(
+    State(app): State<App>,
+    Auth(caller): Auth,
+    Path(name): Path<String>,
+) -> Result<Json<Channel>, ApiErr> {
+    Ok(Json(entitled(&app, &caller, &name).await?))
+}
+
+/// `DELETE /api/v1/channels/{name}`: its sessions end with it.
+pub(crate) async fn remove(
+    State(app): State<App>,
+    Auth(caller): Auth,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiErr> {
+    caller.admin()?;
+    let channel = by_name(&app.db, &name)
+        .await?
+        .ok_or_else(|| ApiErr::not_found(format!("no channel {name:?}")))?;
+    sqlx::query("DELETE FROM channels WHERE id = $1")
+        .bind(i64::from(channel.id))
+        .execute(&app.db)
+        .await?;
+    app.drop_channel(channel.id);
+    app.auth.clear();
+    Ok(StatusCode::NO_CONTENT)
+}

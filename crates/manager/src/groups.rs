@@ -1,0 +1,301 @@
+//! Membership changes as database transactions, and the refresh of the in-memory cache.
+//!
+//! A change (join, leave, timeout) is one transaction: bump the channel's version first (a
+//! row lock on PostgreSQL, the write lock on SQLite, so concurrent changes of one channel
+//! through any number of instances run one after the other), rebuild the channel's
+//! [`Grouping`] (reused from memory when nobody else changed the channel since), apply the
+//! change, write every changed group with its new epoch and a fresh key and every member's
+//! group and position, commit. Then the changed groups are re-read into the cache and the
+//! channel's SSE streams are woken.
+
+use crate::App;
+use crate::db::{Tx, new_key};
+use crate::error::ApiErr;
+use crate::live::{LiveSession, SyncState, global_group};
+use groupcast_api::{Assignment, ClientStats, MemberInfo};
+use groupcast_grouping::{Change, Grouping, Policy, StoredGroup};
+use sqlx::AssertSqlSafe;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+/// A new session, as stored.
+pub(crate) struct NewSession {
+    /// Its id.
+    pub(crate) id: u64,
+    /// Its user.
+    pub(crate) user: String,
+    /// Its metro's id.
+    pub(crate) metro_id: u32,
+    /// Its peer socket.
+    pub(crate) peer_addr: String,
+    /// Unix ms now.
+    pub(crate) now_ms: i64,
+}
+
+/// A membership change.
+pub(crate) enum Op {
+    /// A session opens.
+    Join(NewSession),
+    /// A session ends; with `Some(t)`, only if its last heartbeat is older than `t` (timeout).
+    Leave(u64, Option<i64>),
+}
+
+/// Applies `op` to `channel`; returns false when there was nothing to do (unknown session,
+/// or a timeout that a fresh heartbeat overtook).
+pub(crate) async fn change(app: &App, channel: u32, op: Op) -> Result<bool, ApiErr> {
+    let sync = app.sync(channel);
+    let mut state = sync.state.lock().await;
+    let mut tx = app.db.begin().await?;
+    let bumped = sqlx::query("UPDATE channels SET version = version + 1 WHERE id = $1")
+        .bind(i64::from(channel))
+        .execute(&mut *tx)
+        .await?;
+    if bumped.rows_affected() == 0 {
+        return Err(ApiErr::not_found("no such channel"));
+    }
+    let (version, next, k): (i64, i64, i64) =
+        sqlx::query_as("SELECT version, next_group, group_size FROM channels WHERE id = $1")
+            .bind(i64::from(channel))
+            .fetch_one(&mut *tx)
+            .await?;
+    let mut grouping = match state.grouping.take() {
+        Some((at, g)) if at == version - 1 => g,
+        _ => load(&mut tx, channel, k as usize, next as u64).await?,
+    };
+    let changes = match apply(&mut tx, channel, &mut grouping, op).await? {
+        Some(changes) => changes,
+        None => {
+            // Nothing changed: keep the cache, undo the version bump.
+            tx.rollback().await?;
+            state.grouping = Some((version - 1, grouping));
+            return Ok(false);
+        }
+    };
+    write(&mut tx, channel, version, &changes).await?;
+    sqlx::query("UPDATE channels SET next_group = $1 WHERE id = $2")
+        .bind(grouping.next_group_id() as i64)
+        .bind(i64::from(channel))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    app.metrics.group_changes.add(changes.len());
+    state.grouping = Some((version, grouping));
+    refresh(app, channel, &mut state, version).await?;
+    sync.wake.send_modify(|v| *v = version);
+    Ok(true)
+}
+
+/// Applies the op to the rows and to `g`; `None` when there is nothing to do.
+async fn apply(
+    tx: &mut Tx,
+    channel: u32,
+    g: &mut Grouping,
+    op: Op,
+) -> Result<Option<Vec<Change>>, ApiErr> {
+    match op {
+        Op::Join(s) => {
+            sqlx::query(
+                "INSERT INTO sessions (id, user_name, channel_id, metro_id, peer_addr, group_id, pos, stats, last_seen_ms, created_ms) \
+                 VALUES ($1, $2, $3, $4, $5, 0, 0, '{}', $6, $6)",
+            )
+            .bind(s.id as i64)
+            .bind(&s.user)
+            .bind(i64::from(channel))
+            .bind(i64::from(s.metro_id))
+            .bind(&s.peer_addr)
+            .bind(s.now_ms)
+            .execute(&mut **tx)
+            .await?;
+            Ok(Some(g.join(s.id, s.metro_id)))
+        }
+        Op::Leave(id, stale_before) => {
+            let row: Option<(i64,)> = sqlx::query_as(
+                "SELECT last_seen_ms FROM sessions WHERE id = $1 AND channel_id = $2",
+            )
+            .bind(id as i64)
+            .bind(i64::from(channel))
+            .fetch_optional(&mut **tx)
+            .await?;
+            match (row, stale_before) {
+                (None, _) => return Ok(None),
+                (Some((seen,)), Some(t)) if seen >= t => return Ok(None),
+                _ => {}
+            }
+            sqlx::query("DELETE FROM sessions WHERE id = $1")
+                .bind(id as i64)
+                .execute(&mut **tx)
+                .await?;
+            Ok(Some(g.leave(id)))
+        }
+    }
+}
+
+/// Rebuilds a channel's grouping from its rows.
+async fn load(tx: &mut Tx, channel: u32, k: usize, next: u64) -> Result<Grouping, ApiErr> {
+    let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT s.id, s.metro_id, s.group_id, g.epoch FROM sessions s \
+         JOIN repair_groups g ON g.channel_id = s.channel_id AND g.id = s.group_id \
+         WHERE s.channel_id = $1 ORDER BY s.group_id, s.pos",
+    )
+    .bind(i64::from(channel))
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut groups: BTreeMap<u64, StoredGroup> = BTreeMap::new();
+    for (session, metro, group, epoch) in rows {
+        let stored = groups.entry(group as u64).or_insert_with(|| StoredGroup {
+            id: group as u64,
+            epoch: epoch as u32,
+            members: Vec::new(),
+        });
+        stored.members.push((session as u64, metro as u32));
+    }
+    Grouping::restore(k, Policy::CrossMetro, groups.into_values(), next).map_err(|e| {
+        tracing::error!("channel {channel}: stored groups are inconsistent: {e}");
+        ApiErr::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "inconsistent groups",
+        )
+    })
+}
+
+/// Writes the changed groups (new epoch, fresh key) and their members' places.
+async fn write(tx: &mut Tx, channel: u32, version: i64, changes: &[Change]) -> Result<(), ApiErr> {
+    for c in changes {
+        let key = if c.members.is_empty() {
+            String::new()
+        } else {
+            new_key()
+        };
+        sqlx::query(
+            "INSERT INTO repair_groups (channel_id, id, epoch, gkey, changed_version) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (channel_id, id) DO UPDATE SET epoch = excluded.epoch, gkey = excluded.gkey, changed_version = excluded.changed_version",
+        )
+        .bind(i64::from(channel))
+        .bind(c.group as i64)
+        .bind(i64::from(c.epoch))
+        .bind(key)
+        .bind(version)
+        .execute(&mut **tx)
+        .await?;
+        for (pos, s) in c.members.iter().enumerate() {
+            sqlx::query("UPDATE sessions SET group_id = $1, pos = $2 WHERE id = $3")
+                .bind(c.group as i64)
+                .bind(pos as i64)
+                .bind(*s as i64)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Which groups a refresh re-reads.
+enum Which {
+    /// Those changed after this channel version.
+    ChangedAfter(i64),
+    /// This one.
+    Group(u64),
+}
+
+/// Re-reads the groups of `channel` changed since the cache's version into the cache, then
+/// records `version` as known.
+pub(crate) async fn refresh(
+    app: &App,
+    channel: u32,
+    state: &mut SyncState,
+    version: i64,
+) -> Result<(), ApiErr> {
+    if version <= state.known {
+        return Ok(());
+    }
+    reload(app, channel, Which::ChangedAfter(state.known)).await?;
+    state.known = version;
+    Ok(())
+}
+
+/// Loads one group (a session this instance has not seen yet, e.g. opened through another
+/// instance a moment ago).
+pub(crate) async fn load_group(app: &App, channel: u32, group: u64) -> Result<(), ApiErr> {
+    reload(app, channel, Which::Group(group)).await
+}
+
+/// A member row: session, user, metro id, metro, peer, group, stats JSON, last seen.
+type MemberRow = (i64, String, i64, String, String, i64, String, i64);
+
+async fn reload(app: &App, channel: u32, which: Which) -> Result<(), ApiErr> {
+    // The filter is one of two constants: no input reaches the SQL text.
+    let (filter, arg) = match which {
+        Which::ChangedAfter(v) => ("changed_version > $2", v),
+        Which::Group(g) => ("id = $2", g as i64),
+    };
+    let groups: Vec<(i64, i64, String)> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT id, epoch, gkey FROM repair_groups WHERE channel_id = $1 AND {filter}"
+    )))
+    .bind(i64::from(channel))
+    .bind(arg)
+    .fetch_all(&app.db)
+    .await?;
+    let members: Vec<MemberRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT s.id, s.user_name, s.metro_id, m.name, s.peer_addr, s.group_id, s.stats, s.last_seen_ms \
+         FROM sessions s JOIN metros m ON m.id = s.metro_id \
+         WHERE s.channel_id = $1 AND s.group_id IN (SELECT id FROM repair_groups WHERE channel_id = $1 AND {filter}) \
+         ORDER BY s.group_id, s.pos"
+    )))
+    .bind(i64::from(channel))
+    .bind(arg)
+    .fetch_all(&app.db)
+    .await?;
+    install(app, channel, &groups, members);
+    Ok(())
+}
+
+/// Puts re-read groups and members into the cache; members of those groups that are in no
+/// re-read group any more have left.
+fn install(app: &App, channel: u32, groups: &[(i64, i64, String)], members: Vec<MemberRow>) {
+    let mut live = app.live();
+    let changed: HashSet<u64> = groups
+        .iter()
+        .map(|g| global_group(channel, g.0 as u64))
+        .collect();
+    let mut by_group: BTreeMap<u64, Vec<MemberInfo>> = BTreeMap::new();
+    let mut present = HashSet::new();
+    for (id, user, metro_id, metro, peer, group, stats, seen) in members {
+        let (id, group) = (id as u64, global_group(channel, group as u64));
+        present.insert(id);
+        by_group.entry(group).or_default().push(MemberInfo {
+            session: id,
+            metro: metro.clone(),
+            peer_addr: peer,
+        });
+        let entry = live.sessions.entry(id).or_insert_with(|| LiveSession {
+            user,
+            channel,
+            metro_id: metro_id as u32,
+            metro,
+            group,
+            stats: serde_json::from_str::<ClientStats>(&stats).unwrap_or_default(),
+            last_seen_ms: seen,
+            dirty: false,
+        });
+        entry.group = group;
+    }
+    live.sessions
+        .retain(|id, s| !changed.contains(&s.group) || present.contains(id));
+    for (id, epoch, key) in groups {
+        let gid = global_group(channel, *id as u64);
+        match by_group.remove(&gid) {
+            Some(members) => {
+                let a = Assignment {
+                    group: gid,
+                    epoch: *epoch as u32,
+                    key: key.clone(),
+                    members,
+                };
+                live.groups.insert(gid, Arc::new(a));
+            }
+            None => {
+                live.groups.remove(&gid);
+            }
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Viewer sessions: open (join a group), heartbeat (the hot path, answered from memory),
+//! group events (SSE), close (leave), list.
+
+use crate::App;
+use crate::auth::{Auth, Caller};
+use crate::channels;
+use crate::db::{metro_id, new_session_id, now_ms};
+use crate::error::{ApiErr, Body, check_name};
+use crate::groups::{NewSession, Op, change, load_group};
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use groupcast_api::{Assignment, Heartbeat, OpenSession, SessionInfo, SessionView};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// A session id from the path, or 400.
+fn session_id(raw: &str) -> Result<u64, ApiErr> {
+    raw.parse::<u64>()
+        .ok()
+        .filter(|id| *id < 1 << 63)
+        .ok_or_else(|| ApiErr::bad(format!("{raw:?} is not a session id")))
+}
+
+/// `POST /api/v1/sessions`.
+pub(crate) async fn open(
+    State(app): State<App>,
+    ConnectInfo(from): ConnectInfo<SocketAddr>,
+    Auth(caller): Auth,
+    Body(req): Body<OpenSession>,
+) -> Result<(StatusCode, Json<SessionInfo>), ApiErr> {
+    check_name("metro", &req.metro)?;
+    let mut peer: SocketAddr = req
+        .peer_addr
+        .parse()
+        .map_err(|_| ApiErr::bad(format!("peer_addr: {:?} is not IP:PORT", req.peer_addr)))?;
+    if peer.port() == 0 {
+        return Err(ApiErr::bad("peer_addr: port 0"));
+    }
+    if peer.ip().is_unspecified() {
+        peer.set_ip(from.ip());
+    }
+    let mut channel = channels::entitled(&app, &caller, &req.channel).await?;
+    let metro = metro_id(&app.db, &req.metro).await?;
+    let id = new_session_id();
+    let new = NewSession {
+        id,
+        user: caller.name.clone(),
+        metro_id: metro,
+        peer_addr: peer.to_string(),
+        now_ms: now_ms(),
+    };
+    change(&app, channel.id, Op::Join(new)).await?;
+    app.metrics.sessions_opened.inc();
+    let assignment = app
+        .live()
+        .assignment(id)
+        .ok_or_else(|| ApiErr::not_found("session ended while opening"))?;
+    if let Some(group) = channel.metro_groups.get(&req.metro) {
+        channel.group = group.clone();
+    }
+    let info = SessionInfo {
+        session: id,
+        channel,
+        heartbeat_ms: app.heartbeat_ms,
+        timeout_ms: app.timeout_ms,
+        assignment: Assignment::clone(&assignment),
+    };
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+/// Makes sure `session` is in the cache (it may have been opened through another instance a
+/// moment ago) and belongs to `caller`; returns its channel.
+async fn owned(app: &App, caller: &Caller, session: u64) -> Result<u32, ApiErr> {
+    let cached = app
+        .live()
+        .sessions
+        .get(&session)
+        .map(|s| (s.channel, s.user.clone()));
+    let (channel, user) = match cached {
+        Some(found) => found,
+        None => {
+            let row: Option<(i64, i64, String)> = sqlx::query_as(
+                "SELECT channel_id, group_id, user_name FROM sessions WHERE id = $1",
+            )
+            .bind(session as i64)
+            .fetch_optional(&app.db)
+            .await?;
+            let (channel, group, user) = row.ok_or_else(gone)?;
+            load_group(app, channel as u32, group as u64).await?;
+            (channel as u32, user)
+        }
+    };
+    if user != caller.name && !caller.is_admin() {
+        return Err(ApiErr::forbidden("not your session"));
+    }
+    Ok(channel)
+}
+
+fn gone() -> ApiErr {
+    ApiErr::not_found("no such session (ended): open a new one")
+}
+
+/// `POST /api/v1/sessions/{id}/heartbeat`.
+pub(crate) async fn heartbeat(
+    State(app): State<App>,
+    Auth(caller): Auth,
+    Path(raw): Path<String>,
+    Body(hb): Body<Heartbeat>,
+) -> Result<Json<Assignment>, ApiErr> {
+    let started = Instant::now();
+    let id = session_id(&raw)?;
+    if hb.losses.len() > 512 {
+        return Err(ApiErr::bad("at most 512 losses per heartbeat"));
+    }
+    owned(&app, &caller, id).await?;
+    let now = now_ms();
+    let (assignment, metro, old) = {
+        let mut live = app.live();
+        let s = live.sessions.get_mut(&id).ok_or_else(gone)?;
+        let old = std::mem::replace(&mut s.stats, hb.stats.clone());
+        s.last_seen_ms = now;
+        s.dirty = true;
+        let metro = s.metro_id;
+        (live.assignment(id).ok_or_else(gone)?, metro, old)
+    };
+    app.stats().record(metro, id, &old, &hb, now);
+    app.metrics
+        .heartbeat_took(started.elapsed().as_micros() as u64);
+    Ok(Json(Assignment::clone(&assignment)))
+}
+
+/// `DELETE /api/v1/sessions/{id}`.
+pub(crate) async fn close(
+    State(app): State<App>,
+    Auth(caller): Auth,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiErr> {
+    let id = session_id(&raw)?;
+    let channel = owned(&app, &caller, id).await?;
+    if !change(&app, channel, Op::Leave(id, None)).await? {
+        return Err(gone());
+    }
+    app.metrics.sessions_closed.inc();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/sessions/{id}/events`: the assignment at once, then on every change of it;
+/// the stream ends when the session does.
+pub(crate) async fn events(
+    State(app): State<App>,
+    Auth(caller): Auth,
+    Path(raw): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiErr> {
+    let id = session_id(&raw)?;
+    let channel = owned(&app, &caller, id).await?;
+    let wake = app.sync(channel).wake.subscribe();
+    let stopping = app.stopping.subscribe();
+    let state = (app, wake, stopping, None::<(u64, u32, String)>);
+    let stream = futures_util::stream::unfold(
+        state,
+        move |(app, mut wake, mut stopping, last)| async move {
+            loop {
+                let current = app.live().assignment(id)?;
+                let key = (current.group, current.epoch, current.key.clone());
+                if last.as_ref() != Some(&key) {
+                    app.metrics.sse_events.inc();
+                    let event = Event::default().event("group").json_data(&*current).ok()?;
+                    return Some((Ok(event), (app, wake, stopping, Some(key))));
+                }
+                tokio::select! {
+                    changed = wake.changed() => changed.ok()?,
+                    _ = crate::live::stopped(&mut stopping) => return None,
+                }
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Every session with its group (as stored; statistics are at most one flush old).
+pub(crate) async fn views(app: &App) -> Result<Vec<SessionView>, ApiErr> {
+    type Row = (
+        i64,
+        String,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+        String,
+        i64,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT s.id, s.user_name, c.name, m.name, s.peer_addr, s.channel_id, s.group_id, g.epoch, s.stats, s.last_seen_ms \
+         FROM sessions s JOIN channels c ON c.id = s.channel_id JOIN metros m ON m.id = s.metro_id \
+         JOIN repair_groups g ON g.channel_id = s.channel_id AND g.id = s.group_id ORDER BY s.id",
+    )
+    .fetch_all(&app.db)
+    .await?;
+    let live = app.live();
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, user, channel, metro, peer, ch, group, epoch, stats, seen)| {
+                let cached = live.sessions.get(&(id as u64));
+                SessionView {
+                    session: id as u64,
+                    user,
+                    channel,
+                    metro,
+                    peer_addr: peer,
+                    group: crate::live::global_group(ch as u32, group as u64),
+                    epoch: epoch as u32,
+                    stats: cached.map_or_else(
+                        || serde_json::from_str(&stats).unwrap_or_default(),
+                        |s| s.stats.clone(),
+                    ),
+                    last_seen_ms: cached.map_or(seen, |s| s.last_seen_ms.max(seen)),
+                }
+            },
+        )
+        .collect())
+}
+
+/// `GET /api/v1/sessions` (admin).
+pub(crate) async fn list(
+    State(app): State<App>,
+    Auth(caller): Auth,
+) -> Result<Json<Vec<SessionView>>, ApiErr> {
+    caller.admin()?;
+    Ok(Json(views(&app).await?))
+}

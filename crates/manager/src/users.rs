@@ -1,0 +1,183 @@
+//! Users and entitlements: create (the token is shown once), list, delete, grant, revoke, me.
+
+use crate::App;
+use crate::auth::{Auth, parse_role, role_str};
+use crate::channels;
+use crate::db::{hash_token, is_unique_violation, new_token, now_ms};
+use crate::error::{ApiErr, Body, check_name};
+use crate::groups::{Op, change};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use groupcast_api::{CreatedUser, NewUser, User};
+
+/// Every user with its channels' names.
+async fn all(app: &App) -> Result<Vec<User>, ApiErr> {
+    let users: Vec<(String, String)> = sqlx::query_as("SELECT name, role FROM users ORDER BY name")
+        .fetch_all(&app.db)
+        .await?;
+    let grants: Vec<(String, String)> = sqlx::query_as(
+        "SELECT e.user_name, c.name FROM entitlements e JOIN channels c ON c.id = e.channel_id ORDER BY c.name",
+    )
+    .fetch_all(&app.db)
+    .await?;
+    Ok(users
+        .into_iter()
+        .map(|(name, role)| User {
+            channels: grants
+                .iter()
+                .filter(|g| g.0 == name)
+                .map(|g| g.1.clone())
+                .collect(),
+            name,
+            role: parse_role(&role),
+        })
+        .collect())
+}
+
+/// `GET /api/v1/me`.
+pub(crate) async fn me(State(app): State<App>, Auth(caller): Auth) -> Result<Json<User>, ApiErr> {
+    let user = all(&app).await?.into_iter().find(|u| u.name == caller.name);
+    user.map(Json).ok_or_else(|| ApiErr::not_found("user gone"))
+}
+
+/// `GET /api/v1/users`.
+pub(crate) async fn list(
+    State(app): State<App>,
+    Auth(caller): Auth,
+) -> Result<Json<Vec<User>>, ApiErr> {
+    caller.admin()?;
+    Ok(Json(all(&app).await?))
+}
+
+/// `POST /api/v1/users`.
+pub(crate) async fn create(
+    State(app): State<App>,
+    Auth(caller): Auth,
+    Body(new): Body<NewUser>,
+) -> Result<(StatusCode, Json<CreatedUser>), ApiErr> {
+    caller.admin()?;
+    check_name("user name", &new.name)?;
+    let mut ids = Vec::new();
+    for name in &new.channels {
+        let c = channels::by_name(&app.db, name)
+            .await?
+            .ok_or_else(|| ApiErr::bad(format!("no channel {name:?}")))?;
+        ids.push(c.id);
+    }
+    let token = new_token();
+    let mut tx = app.db.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO users (name, role, token_hash, created_ms) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&new.name)
+    .bind(role_str(new.role))
+    .bind(hash_token(&token))
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ApiErr::conflict(format!("user {} exists", new.name)));
+        }
+        other => other?,
+    };
+    for id in ids {
+        sqlx::query("INSERT INTO entitlements (user_name, channel_id) VALUES ($1, $2)")
+            .bind(&new.name)
+            .bind(i64::from(id))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    let user = User {
+        name: new.name,
+        role: new.role,
+        channels: new.channels,
+    };
+    Ok((StatusCode::CREATED, Json(CreatedUser { user, token })))
+}
+
+/// `DELETE /api/v1/users/{name}`: its sessions end first (as leaves, so groups refill).
+pub(crate) async fn remove(
+    State(app): State<App>,
+    Auth(caller): Auth,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiErr> {
+    caller.admin()?;
+    if name == caller.name {
+        return Err(ApiErr::bad("an admin cannot delete itself"));
+    }
+    let sessions: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT id, channel_id FROM sessions WHERE user_name = $1")
+            .bind(&name)
+            .fetch_all(&app.db)
+            .await?;
+    for (id, channel) in sessions {
+        change(&app, channel as u32, Op::Leave(id as u64, None)).await?;
+    }
+    let done = sqlx::query("DELETE FROM users WHERE name = $1")
+        .bind(&name)
+        .execute(&app.db)
+        .await?;
+    app.auth.clear();
+    if done.rows_affected() == 0 {
+        return Err(ApiErr::not_found(format!("no user {name:?}")));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The user and channel of a grant or revoke, checked.
+async fn grant_target(app: &App, user: &str, channel: &str) -> Result<u32, ApiErr> {
+    let found: Option<(String,)> = sqlx::query_as("SELECT name FROM users WHERE name = $1")
+        .bind(user)
+        .fetch_optional(&app.db)
+        .await?;
+    if found.is_none() {
+        return Err(ApiErr::not_found(format!("no user {user:?}")));
+    }
+    let c = channels::by_name(&app.db, channel)
+        .await?
+        .ok_or_else(|| ApiErr::not_found(format!("no channel {channel:?}")))?;
+    Ok(c.id)
+}
+
+/// `PUT /api/v1/users/{name}/channels/{channel}`.
+pub(crate) async fn grant(
+    State(app): State<App>,
+    Auth(caller): Auth,
+    Path((user, channel)): Path<(String, String)>,
+) -> Result<StatusCode, ApiErr> {
+    caller.admin()?;
+    let id = grant_target(&app, &user, &channel).await?;
+    let result = sqlx::query("INSERT INTO entitlements (user_name, channel_id) VALUES ($1, $2)")
+        .bind(&user)
+        .bind(i64::from(id))
+        .execute(&app.db)
+        .await;
+    match result {
+        Err(e) if is_unique_violation(&e) => {} // already granted: PUT is idempotent
+        other => {
+            other?;
+        }
+    }
+    app.auth.clear();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /api/v1/users/{name}/channels/{channel}`.
+pub(crate) async fn revoke(
+    State(app): State<App>,
+    Auth(caller): Auth,
+    Path((user, channel)): Path<(String, String)>,
+) -> Result<StatusCode, ApiErr> {
+    caller.admin()?;
+    let id = grant_target(&app, &user, &channel).await?;
+    sqlx::query("DELETE FROM entitlements WHERE user_name = $1 AND channel_id = $2")
+        .bind(&user)
+        .bind(i64::from(id))
+        .execute(&app.db)
+        .await?;
+    app.auth.clear();
+    Ok(StatusCode::NO_CONTENT)
+}
