@@ -281,6 +281,13 @@ lab_loss_host_all() {
   lab_nft_rule "lossall-$h" oifname "p-$h" ip protocol udp numgen random mod 10000 '<' "$k" counter drop
   sw nft add rule bridge "$LAB_NFT_TABLE" lossfwd iifname "p-$h" ip protocol udp numgen random mod 10000 '<' "$k" counter drop comment "\"lossall-$h\""
 }
+# Loss on unicast UDP (not multicast) in both directions of a host's port: a lossy unicast link.
+lab_loss_host_unicast() {
+  local h=$1 k
+  k=$(lab_pct_k "$2")
+  lab_nft_rule "lossuni-$h" oifname "p-$h" ip daddr != 224.0.0.0/4 ip protocol udp numgen random mod 10000 '<' "$k" counter drop
+  sw nft add rule bridge "$LAB_NFT_TABLE" lossfwd iifname "p-$h" ip daddr != 224.0.0.0/4 ip protocol udp numgen random mod 10000 '<' "$k" counter drop comment "\"lossuni-$h\""
+}
 # lab_outage METRO SECS [START_DELAY]: the trunk drops all multicast media for SECS (in the
 # background after START_DELAY seconds); peer unicast keeps flowing (a failing multicast device).
 lab_outage() {
