@@ -1,10 +1,12 @@
 //! The `groupcast` command: one binary, one subcommand per role.
 
+mod admin;
 mod api_client;
 mod client;
 mod config;
 
 mod edge;
+mod manager;
 mod net;
 mod run;
 mod sim;
@@ -37,6 +39,10 @@ enum Command {
 
     /// Simulate a source and an audience of clients on virtual time, with the real repair core.
     Sim(sim::Args),
+    /// The management server: users, channels, sessions, repair groups and keys, dashboard.
+    Manager(manager::Args),
+    /// Manage channels, users and entitlements on a running manager.
+    Admin(admin::Args),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +58,8 @@ fn main() -> ExitCode {
         Command::Source(args) => source::run(&args),
         Command::Edge(args) => edge::run(&args),
         Command::Sim(args) => sim::run(&args),
+        Command::Manager(args) => manager::run(&args),
+        Command::Admin(args) => admin::run(&args),
         Command::Client(args) => client::run(&args),
     };
     match result {

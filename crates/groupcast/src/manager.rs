@@ -1,0 +1,59 @@
+//! `groupcast manager`: runs the management server until SIGINT or SIGTERM.
+
+use anyhow::Context;
+use std::net::SocketAddr;
+
+/// Options of `groupcast manager`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Where the HTTP API and the dashboard listen.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Database: `sqlite://PATH` (created on first start) or `postgres://USER:PASS@HOST/DB`.
+    #[arg(long, default_value = "sqlite://groupcast.db")]
+    db: String,
+    /// The admin's token when this start creates the admin (empty database); otherwise a
+    /// random one is printed once.
+    #[arg(
+        long,
+        env = "GROUPCAST_ADMIN_TOKEN",
+        hide_env_values = true,
+        hide = true
+    )]
+    admin_token: Option<String>,
+    /// Heartbeat interval told to clients, ms.
+    #[arg(long, default_value_t = 1000)]
+    heartbeat_ms: u32,
+    /// A session without heartbeat for this long is ended, ms.
+    #[arg(long, default_value_t = 5000)]
+    session_timeout_ms: u32,
+}
+
+/// Runs the manager.
+pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
+    let config = groupcast_manager::Config {
+        listen: args.listen,
+        db_url: args.db.clone(),
+        admin_token: args.admin_token.clone(),
+        heartbeat_ms: args.heartbeat_ms,
+        session_timeout_ms: args.session_timeout_ms,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the runtime")?;
+    runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("install SIGTERM handler")?;
+        let shutdown = async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            tracing::info!("stopping");
+        };
+        groupcast_manager::serve(config, shutdown)
+            .await
+            .context("manager")
+    })
+}
