@@ -313,3 +313,34 @@ fn multicast_losses_are_logged_for_the_manager() {
     assert_eq!(losses.len(), groupcast_core::LOSS_LOG);
     assert_eq!(losses.last(), Some(&1999));
 }
+
+#[test]
+fn a_refilled_group_is_asked_at_once_for_what_the_old_one_never_sent() {
+    // Members 1 and 2; member 2 has died. Its attempts run out long before the deadline.
+    let mut c = client_in_group(1, 2, |cfg| cfg.buffer = Duration::from_millis(1000));
+    feed(&mut c, 0, 40, &[5], 0);
+    for ms in 40..300 {
+        c.handle_timeout(Time::from_millis(ms));
+        drain(&mut c, Time::from_millis(ms));
+    }
+    assert_eq!(
+        c.poll_timeout().filter(|t| *t < Time::from_millis(300)),
+        None
+    );
+    // The manager refills the group with members 3 and 4 (epoch 2): they are asked at once.
+    let mut refilled = group(2, KEY, 4);
+    refilled.members.retain(|m| m.id.0 != 2);
+    c.set_group(Time::from_millis(300), &refilled);
+    c.handle_timeout(Time::from_millis(300));
+    let reqs = requested(&drain(&mut c, Time::from_millis(300)));
+    let mut dsts: Vec<_> = reqs.iter().map(|(d, _)| *d).collect();
+    dsts.sort();
+    assert_eq!(dsts, vec![peer_addr(3), peer_addr(4)], "{reqs:?}");
+    assert!(reqs.iter().all(|(_, r)| r == &vec![(5, 1)]));
+    // A rekey of the same members asks nothing again.
+    let mut rekeyed = refilled.clone();
+    rekeyed.epoch = groupcast_wire::proto::GroupEpoch(3);
+    c.set_group(Time::from_millis(301), &rekeyed);
+    c.handle_timeout(Time::from_millis(301));
+    assert!(requested(&drain(&mut c, Time::from_millis(301))).is_empty());
+}

@@ -4,7 +4,7 @@ mod admin;
 mod api_client;
 mod client;
 mod config;
-
+mod demo;
 mod edge;
 mod manager;
 mod net;
@@ -36,7 +36,7 @@ enum Command {
     /// Watch a channel: join its multicast group, repair losses from the group, feed a player.
     Client(client::Args),
     /// The whole system on loopback in one command: manager, source and clients with loss.
-
+    Demo(demo::Args),
     /// Simulate a source and an audience of clients on virtual time, with the real repair core.
     Sim(sim::Args),
     /// The management server: users, channels, sessions, repair groups and keys, dashboard.
@@ -61,6 +61,7 @@ fn main() -> ExitCode {
         Command::Manager(args) => manager::run(&args),
         Command::Admin(args) => admin::run(&args),
         Command::Client(args) => client::run(&args),
+        Command::Demo(args) => demo::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

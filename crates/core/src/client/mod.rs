@@ -302,10 +302,20 @@ impl Client {
     }
 
     /// Installs the manager's group assignment (new members, epoch and key).
+    ///
+    /// Packets still missing and not yet due are asked of the new members at once, whatever
+    /// their earlier attempts: those went to members that may be gone (a refilled group).
     pub fn set_group(&mut self, now: Time, group: &Group) {
         let c = &self.config;
+        let newcomer = group
+            .members
+            .iter()
+            .any(|m| m.id != c.sender && self.peers.find(m.id).is_none());
         self.peers
             .set(c.sender, group, now, c.key_grace, c.serve_burst);
+        if newcomer {
+            self.rearm_requests(now);
+        }
     }
 
     /// Runs timers: repair requests and retries, tail-loss probes, pings, chunk deadlines.

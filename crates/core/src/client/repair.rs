@@ -80,6 +80,21 @@ impl Client {
         self.next_request_at = earliest;
     }
 
+    /// Makes every missing packet that is not yet due eligible for a request now, with a fresh
+    /// count of attempts.
+    pub(super) fn rearm_requests(&mut self, now: Time) {
+        for &seq in &self.missing {
+            if let Some(slot) = self.raw.get_mut(seq)
+                && slot.state == SlotState::Missing
+                && slot.due > now
+            {
+                slot.attempts = 0;
+                slot.next_request = now;
+                self.next_request_at = now;
+            }
+        }
+    }
+
     /// Queues requests for `ranges` to every live peer.
     fn request_from_all(&mut self, ssrc: Ssrc, ranges: &[SeqRange], tail_probe: bool) {
         let limit = self.config.silent_after_pings;

@@ -4,6 +4,8 @@
 //! receivers join on 127.0.0.1, and every run is bounded by `--duration`.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+pub mod system;
+
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -40,6 +42,17 @@ pub fn groupcast(args: &[&str]) -> Proc {
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    Proc(child)
+}
+
+/// Starts `groupcast ARGS` with its log (stderr) going to the file `log`.
+pub fn groupcast_logged(args: &[&str], log: &Path) -> Proc {
+    let child = Command::new(env!("CARGO_BIN_EXE_groupcast"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .unwrap();
     Proc(child)

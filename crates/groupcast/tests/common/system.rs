@@ -1,0 +1,206 @@
+//! A whole system on loopback for end-to-end tests: an embedded manager (SQLite in a temporary
+//! directory), a channel, a viewer, clients and a source as real processes.
+//!
+//! All multicast stays on 127.0.0.1 with TTL 1; every process has a `--duration`.
+
+use super::{Proc, groupcast, groupcast_logged, sample};
+use serde_json::{Value, json};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A manager with one channel and one viewer entitled to it.
+pub struct System {
+    /// The running manager.
+    pub manager: Option<groupcast_manager::Handle>,
+    /// Its base URL.
+    pub url: String,
+    /// The admin's token.
+    pub admin: String,
+    /// The channel's multicast group, IP:PORT.
+    pub group: String,
+    /// The viewer's token.
+    pub viewer: String,
+    /// Scratch directory.
+    pub dir: PathBuf,
+}
+
+/// Calls the manager's API; panics on transport errors, returns (status, body).
+pub fn call(method: &str, url: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    let auth = format!("Bearer {token}");
+    let resp = match (method, body) {
+        ("GET", _) => agent.get(url).header("Authorization", &auth).call(),
+        ("DELETE", _) => agent.delete(url).header("Authorization", &auth).call(),
+        ("POST", Some(b)) => agent.post(url).header("Authorization", &auth).send_json(b),
+        ("PUT", _) => agent.put(url).header("Authorization", &auth).send_empty(),
+        _ => panic!("unsupported call {method}"),
+    };
+    let mut resp = resp.unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_json().unwrap_or(Value::Null);
+    (status, body)
+}
+
+impl System {
+    /// Starts a manager (sessions time out after `timeout_ms`) and creates channel `demo` on a
+    /// group whose port is `port_offset` away from a per-process base, plus a viewer.
+    pub fn start(name: &str, port_offset: u16, timeout_ms: u32) -> System {
+        let dir = super::tempdir(name);
+        let admin = format!("admin-token-{}", std::process::id());
+        let manager = groupcast_manager::start_in_thread(groupcast_manager::Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            db_url: format!("sqlite://{}?mode=rwc", dir.join("m.db").display()),
+            admin_token: Some(admin.clone()),
+            heartbeat_ms: 200,
+            session_timeout_ms: timeout_ms,
+        })
+        .unwrap();
+        let url = format!("http://{}", manager.addr());
+        let port = 30_000 + (std::process::id() % 10_000) as u16 * 2 + port_offset;
+        let group = format!("239.255.43.{}:{port}", 1 + port_offset);
+        let (s, _) = call(
+            "POST",
+            &format!("{url}/api/v1/channels"),
+            &admin,
+            Some(json!({"name": "demo", "group": group, "buffer_ms": 1000})),
+        );
+        assert_eq!(s, 201, "create channel");
+        let (s, v) = call(
+            "POST",
+            &format!("{url}/api/v1/users"),
+            &admin,
+            Some(json!({"name": "viewer", "role": "viewer", "channels": ["demo"]})),
+        );
+        assert_eq!(s, 201, "create viewer");
+        let viewer = v["token"].as_str().unwrap().to_owned();
+        System {
+            manager: Some(manager),
+            url,
+            admin,
+            group,
+            viewer,
+            dir,
+        }
+    }
+
+    /// Starts client `i` in metro `metro`, dropping `drop` of its multicast, for `secs`.
+    pub fn client(&self, i: usize, metro: &str, drop: f64, secs: u64, extra: &[&str]) -> Proc {
+        let out = format!("file:{}", self.output(i).display());
+        let stats = self.stats_path(i);
+        let mut args = vec![
+            "client",
+            "--manager",
+            &self.url,
+            "--token",
+            &self.viewer,
+            "--channel",
+            "demo",
+            "--iface",
+            "127.0.0.1",
+            "--quiet",
+            "--metro",
+            metro,
+            "--output",
+            &out,
+            "--stats-json",
+            stats.to_str().unwrap(),
+        ];
+        let (secs, drop, seed) = (secs.to_string(), drop.to_string(), (i + 1).to_string());
+        args.extend([
+            "--duration",
+            &secs,
+            "--drop-rate",
+            &drop,
+            "--drop-seed",
+            &seed,
+        ]);
+        args.extend(extra);
+        groupcast_logged(&args, &self.dir.join(format!("client-{i}.log")))
+    }
+
+    /// Starts the source on the sample (not looped: it ends after 12 s), for `secs` at most.
+    pub fn source(&self, secs: u64) -> Proc {
+        let input = sample();
+        let secs = secs.to_string();
+        groupcast(&[
+            "source",
+            "--input",
+            input.to_str().unwrap(),
+            "--group",
+            &self.group,
+            "--iface",
+            "127.0.0.1",
+            "--ttl",
+            "1",
+            "--duration",
+            &secs,
+        ])
+    }
+
+    /// Client `i`'s output file.
+    pub fn output(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("client-{i}.ts"))
+    }
+
+    /// Client `i`'s statistics file.
+    pub fn stats_path(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("client-{i}.json"))
+    }
+
+    /// Client `i`'s final statistics.
+    pub fn stats(&self, i: usize) -> Value {
+        super::stats(&self.stats_path(i))
+    }
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        if let Some(m) = self.manager.take() {
+            m.stop();
+        }
+    }
+}
+
+/// Checks that `out` is one contiguous, byte-exact run of the sample's TS (it may start and end
+/// anywhere on a packet boundary); returns its length in TS packets, or what is wrong.
+pub fn contiguous_run_of_sample(out: &Path) -> Result<usize, String> {
+    let sample = std::fs::read(sample()).unwrap();
+    let out = std::fs::read(out).map_err(|e| e.to_string())?;
+    if out.len() < 188 * 7 || out.len() % 188 != 0 {
+        return Err(format!("output of {} bytes", out.len()));
+    }
+    let head = &out[..188 * 7];
+    let start = (0..sample.len() / 188)
+        .map(|p| p * 188)
+        .find(|&o| sample[o..].starts_with(head))
+        .ok_or("the first packets are not in the sample")?;
+    let want = &sample[start..];
+    if want.len() < out.len() {
+        return Err(format!(
+            "{} bytes more than the sample holds",
+            out.len() - want.len()
+        ));
+    }
+    match out.iter().zip(want).position(|(a, b)| a != b) {
+        None => Ok(out.len() / 188),
+        Some(at) => Err(format!(
+            "differs from the sample at TS packet {} of {} (a hole or a duplicate)",
+            at / 188,
+            out.len() / 188
+        )),
+    }
+}
+
+/// A free UDP port on 127.0.0.1.
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
