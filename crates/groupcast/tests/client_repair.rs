@@ -41,7 +41,10 @@ fn five_percent_loss_is_fully_repaired() {
         assert!(s["lost"].as_u64().unwrap() > 20, "client {i}: {s}");
         assert_eq!(s["unrecovered"], 0, "client {i}: {s}");
         assert_eq!(s["repaired"], s["lost"], "client {i}: {s}");
-        assert!(s["repairs_served"].as_u64().unwrap() > 0, "client {i} served its group: {s}");
+        assert!(
+            s["repairs_served"].as_u64().unwrap() > 0,
+            "client {i} served its group: {s}"
+        );
     }
 }
 
