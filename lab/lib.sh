@@ -121,6 +121,9 @@ table bridge $LAB_NFT_TABLE {
   chain lossfwd {
     type filter hook forward priority 0; policy accept;
   }
+  chain ingress {
+    type filter hook prerouting priority 0; policy accept;
+  }
 }
 EOF
   lab_log "switch $LAB_SW: br-core + $metros metro bridges (work dir $LAB_WORK)"
@@ -315,12 +318,13 @@ lab_count() {
   sw nft insert rule bridge "$LAB_NFT_TABLE" lossfwd "${@:2}" counter comment "\"$1\""
 }
 
-# Counts packets/bytes a host sends (all IPv4 UDP entering the switch from its port).
+# Counts what a host sends: IPv4 UDP entering the switch from its port, once per frame (the
+# bridge's prerouting hook; the forward hook would count every flooded copy).
 lab_count_host() {
-  sw nft add rule bridge "$LAB_NFT_TABLE" lossfwd iifname "p-$1" ip protocol udp counter comment "\"egress-$1\""
+  sw nft add rule bridge "$LAB_NFT_TABLE" ingress iifname "p-$1" ip protocol udp counter comment "\"egress-$1\""
 }
-lab_count_bytes() { # host: bytes (IPv4 packet length) counted by lab_count_host
-  sw nft list chain bridge "$LAB_NFT_TABLE" lossfwd | awk -v c="\"egress-$1\"" '$0 ~ "comment " c { for (i = 1; i < NF; i++) if ($i == "bytes") s += $(i + 1) } END { print s + 0 }'
+lab_count_bytes() { # host: IPv4 bytes counted by lab_count_host
+  sw nft list chain bridge "$LAB_NFT_TABLE" ingress | awk -v c="\"egress-$1\"" '$0 ~ "comment " c { for (i = 1; i < NF; i++) if ($i == "bytes") s += $(i + 1) } END { print s + 0 }'
 }
 
 # The multicast database of the switch (IGMP joins learned per port).
@@ -352,7 +356,7 @@ lab_down() {
 
 # --- groupcast helpers -------------------------------------------------------------------
 
-LAB_GC=${GC_BIN:-$LAB_REPO/target/debug/groupcast}
+LAB_GC=${GC_BIN:-${CARGO_TARGET_DIR:-$LAB_REPO/target}/debug/groupcast}
 LAB_SAMPLE=$LAB_REPO/assets/sample.ts
 LAB_GROUP=${LAB_GROUP:-239.255.0.1:5004}
 lab_gc_has() { "$LAB_GC" --help 2>/dev/null | grep -qE "^  $1 "; }

@@ -14,6 +14,9 @@ ap.add_argument("--group", required=True)
 ap.add_argument("--iface", required=True)
 ap.add_argument("--peer", action="append", default=[], help="IP:PORT,SESSION,EPOCH")
 ap.add_argument("--rounds", type=int, default=200)
+ap.add_argument("--mc-kinds", default="0,1,2,3,5,6",
+                help="which multicast junk kinds (indexes into mcast_kinds; 4 = TS in PT 96, "
+                     "7 = well-formed RTP/TS under a foreign SSRC: a source restart by design)")
 ap.add_argument("--seconds", type=float, default=5)
 a = ap.parse_args()
 rng = random.Random(7)
@@ -47,7 +50,9 @@ mcast_kinds = [
     lambda: rtp(pt=96, payload=b"\x47" + os.urandom(187)),
     lambda: rtp(payload=os.urandom(1316)),
     lambda: rtp(payload=b"\x47" + os.urandom(100)),
+    lambda: rtp(payload=(b"\x47\x1f\xff\x10" + bytes(184)) * 7),
 ]
+mc_kinds = [int(k) for k in a.mc_kinds.split(",")]
 peers = []
 for p in a.peer:
     addr, session, epoch = p.split(",")
@@ -72,7 +77,7 @@ end = time.monotonic() + a.seconds
 for r in range(a.rounds):
     if time.monotonic() > end:
         break
-    mc.sendto(rng.choice(mcast_kinds)(), group)
+    mc.sendto(mcast_kinds[rng.choice(mc_kinds)](), group)
     counts["multicast"] += 1
     for addr, session, epoch in peers:
         uc.sendto(rng.choice(peer_kinds(session, epoch))(), addr)
