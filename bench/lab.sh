@@ -56,10 +56,10 @@ one_run() { # N: prints one JSON line per system on stdout
     lab_bg "$h" "rcap-$h" $((SECS + 25)) python3 lab/tools/rtprecv.py --raw --group 127.0.0.1:5100 \
       --iface 127.0.0.1 --duration $((SECS + 20)) --json "$LAB_WORK/rcap-$h.json" --out "$LAB_WORK/rist-$h.ts"
     lab_bg "$h" "rist-$h" $((SECS + 25)) ristreceiver -p 0 \
-      -i "rist://@${RIST_GROUP}?miface=eth0&buffer=$BUF" -o "udp://127.0.0.1:5100" -S 1000 -v 4
+      -i "rist://@${RIST_GROUP}?miface=eth0&buffer=$BUF" -o "udp://127.0.0.1:5100" -S 1000 -v 6
   done
   lab_bg rsrc ristsender $((SECS + 25)) ristsender -p 0 -i "rtp://@${FEED_GROUP}?miface=lo" \
-    -o "rist://${RIST_GROUP}?miface=eth0&buffer=$BUF" -S 1000 -v 4
+    -o "rist://${RIST_GROUP}?miface=eth0&buffer=$BUF" -S 1000 -v 6
   sleep 3
   # Both sources start together on the same file.
   lab_bg rsrc feed $((SECS + 5)) "$GC_BIN" source --input "$LAB_SAMPLE" --loop --group "$FEED_GROUP" \
@@ -127,26 +127,25 @@ res, empty = residual(checks("gc-check.txt"))
 print(json.dumps(dict(system="groupcast", n=n, residual=res, empty_outputs=empty, lost=lost, repaired=rep,
     egress=gce / (src["packets"] * PKT), p50_ms=p50, p99_ms=p99, dup_per_repair=dup / rep if rep else 0,
     cpu=sum(c[0] for c in cpu.values()) / len(cpu), buffer_ms=buf)))
-# librist: its receivers' last stats line (JSON in the log) per client.
-rl = rr = rq = 0
+# librist: its receivers' per-interval ("flowinstant") stats lines, summed per client.
+rl = rr = rd = 0
 rtts = []
 for f in glob.glob(os.path.join(work, "rist-c*.log")):
-    last = None
     for line in open(f, errors="replace"):
         i = line.find('{"receiver-stats"')
-        if i >= 0:
-            last = line[i:]
-    if last:
+        if i < 0:
+            continue
         try:
-            st = json.loads(last)["receiver-stats"]["flowinstant"]["stats"]
-            rl += st.get("lost", 0); rr += st.get("recovered", 0); rq += st.get("retries", 0)
-            rtts.append(st.get("rtt", 0))
-        except (ValueError, KeyError, TypeError):
-            pass
+            fl = json.loads(line[i:])["receiver-stats"]["flowinstant"]
+        except (ValueError, KeyError):
+            continue
+        st = fl["stats"]
+        rl += st.get("lost", 0); rr += st.get("recovered_total", 0); rd += st.get("duplicates", 0)
+        rtts += [p["stats"].get("avg_rtt", 0) for p in fl.get("peers", []) if p["stats"].get("avg_rtt")]
 res, empty = residual(checks("rist-check.txt"))
 print(json.dumps(dict(system="librist", n=n, residual=res, empty_outputs=empty, lost=rl, repaired=rr,
     egress=re_ / (feed["packets"] * PKT), p50_ms=None, p99_ms=None, rtt_ms=(sorted(rtts)[len(rtts) // 2] if rtts else None),
-    dup_per_repair=None, cpu=sum(c[1] for c in cpu.values()) / len(cpu), buffer_ms=buf)))
+    dup_per_repair=rd / rr if rr else None, cpu=sum(c[1] for c in cpu.values()) / len(cpu), buffer_ms=buf)))
 PY
   lab_down
 }
@@ -166,7 +165,7 @@ print("|---|---|---|---|---|---|---|---|")
 for r in rows:
     lat = f"{f(r['p50_ms'], '{:.1f}')} / {f(r['p99_ms'], '{:.1f}')}"
     if r["system"] == "librist" and r.get("rtt_ms") is not None:
-        lat = f"n/a (RTT {r['rtt_ms']:.1f})"
+        lat = f"n/a (median RTT {r['rtt_ms']:.1f})"
     print(f"| {r['n']} | {r['system']} | {r['residual'] * 100:.3f} % | {r['egress']:.3f}x | {lat} | "
           f"{f(r['dup_per_repair'], '{:.2f}')} | {r['cpu']:.2f} | {r['buffer_ms']} ms buffer |")
 PY
