@@ -131,9 +131,10 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
-/// The id of metro `name`, registering it if new.
+/// The id of metro `name`, registering it if new. New metros get a random id, so that
+/// instances registering different metros at once do not contend for the next number.
 pub(crate) async fn metro_id(pool: &AnyPool, name: &str) -> Result<u32, sqlx::Error> {
-    for _ in 0..5 {
+    for _ in 0..8 {
         let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM metros WHERE name = $1")
             .bind(name)
             .fetch_optional(pool)
@@ -141,14 +142,13 @@ pub(crate) async fn metro_id(pool: &AnyPool, name: &str) -> Result<u32, sqlx::Er
         if let Some((id,)) = found {
             return Ok(id as u32);
         }
-        let insert =
-            "INSERT INTO metros (id, name) SELECT COALESCE(MAX(id), 0) + 1, $1 FROM metros";
-        match sqlx::query(insert).bind(name).execute(pool).await {
-            Ok(_) => {}
-            // Another instance took that id or that name at the same time: look again.
-            Err(e) if is_unique_violation(&e) => {}
-            Err(e) => return Err(e),
-        }
+        let id = u32::from_le_bytes(random_bytes::<4>()) >> 1;
+        // A taken name (registered meanwhile) or id (rare): nothing inserted, look again.
+        sqlx::query("INSERT INTO metros (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(i64::from(id.max(1)))
+            .bind(name)
+            .execute(pool)
+            .await?;
     }
     Err(sqlx::Error::Protocol("could not register a metro".into()))
 }
