@@ -165,7 +165,7 @@ pub(crate) async fn grant(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `DELETE /api/v1/users/{name}/channels/{channel}`.
+/// `DELETE /api/v1/users/{name}/channels/{channel}`: the user's sessions there end.
 pub(crate) async fn revoke(
     State(app): State<App>,
     Auth(caller): Auth,
@@ -179,5 +179,15 @@ pub(crate) async fn revoke(
         .execute(&app.db)
         .await?;
     app.auth.clear();
+    // Its sessions on that channel end (as leaves, so their groups refill).
+    let sessions: Vec<(i64,)> =
+        sqlx::query_as("SELECT id FROM sessions WHERE user_name = $1 AND channel_id = $2")
+            .bind(&user)
+            .bind(i64::from(id))
+            .fetch_all(&app.db)
+            .await?;
+    for (session,) in sessions {
+        change(&app, id, Op::Leave(session as u64, None)).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }

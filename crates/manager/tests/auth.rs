@@ -65,11 +65,18 @@ fn scenario(url: &str) {
             .0,
         204
     );
-    assert_eq!(open("sport").0, 201);
+    let (status, watching) = open("sport");
+    assert_eq!(status, 201);
     assert_eq!(
         api.call("DELETE", "/api/v1/users/alice/channels/sport", ADMIN, None)
             .0,
         204
+    );
+    let watching = watching["session"].as_u64().unwrap();
+    assert_eq!(
+        api.heartbeat(&viewer, watching).0,
+        404,
+        "revoking ends the session"
     );
     assert_eq!(open("sport").0, 403);
 
