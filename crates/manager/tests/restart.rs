@@ -9,7 +9,7 @@ use serde_json::json;
 use std::time::Duration;
 
 fn scenario(url: &str) {
-    let m = common::start_with(url, 100, 500);
+    let m = common::start_with(url, 100, 1000);
     let api = Api::new(&m);
     api.channel("news", json!({}));
     let viewer = api.viewer("v", &["news"]);
@@ -21,12 +21,13 @@ fn scenario(url: &str) {
     let before = api.heartbeat(&viewer, sessions[0]).1.unwrap();
     m.stop();
     // Down for longer than the session timeout.
-    std::thread::sleep(Duration::from_millis(800));
+    std::thread::sleep(Duration::from_millis(1500));
 
-    let m = common::start_with(url, 100, 500);
+    let m = common::start_with(url, 100, 1000);
     assert_eq!(m.admin_token(), None, "the admin exists already");
     let api = Api::new(&m);
-    for _ in 0..10 {
+    // Past the start-up grace period and one more timeout: re-attached sessions stay.
+    for _ in 0..25 {
         for &s in &sessions {
             let (status, a) = api.heartbeat(&viewer, s);
             assert_eq!(status, 200, "session {s} re-attached");
