@@ -219,17 +219,36 @@ impl Grouping {
             !self.groups.is_empty() && self.groups.values().all(|g| g.members.len() >= self.k);
         let target = match self.policy.choose(self, session, metro) {
             Some(g) => g,
-            // Everyone's group is full: open a new group with a member moved out of a full one
-            // (from another metro if possible), so nobody is left without peers.
+            // Everyone's group is full: open a new group with members moved out of the fullest
+            // one (from other metros if possible) up to the smallest useful size, so no group
+            // is left with a single peer whose loss it shares.
             None if all_full && self.policy != Policy::SameMetro => {
                 let id = self.new_group();
-                if let Some((from, moved)) = self.donor(metro) {
-                    self.move_member(moved, from, id);
+                if let Some((from, moved)) = self.donors(metro, self.min_size() - 1) {
+                    for m in moved {
+                        self.move_member(m, from, id);
+                    }
                     touched.push(from);
                 }
                 id
             }
             None => self.new_group(),
+        };
+        // The only room is in a group that holds this metro already: a member of a full group
+        // without it, from a metro the roomy group lacks, moves over, and the joiner takes its
+        // place; both groups stay spread over distinct metros.
+        let target = match self.policy {
+            Policy::CrossMetro if self.in_metro(target, metro) > 0 => {
+                match self.swap_partner(target, metro) {
+                    Some((full, moved)) => {
+                        self.move_member(moved, full, target);
+                        touched.push(target);
+                        full
+                    }
+                    None => target,
+                }
+            }
+            _ => target,
         };
         self.sessions.insert(session, (target, metro));
         self.add_member(target, session);
@@ -251,13 +270,17 @@ impl Grouping {
         };
         self.remove_member(group, session);
         let mut touched = vec![group];
-        if let [alone] = *self.members(group) {
+        let left = self.members(group).len();
+        if left > 0 && left < self.min_size() && self.policy != Policy::SameMetro {
+            touched.extend(self.refill(group));
+        } else if left == 1 {
+            let alone = self.members(group)[0];
             let metro = self.metro(alone).unwrap_or_default();
             if let Some(to) = self.policy.choose_excluding(self, alone, metro, group) {
                 self.move_member(alone, group, to);
                 touched.push(to);
             }
-        } else if !self.members(group).is_empty() && self.policy != Policy::SameMetro {
+        } else if left > 0 && self.policy != Policy::SameMetro {
             let lone = self
                 .groups
                 .iter()
@@ -285,25 +308,119 @@ impl Grouping {
         self.add_member(to, session);
     }
 
-    /// A member to move out of a full group: the last joiner of the fullest group whose
-    /// metro differs from `metro` (any, if none differs).
-    fn donor(&self, metro: MetroId) -> Option<(GroupId, SessionId)> {
-        let full = self
+    /// The smallest group worth having when the audience allows: about half of `k` (3 of 5).
+    /// Two members share every loss the one cannot repair for the other; three make a packet
+    /// lost only if all three miss it.
+    pub fn min_size(&self) -> usize {
+        self.k.div_ceil(2).max(2)
+    }
+
+    /// Up to `count` members to move out of the fullest group (which keeps at least
+    /// [`min_size`](Self::min_size)): its latest joiners, those from a metro it holds twice and
+    /// unlike `metro` first.
+    fn donors(&self, metro: MetroId, count: usize) -> Option<(GroupId, Vec<SessionId>)> {
+        let (&from, g) = self
             .groups
             .iter()
-            .filter(|(_, g)| g.members.len() >= self.k && g.members.len() > 2);
-        let mut best = None;
-        for (id, g) in full {
-            for &s in g.members.iter().rev() {
-                let other_metro = self.metro(s) != Some(metro);
-                let dup = self.in_metro(*id, self.metro(s).unwrap_or_default()) > 1;
-                let score = (dup, other_metro);
-                if best.is_none_or(|(b, _, _)| score > b) {
-                    best = Some((score, *id, s));
+            .filter(|(_, g)| g.members.len() > self.min_size())
+            .max_by_key(|(id, g)| (g.members.len(), std::cmp::Reverse(**id)))?;
+        let spare = (g.members.len() - self.min_size()).min(count);
+        let mut ranked: Vec<(bool, bool, usize, SessionId)> = g
+            .members
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| {
+                let m = self.metro(s).unwrap_or_default();
+                (self.in_metro(from, m) > 1, m != metro, i, s)
+            })
+            .collect();
+        ranked.sort_unstable_by(|a, b| b.cmp(a));
+        // Members of distinct metros first, so the new group is spread too.
+        let mut picked: Vec<SessionId> = Vec::with_capacity(spare);
+        let mut metros: Vec<MetroId> = vec![metro];
+        for pass in 0..2 {
+            for r in &ranked {
+                let m = self.metro(r.3).unwrap_or_default();
+                if picked.len() < spare
+                    && !picked.contains(&r.3)
+                    && (pass == 1 || !metros.contains(&m))
+                {
+                    picked.push(r.3);
+                    metros.push(m);
                 }
             }
         }
-        best.map(|(_, g, s)| (g, s))
+        Some((from, picked))
+    }
+
+    /// A full group without `metro` and one of its members from a metro `roomy` lacks.
+    fn swap_partner(&self, roomy: GroupId, metro: MetroId) -> Option<(GroupId, SessionId)> {
+        self.groups
+            .iter()
+            .filter(|(id, g)| **id != roomy && g.members.len() >= self.k)
+            .filter(|(id, _)| self.in_metro(**id, metro) == 0)
+            .find_map(|(id, g)| {
+                let m = g
+                    .members
+                    .iter()
+                    .rev()
+                    .find(|&&s| self.in_metro(roomy, self.metro(s).unwrap_or_default()) == 0)?;
+                Some((*id, *m))
+            })
+    }
+
+    /// Brings `group`, fallen below [`min_size`](Self::min_size), back up: a member from a
+    /// group that can spare one, or else its members into groups with room (one group if
+    /// one has room for all). Returns the other groups touched.
+    fn refill(&mut self, group: GroupId) -> Vec<GroupId> {
+        let members = self.members(group).to_vec();
+        let metro = members
+            .first()
+            .and_then(|&s| self.metro(s))
+            .unwrap_or_default();
+        let spare = self
+            .groups
+            .iter()
+            .filter(|(id, g)| **id != group && g.members.len() > self.min_size())
+            .max_by_key(|(id, g)| (g.members.len(), std::cmp::Reverse(**id)))
+            .map(|(id, _)| *id);
+        if let Some(from) = spare {
+            let (_, moved) = self.donors_from(from, metro);
+            self.move_member(moved, from, group);
+            return vec![from];
+        }
+        let room = |g: &Group| self.k - g.members.len();
+        let whole = self
+            .groups
+            .iter()
+            .filter(|(id, g)| **id != group && room(g) >= members.len())
+            .min_by_key(|(id, g)| (g.members.len(), **id))
+            .map(|(id, _)| *id);
+        let mut touched = Vec::new();
+        for s in members {
+            let m = self.metro(s).unwrap_or_default();
+            let to = whole.or_else(|| self.policy.choose_excluding(self, s, m, group));
+            if let Some(to) = to {
+                self.move_member(s, group, to);
+                touched.push(to);
+            }
+        }
+        touched
+    }
+
+    /// The member of `from` best moved to a group whose members are in `metro`.
+    fn donors_from(&self, from: GroupId, metro: MetroId) -> (GroupId, SessionId) {
+        let g = self.members(from);
+        let best = g
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, s)| {
+                let m = self.metro(**s).unwrap_or_default();
+                (self.in_metro(from, m) > 1, m != metro, *i)
+            })
+            .map(|(_, s)| *s)
+            .unwrap_or_default();
+        (from, best)
     }
 
     fn new_group(&mut self) -> GroupId {

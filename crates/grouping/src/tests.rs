@@ -70,6 +70,20 @@ proptest! {
     /// Cross-metro grouping never leaves a viewer alone while another group has room, once two
     /// or more viewers watch.
     #[test]
+    fn no_group_is_smaller_than_half_of_k_when_the_audience_allows(ops in ops(), k in 3usize..8) {
+        for policy in [Policy::CrossMetro, Policy::Random { seed: 3 }] {
+            let mut g = Grouping::new(k, policy);
+            for op in &ops {
+                apply(&mut g, op);
+                let floor = g.min_size().min(g.len());
+                for (id, m) in g.groups() {
+                    prop_assert!(m.len() >= floor, "{policy:?} k={k} {op:?}: group {id} of {} (n={})", m.len(), g.len());
+                }
+            }
+        }
+    }
+
+    #[test]
     fn cross_metro_leaves_nobody_alone(ops in ops(), k in 3usize..8) {
         let mut g = Grouping::new(k, Policy::CrossMetro);
         for op in &ops {
@@ -188,6 +202,50 @@ fn a_full_audience_opens_a_new_group_without_leaving_anyone_alone() {
     }
     let changes = g.join(5, 0);
     assert_eq!(changes.len(), 2, "the donor group and the new one");
-    assert!(g.groups().all(|(_, m)| m.len() >= 2));
+    let sizes: Vec<usize> = g.groups().map(|(_, m)| m.len()).collect();
+    assert_eq!(
+        sizes,
+        [3, 3],
+        "no group of two, whose members share every loss"
+    );
     assert!(changes.iter().all(|c| c.epoch >= 1));
+    // The 12th viewer over two full groups: 5 + 3 + 4 rather than 5 + 5 + 2.
+    for s in 6..12 {
+        g.join(s, s as u32 % 3);
+    }
+    let mut sizes: Vec<usize> = g.groups().map(|(_, m)| m.len()).collect();
+    sizes.sort_unstable();
+    assert!(sizes.iter().all(|&n| n >= 3), "{sizes:?}");
+    assert_eq!(sizes.iter().sum::<usize>(), 12);
+}
+
+#[test]
+fn a_group_fallen_below_three_is_refilled_or_dissolved() {
+    let mut g = Grouping::new(5, Policy::CrossMetro);
+    for s in 0..6 {
+        g.join(s, s as u32);
+    }
+    // 3 + 3; one leaves: the group of two is merged into the other (room for both).
+    let victim = g.members(g.group_of(5).unwrap())[0];
+    g.leave(victim);
+    let sizes: Vec<usize> = g.groups().map(|(_, m)| m.len()).collect();
+    assert_eq!(sizes, [5]);
+    // 3 + 4 (after two joins); one of the three leaves: a member of the four moves over.
+    g.join(10, 1);
+    g.join(11, 2);
+    let mut sizes: Vec<usize> = g.groups().map(|(_, m)| m.len()).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [3, 4]);
+    let small = g
+        .groups()
+        .find(|(_, m)| m.len() == 3)
+        .map(|(id, m)| (id, m[0]))
+        .unwrap();
+    let changes = g.leave(small.1);
+    assert_eq!(
+        changes.len(),
+        2,
+        "the shrunk group and the one that gave a member"
+    );
+    assert!(g.groups().all(|(_, m)| m.len() >= 3));
 }
