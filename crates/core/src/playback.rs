@@ -3,6 +3,8 @@
 //! Chunks leave the raw buffer complete (or with counted holes when due) and are copied here
 //! without their RTP headers. Each entry is released to the player at its play-out time, which
 //! follows the RTP timestamp, so the player sees the source's pacing, shifted by the buffer.
+//! The TS bytes live in one arena of `capacity x max_payload` bytes allocated with the ring
+//! (entry `i` owns bytes `i * max_payload ..`): pushing copies, it never allocates.
 
 use crate::time::Time;
 use groupcast_wire::SeqNo;
@@ -18,8 +20,8 @@ struct Entry {
     rtp_seq: u16,
     /// Packets were lost (unrecovered) just before this one.
     discontinuity: bool,
-    /// TS bytes (capacity reserved up front).
-    ts: Vec<u8>,
+    /// Length of its TS bytes in the entry's part of the arena.
+    len: u32,
 }
 
 /// What the player gets: TS bytes due now.
@@ -41,6 +43,10 @@ pub struct Playout<'a> {
 pub(crate) struct PlaybackBuffer {
     /// The entries; `len` of them from `head` are queued.
     entries: Vec<Entry>,
+    /// The TS bytes: `max_payload` per entry, in entry order.
+    ts: Vec<u8>,
+    /// Arena bytes per entry.
+    max_payload: usize,
     /// Oldest queued entry.
     head: usize,
     /// Number queued.
@@ -52,17 +58,20 @@ pub(crate) struct PlaybackBuffer {
 impl PlaybackBuffer {
     /// A ring of `capacity` entries of up to `max_payload` bytes each.
     pub(crate) fn new(capacity: usize, max_payload: usize) -> Self {
-        let entries = (0..capacity.max(1))
+        let capacity = capacity.max(1);
+        let entries = (0..capacity)
             .map(|_| Entry {
                 due: Time::ZERO,
                 seq: SeqNo(0),
                 rtp_seq: 0,
                 discontinuity: false,
-                ts: Vec::with_capacity(max_payload),
+                len: 0,
             })
             .collect();
         PlaybackBuffer {
             entries,
+            ts: vec![0; capacity * max_payload],
+            max_payload,
             head: 0,
             len: 0,
             pending_gap: false,
@@ -70,7 +79,8 @@ impl PlaybackBuffer {
     }
 
     /// Queues `ts` for play-out at `due`. Returns false if the oldest entry had to be dropped
-    /// to make room (the player is not keeping up).
+    /// to make room (the player is not keeping up). `ts` longer than the `max_payload` the
+    /// buffer was made with is cut short (callers never push more than a datagram holds).
     pub(crate) fn push(&mut self, seq: SeqNo, rtp_seq: u16, due: Time, ts: &[u8]) -> bool {
         let mut kept_all = true;
         if self.len == self.entries.len() {
@@ -84,8 +94,10 @@ impl PlaybackBuffer {
         e.seq = seq;
         e.rtp_seq = rtp_seq;
         e.discontinuity = std::mem::take(&mut self.pending_gap);
-        e.ts.clear();
-        e.ts.extend_from_slice(ts);
+        let ts = &ts[..ts.len().min(self.max_payload)];
+        e.len = ts.len() as u32;
+        let at = i * self.max_payload;
+        self.ts[at..at + ts.len()].copy_from_slice(ts);
         self.len += 1;
         kept_all
     }
@@ -114,8 +126,9 @@ impl PlaybackBuffer {
         self.head = (self.head + 1) % self.entries.len();
         self.len -= 1;
         let e = &self.entries[i];
+        let at = i * self.max_payload;
         Some(Playout {
-            ts: &e.ts,
+            ts: &self.ts[at..at + e.len as usize],
             seq: e.seq,
             rtp_seq: e.rtp_seq,
             discontinuity: e.discontinuity,
@@ -127,14 +140,16 @@ impl PlaybackBuffer {
         if capacity <= self.entries.len() {
             return;
         }
-        let mut bigger = PlaybackBuffer::new(capacity, max_payload);
+        let max = max_payload.max(self.max_payload);
+        let mut bigger = PlaybackBuffer::new(capacity, max);
         bigger.pending_gap = self.pending_gap;
         let n = self.entries.len();
         for k in 0..self.len {
-            std::mem::swap(
-                &mut bigger.entries[k],
-                &mut self.entries[(self.head + k) % n],
-            );
+            let i = (self.head + k) % n;
+            std::mem::swap(&mut bigger.entries[k], &mut self.entries[i]);
+            let len = bigger.entries[k].len as usize;
+            bigger.ts[k * max..k * max + len]
+                .copy_from_slice(&self.ts[i * self.max_payload..i * self.max_payload + len]);
         }
         bigger.len = self.len;
         *self = bigger;

@@ -2,8 +2,10 @@
 //! extended sequence number.
 //!
 //! Capacity is always a whole number of chunks, so chunk boundaries fall on ring boundaries
-//! and a chunk's completeness is one counter. Slots keep their allocation for the life of the
-//! buffer: steady-state receive copies bytes into an existing `Vec`, it never allocates.
+//! and a chunk's completeness is one counter. The datagrams live in one contiguous arena of
+//! `capacity x max_datagram` bytes, allocated with the ring: slot `i` owns bytes
+//! `i * max_datagram ..`, so steady-state receive copies into memory the ring already holds
+//! (no allocation, no pointer to follow per slot), and slot metadata stays small and dense.
 
 use crate::time::Time;
 use groupcast_wire::SeqNo;
@@ -27,8 +29,8 @@ pub(crate) struct Slot {
     pub(crate) seq: SeqNo,
     /// What it holds.
     pub(crate) state: SlotState,
-    /// The RTP datagram exactly as received (capacity reserved up front).
-    pub(crate) data: Vec<u8>,
+    /// Length of the datagram held in the slot's part of the arena.
+    len: u32,
     /// Where the datagram came from, to rebuild its UDP header for a repair.
     pub(crate) src: SocketAddr,
     /// Arrival time if present, detection time if missing.
@@ -48,11 +50,11 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    fn new(max_datagram: usize) -> Slot {
+    fn new() -> Slot {
         Slot {
             seq: SeqNo(0),
             state: SlotState::Empty,
-            data: Vec::with_capacity(max_datagram),
+            len: 0,
             src: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
             at: Time::ZERO,
             due: Time::NEVER,
@@ -74,11 +76,13 @@ impl Slot {
 pub(crate) struct RawBuffer {
     /// `chunk * chunks` slots.
     slots: Vec<Slot>,
+    /// The datagrams: `max_datagram` bytes per slot, in slot order.
+    data: Vec<u8>,
     /// Packets per chunk.
     chunk: usize,
     /// Per ring chunk: present slots of the unreleased part of the chunk mapped there.
     resolved: Vec<u32>,
-    /// Slot allocation size, kept for growth.
+    /// Arena bytes per slot (the largest datagram accepted).
     max_datagram: usize,
 }
 
@@ -87,9 +91,8 @@ impl RawBuffer {
     pub(crate) fn new(chunk: usize, chunks: usize, max_datagram: usize) -> Self {
         let chunks = chunks.max(2);
         RawBuffer {
-            slots: (0..chunk * chunks)
-                .map(|_| Slot::new(max_datagram))
-                .collect(),
+            slots: (0..chunk * chunks).map(|_| Slot::new()).collect(),
+            data: vec![0; chunk * chunks * max_datagram],
             chunk,
             resolved: vec![0; chunks],
             max_datagram,
@@ -116,6 +119,36 @@ impl RawBuffer {
         (s.seq == seq && s.state != SlotState::Empty).then_some(s)
     }
 
+    /// The datagram held for `seq` (empty unless the slot is present).
+    pub(crate) fn bytes(&self, seq: SeqNo) -> &[u8] {
+        match self.get(seq) {
+            Some(s) if s.state == SlotState::Present => self.arena(self.index(seq), s.len),
+            _ => &[],
+        }
+    }
+
+    /// The slot standing for `seq`, if any, with the datagram it holds (empty unless present);
+    /// the slot is mutable.
+    pub(crate) fn get_mut_with_bytes(&mut self, seq: SeqNo) -> Option<(&mut Slot, &[u8])> {
+        let i = self.index(seq);
+        let s = &mut self.slots[i];
+        if s.seq != seq || s.state == SlotState::Empty {
+            return None;
+        }
+        let len = if s.state == SlotState::Present {
+            s.len
+        } else {
+            0
+        };
+        let at = i * self.max_datagram;
+        Some((s, &self.data[at..at + len as usize]))
+    }
+
+    fn arena(&self, i: usize, len: u32) -> &[u8] {
+        let at = i * self.max_datagram;
+        &self.data[at..at + len as usize]
+    }
+
     /// Mutable access to the slot standing for `seq`, if any.
     pub(crate) fn get_mut(&mut self, seq: SeqNo) -> Option<&mut Slot> {
         let i = self.index(seq);
@@ -136,18 +169,22 @@ impl RawBuffer {
     }
 
     /// Stores a datagram for `seq`. Returns false if the slot already held it.
+    ///
+    /// Callers refuse datagrams longer than `max_datagram` first; a longer one is cut short.
     pub(crate) fn fill(&mut self, seq: SeqNo, at: Time, src: SocketAddr, bytes: &[u8]) -> bool {
+        let (i, max) = (self.index(seq), self.max_datagram);
+        let bytes = &bytes[..bytes.len().min(max)];
         let slot = self.claim(seq);
         if slot.state == SlotState::Present {
             return false;
         }
         let newly_resolved = !slot.resolved();
         slot.state = SlotState::Present;
-        slot.data.clear();
-        slot.data.extend_from_slice(bytes);
+        slot.len = bytes.len() as u32;
         slot.src = src;
         slot.at = at;
         slot.repaired = false;
+        self.data[i * max..i * max + bytes.len()].copy_from_slice(bytes);
         if newly_resolved {
             self.bump(seq);
         }
@@ -188,13 +225,16 @@ impl RawBuffer {
         if chunks * self.chunk <= self.slots.len() {
             return;
         }
-        let mut bigger = RawBuffer::new(self.chunk, chunks, self.max_datagram);
-        for old in self.slots.drain(..) {
+        let max = self.max_datagram;
+        let mut bigger = RawBuffer::new(self.chunk, chunks, max);
+        for (k, old) in self.slots.drain(..).enumerate() {
             if old.state != SlotState::Empty {
                 let i = bigger.index(old.seq);
                 if old.seq >= unreleased_from && old.resolved() {
                     bigger.resolved[i / self.chunk] += 1;
                 }
+                bigger.data[i * max..(i + 1) * max]
+                    .copy_from_slice(&self.data[k * max..(k + 1) * max]);
                 bigger.slots[i] = old;
             }
         }
@@ -216,7 +256,7 @@ mod tests {
         assert_eq!(rb.capacity(), 8);
         assert!(rb.fill(SeqNo(9), Time::ZERO, src(), b"a"));
         assert!(!rb.fill(SeqNo(9), Time::ZERO, src(), b"b"));
-        assert_eq!(rb.get(SeqNo(9)).unwrap().data, b"a");
+        assert_eq!(rb.bytes(SeqNo(9)), b"a");
         assert!(rb.get(SeqNo(1)).is_none(), "slot 1 stands for 9, not 1");
         rb.mark_missing(SeqNo(10), Time::ZERO, Time::NEVER, Time::ZERO);
         assert_eq!(rb.chunk_resolved(SeqNo(8)), 1);
@@ -236,7 +276,7 @@ mod tests {
         rb.grow(4, SeqNo(8));
         assert_eq!(rb.capacity(), 16);
         for s in 4..12 {
-            assert_eq!(rb.get(SeqNo(s)).unwrap().data, [s as u8]);
+            assert_eq!(rb.bytes(SeqNo(s)), [s as u8]);
         }
         assert_eq!(rb.chunk_resolved(SeqNo(8)), 4);
         assert_eq!(rb.chunk_resolved(SeqNo(4)), 0);

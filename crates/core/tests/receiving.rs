@@ -168,6 +168,23 @@ fn a_single_foreign_packet_does_not_restart_the_stream() {
 }
 
 #[test]
+fn a_stranger_sending_to_the_group_while_the_source_runs_never_restarts_it() {
+    let mut c = client_in_group(1, 1, |_| {});
+    for s in 0..200u16 {
+        let t = u64::from(s) * 2;
+        c.handle_media(Time::from_millis(t), source_addr(), &rtp(s));
+        // Two consecutive packets of a foreign SSRC between every pair of real ones.
+        for k in 0..2 {
+            let fake = rtp_with(0xbad, 2 * s + k, 0);
+            c.handle_media(Time::from_millis(t + 1), source_addr(), &fake);
+        }
+    }
+    let k = &c.stats().counters;
+    assert_eq!((k.source_restarts, k.received), (0, 200));
+    assert_eq!(k.ssrc_mismatch, 400);
+}
+
+#[test]
 fn a_new_ssrc_confirmed_by_two_packets_restarts_and_keeps_both() {
     let mut c = client_in_group(1, 1, |_| {});
     feed(&mut c, 0, 10, &[], 0);

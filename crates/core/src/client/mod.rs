@@ -170,6 +170,8 @@ struct Previous {
 struct Candidate {
     /// Its SSRC, if one is held.
     ssrc: Option<Ssrc>,
+    /// Its RTP sequence number: a restart needs the next one.
+    seq: u16,
     /// The datagram.
     data: Vec<u8>,
     /// Where it came from.
@@ -229,6 +231,7 @@ impl Client {
         Ok(Client {
             candidate: Candidate {
                 ssrc: None,
+                seq: 0,
                 data: Vec::with_capacity(config.max_datagram),
                 src: config.group,
             },

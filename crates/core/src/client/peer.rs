@@ -174,7 +174,7 @@ impl Client {
                         sequence: *wire,
                         src: slot.src,
                         dst: self.config.group,
-                        rtp: &slot.data,
+                        rtp: self.raw.bytes(*seq),
                     }),
                     _ => continue,
                 },

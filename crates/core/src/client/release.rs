@@ -77,12 +77,12 @@ impl Client {
         let from = s.release_next;
         s.release_next = end;
         for n in from.0..end.0 {
-            let Some(slot) = self.raw.get_mut(SeqNo(n)) else {
+            let Some((slot, data)) = self.raw.get_mut_with_bytes(SeqNo(n)) else {
                 continue;
             };
             match slot.state {
                 SlotState::Present => {
-                    let Ok(pkt) = RtpPacket::parse(&slot.data) else {
+                    let Ok(pkt) = RtpPacket::parse(data) else {
                         continue;
                     };
                     if slot.boundary {
