@@ -61,8 +61,8 @@ impl Client {
     /// A packet of another SSRC while the current stream is live. A source restart is
     /// confirmed by two packets of the new SSRC with consecutive numbers while the current
     /// stream has been quiet for one and a half packet gaps (a restarted source has stopped; a
-    /// stranger sending to the group
-    /// while the source runs never confirms). The first is held so it is not lost.
+    /// stranger sending to the group while the source runs never confirms). The first is held
+    /// so it is not lost.
     fn foreign_ssrc(&mut self, now: Time, src: SocketAddr, datagram: &[u8], pkt: &RtpPacket<'_>) {
         let quiet = self.stream.as_ref().is_some_and(|s| {
             now.saturating_since(s.last_arrival).as_micros() as u64 >= 3 * s.gap_us.max(500) / 2
