@@ -34,6 +34,10 @@ pub(crate) async fn run(app: App) {
     let mut bucket = tokio::time::interval(Duration::from_millis(BUCKET_MS as u64));
     let reap_ms = u64::from(app.timeout_ms / 4).clamp(50, 1000);
     let mut reap = tokio::time::interval(Duration::from_millis(reap_ms));
+    // A slow database delays the next round rather than causing a burst of them.
+    for timer in [&mut flush, &mut poll_tick, &mut bucket, &mut reap] {
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
     loop {
         let result = tokio::select! {
             _ = crate::live::stopped(&mut stopping) => break,
