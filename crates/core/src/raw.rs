@@ -191,15 +191,38 @@ impl RawBuffer {
         true
     }
 
-    /// Marks `seq` missing, detected at `at`, due to play at `due`.
+    /// Stores a datagram for `seq`, a number beyond any the ring has stood for (above the
+    /// highest held or marked missing): the slot is overwritten without being read first. Its
+    /// old contents are half a second cold, so reading them would stall on memory.
+    ///
+    /// Callers refuse datagrams longer than `max_datagram` first; a longer one is cut short.
+    pub(crate) fn fill_fresh(&mut self, seq: SeqNo, at: Time, src: SocketAddr, bytes: &[u8]) {
+        let (i, max) = (self.index(seq), self.max_datagram);
+        let bytes = &bytes[..bytes.len().min(max)];
+        self.slots[i] = Slot {
+            seq,
+            state: SlotState::Present,
+            len: bytes.len() as u32,
+            src,
+            at,
+            ..Slot::new()
+        };
+        self.data[i * max..i * max + bytes.len()].copy_from_slice(bytes);
+        self.bump(seq);
+    }
+
+    /// Marks `seq` missing, detected at `at`, due to play at `due`. `seq` is beyond any number
+    /// the ring has stood for (a new gap), so the slot is overwritten without being read.
     pub(crate) fn mark_missing(&mut self, seq: SeqNo, at: Time, due: Time, first_request: Time) {
-        let slot = self.claim(seq);
-        slot.state = SlotState::Missing;
-        slot.boundary = false;
-        slot.at = at;
-        slot.due = due;
-        slot.attempts = 0;
-        slot.next_request = first_request;
+        let i = self.index(seq);
+        self.slots[i] = Slot {
+            seq,
+            state: SlotState::Missing,
+            at,
+            due,
+            next_request: first_request,
+            ..Slot::new()
+        };
     }
 
     fn bump(&mut self, seq: SeqNo) {

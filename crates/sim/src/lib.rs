@@ -17,6 +17,7 @@
 
 mod model;
 mod net;
+mod queue;
 mod report;
 mod scenario;
 pub mod source;

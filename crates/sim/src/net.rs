@@ -1,6 +1,7 @@
 //! The event loop: a priority queue of deliveries and timers on virtual time.
 
 use crate::model::LossState;
+use crate::queue::Calendar;
 use crate::report::{ClientReport, Report};
 use crate::scenario::Scenario;
 use crate::source;
@@ -10,14 +11,13 @@ use groupcast_wire::Ssrc;
 use groupcast_wire::proto::{ChannelId, GroupEpoch, KEY_LEN, SenderId};
 use rand::rngs::SmallRng;
 use rand::{Rng, RngExt, SeedableRng};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
 /// What happens at a point of virtual time.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug)]
 enum What {
     /// The source sends packet `n`.
     Send(u64),
@@ -58,8 +58,8 @@ struct Node {
 struct Sim<'a> {
     s: &'a Scenario,
     rng: SmallRng,
-    queue: BinaryHeap<Reverse<(Time, u64, What)>>,
-    order: u64,
+    /// Pending events, in (time, scheduling order) order.
+    queue: Calendar<What>,
     nodes: Vec<Node>,
     peer_loss: LossState,
     metro_loss: Vec<LossState>,
@@ -80,6 +80,8 @@ struct Sim<'a> {
     buf: Vec<u8>,
     /// Receives clients' outgoing messages.
     out_buf: Vec<u8>,
+    /// Buffers of delivered peer messages, reused for new ones (no allocation per message).
+    spare: Vec<Vec<u8>>,
 }
 
 const SOURCE: SocketAddr =
@@ -101,7 +103,7 @@ pub fn run(scenario: &Scenario) -> Report {
         + Duration::from_micros(scenario.packets * 1_000_000 / u64::from(scenario.pps))
         + scenario.client.buffer * 2
         + Duration::from_secs(2);
-    while let Some(Reverse((now, _, what))) = sim.queue.pop() {
+    while let Some((now, what)) = sim.queue.pop() {
         if now > end {
             break;
         }
@@ -203,8 +205,7 @@ impl<'a> Sim<'a> {
         let mut sim = Sim {
             s,
             rng,
-            queue: BinaryHeap::new(),
-            order: 0,
+            queue: Calendar::new(),
             nodes,
             peer_loss: LossState::new(s.peer_loss),
             metro_loss: (0..s.metros.max(1))
@@ -220,6 +221,7 @@ impl<'a> Sim<'a> {
             fast: s.media_delay.1.is_zero() && s.reorder == 0.0 && s.duplicate == 0.0,
             buf: vec![0u8; 2048],
             out_buf: vec![0u8; 2048],
+            spare: Vec::new(),
         };
         for i in 0..s.clients {
             sim.grouping.join(i as u64 + 1, sim.nodes[i].metro as u32);
@@ -275,8 +277,7 @@ impl<'a> Sim<'a> {
     }
 
     fn push(&mut self, at: Time, what: What) {
-        self.order += 1;
-        self.queue.push(Reverse((at, self.order, what)));
+        self.queue.push(at, what);
     }
 
     fn jitter(&mut self, (base, spread): (Duration, Duration)) -> Duration {
@@ -292,6 +293,7 @@ impl<'a> Sim<'a> {
                     self.nodes[i].core.handle_peer(now, &data);
                     self.drive(now, i);
                 }
+                self.spare.push(data);
             }
             What::Timer(i) => {
                 if self.nodes[i].timer == Some(now) {
@@ -425,7 +427,10 @@ impl<'a> Sim<'a> {
                 continue;
             }
             let at = now + self.jitter(self.s.peer_delay);
-            self.push(at, What::Peer(to, buf[..t.len].to_vec()));
+            let mut msg = self.spare.pop().unwrap_or_default();
+            msg.clear();
+            msg.extend_from_slice(&buf[..t.len]);
+            self.push(at, What::Peer(to, msg));
         }
         self.out_buf = buf;
         let node = &mut self.nodes[i];

@@ -263,12 +263,13 @@ impl Client {
         due: Time,
         rtp_ts: u64,
     ) -> bool {
-        let before = self
-            .raw
-            .get(seq)
-            .map_or((SlotState::Empty, Time::ZERO, 0), |s| {
-                (s.state, s.at, s.attempts)
-            });
+        // Above the highest number, the slot cannot stand for `seq` yet: not reading it saves
+        // a cache miss on every new packet.
+        let fresh = self.stream.as_ref().is_some_and(|s| seq > s.highest);
+        let slot = if fresh { None } else { self.raw.get(seq) };
+        let before = slot.map_or((SlotState::Empty, Time::ZERO, 0), |s| {
+            (s.state, s.at, s.attempts)
+        });
         if before.0 == SlotState::Present {
             let c = &mut self.stats.counters;
             match via {
@@ -281,7 +282,11 @@ impl Client {
             .stream
             .as_ref()
             .is_some_and(|s| s.base.is_some() && seq == s.start);
-        self.raw.fill(seq, now, src, datagram);
+        if fresh {
+            self.raw.fill_fresh(seq, now, src, datagram);
+        } else {
+            self.raw.fill(seq, now, src, datagram);
+        }
         if let Some(slot) = self.raw.get_mut(seq) {
             (slot.due, slot.rtp_ts, slot.repaired, slot.boundary) =
                 (due, rtp_ts, via != Via::Media, boundary);

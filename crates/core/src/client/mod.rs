@@ -33,6 +33,15 @@ const QUEUE_LIMIT: usize = 4096;
 /// Most recent multicast losses kept for [`Client::drain_losses`].
 pub const LOSS_LOG: usize = 512;
 
+/// The earlier of two optional times (`None` is "no deadline").
+fn earliest(a: Option<Time>, b: Option<Time>) -> Option<Time> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
 /// Something the driver may want to log or act on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -335,15 +344,10 @@ impl Client {
     /// Play-out pacing is separate ([`next_playout`](Self::next_playout)): a driver feeding a
     /// real-time player waits for the earlier of the two; one writing a file need not.
     pub fn poll_timeout(&self) -> Option<Time> {
-        [
-            self.next_request_time(),
-            self.head_deadline(),
-            self.tail_probe_time(),
-            self.next_ping_time(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        // Pairwise rather than through an array: cheaper on the hot path of every input.
+        let t = earliest(self.next_request_time(), self.head_deadline());
+        let t = earliest(t, self.tail_probe_time());
+        earliest(t, self.next_ping_time())
     }
 
     /// When the next TS payload is due for play-out, if one is waiting.
