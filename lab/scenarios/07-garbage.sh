@@ -24,7 +24,7 @@ peers=()
 for h in $clients; do peers+=(--peer "${LAB_IP[$h]}:7000,$(lab_stat "$h" session),$(lab_stat "$h" epoch)"); done
 for x in x0 x1; do
   lab_bg "$x" "garbage-$x" 12 python3 "$LAB_DIR_ROOT/tools/garbage.py" --group "$LAB_GROUP" \
-    --iface "${LAB_IP[$x]}" --rounds 600 --seconds 6 --mc-kinds "${GARBAGE_MC_KINDS:-0,1,2,3,5,6}" "${peers[@]}"
+    --iface "${LAB_IP[$x]}" --rounds 600 --seconds 6 --mc-kinds "${GARBAGE_MC_KINDS:-0,1,2,3,4,5,6,7}" "${peers[@]}"
 done
 for x in x0 x1; do lab_wait "garbage-$x" || lab_die "garbage sender failed: $(cat "$LAB_WORK/garbage-$x.log")"; done
 lab_wait source || lab_die "source failed"

@@ -14,7 +14,7 @@ ap.add_argument("--group", required=True)
 ap.add_argument("--iface", required=True)
 ap.add_argument("--peer", action="append", default=[], help="IP:PORT,SESSION,EPOCH")
 ap.add_argument("--rounds", type=int, default=200)
-ap.add_argument("--mc-kinds", default="0,1,2,3,5,6",
+ap.add_argument("--mc-kinds", default="0,1,2,3,4,5,6,7",
                 help="which multicast junk kinds (indexes into mcast_kinds; 4 = TS in PT 96, "
                      "7 = well-formed RTP/TS under a foreign SSRC: a source restart by design)")
 ap.add_argument("--seconds", type=float, default=5)
