@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Client receive rate and CPU per Mbit/s, groupcast side by side with librist's ristreceiver, in
+# one run; then the highest rate one client takes without loss. Everything stays on loopback
+# (multicast pinned to 127.0.0.1 with TTL 1); every process is bounded in time.
+#
+#   bash bench/client.sh        (needs ffmpeg and rist-tools: apt-get install ffmpeg rist-tools)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${SECS:-10}
+RATE_MBPS=${RATE_MBPS:-1100}
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+cargo build --release -q -p groupcast
+
+# The client asks for an 8 MB receive buffer; Linux caps it at net.core.rmem_max (208 KB by
+# default, 1.5 ms at 100,000 packets/s). Raise the cap for this run, as a receiver host would.
+old_rmem=$(sysctl -n net.core.rmem_max)
+sysctl -qw net.core.rmem_max=16777216 || echo "could not raise net.core.rmem_max (not root?)" >&2
+trap 'kill $(jobs -p) 2>/dev/null || true; sysctl -qw net.core.rmem_max=$old_rmem 2>/dev/null; rm -rf "$work"' EXIT
+gc=$PWD/target/release/groupcast
+hz=$(getconf CLK_TCK)
+
+# The sample re-muxed to a constant 20 Mbit/s, and its first 2 s at RATE_MBPS (null-padded).
+ffmpeg -hide_banner -loglevel error -y -i assets/sample.ts -c copy -muxrate 20000k -f mpegts "$work/20m.ts"
+ffmpeg -hide_banner -loglevel error -y -i assets/sample.ts -t 2 -c copy -muxrate "${RATE_MBPS}000k" -f mpegts "$work/fast.ts"
+
+cpu() { awk -v hz="$hz" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+# Runs "$@" in the background; prints the CPU seconds it used from second 2 to second SECS;
+# stops it with SIGINT (it writes its statistics) and waits.
+measure() {
+  "$@" >/dev/null 2>"$work/measured.log" & local pid=$!
+  sleep 2; local a; a=$(cpu "$pid")
+  sleep $((SECS - 2)); local b; b=$(cpu "$pid")
+  kill -INT "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  echo "$a $b" | awk '{ printf "%.3f", $2 - $1 }'
+}
+
+# A manager with one channel per stream and a viewer.
+admin=bench-admin-token
+GROUPCAST_ADMIN_TOKEN=$admin timeout $((SECS * 4 + 60)) $gc manager --listen 127.0.0.1:48080 \
+  --db "sqlite://$work/m.db?mode=rwc" >/dev/null 2>&1 &
+for _ in $(seq 50); do curl -sf http://127.0.0.1:48080/api/v1/health >/dev/null && break; sleep 0.1; done
+api() { curl -sf -X POST -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
+  "http://127.0.0.1:48080/api/v1/$1" -d "$2"; }
+api channels '{"name":"c20","group":"239.255.51.1:5004"}' >/dev/null
+api channels '{"name":"fast","group":"239.255.51.2:5004","buffer_ms":500}' >/dev/null
+token=$(api users '{"name":"bench","role":"viewer","channels":["c20","fast"]}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+client() { # exec: the measured PID is the client itself
+  GROUPCAST_TOKEN=$token exec $gc client --manager http://127.0.0.1:48080 --channel "$1" --metro m \
+    --iface 127.0.0.1 --output file:/dev/null --quiet --duration $((SECS + 5)) --stats-json "$2"
+}
+
+row() { printf '| %-46s | %9s | %11s | %8s | %12s | %9s |\n' "$@"; }
+row "receiver" "Mbit/s" "packets/s" "CPU %" "CPU %/Mbit/s" "lost"
+row "---" "---" "---" "---" "---" "---"
+report() { # name cpu-seconds stats.json
+  python3 - "$@" "$SECS" <<'PY'
+import json, sys
+name, c, path, secs = sys.argv[1], float(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+d = json.load(open(path))
+pps = d["received"] / d["seconds"]; mbps = pps * 1328 * 8 / 1e6
+cpu = c / (secs - 2) * 100
+print(f"| {name:46} | {mbps:9.2f} | {pps:11.0f} | {cpu:8.2f} | {cpu / mbps:12.4f} | {d['lost']:9} |")
+PY
+}
+
+# 1. groupcast client on the 20 Mbit/s multicast.
+$gc source --input "$work/20m.ts" --loop --group 239.255.51.1:5004 --iface 127.0.0.1 --duration $((SECS + 6)) 2>/dev/null &
+c=$(measure client c20 "$work/c20.json")
+report "groupcast client, 20 Mbit/s multicast" "$c" "$work/c20.json"
+sleep 1
+
+# 2. ristreceiver on the same stream relayed by ristsender (simple profile) over loopback.
+$gc source --input "$work/20m.ts" --loop --group 239.255.51.3:5000 --iface 127.0.0.1 --duration $((SECS + 6)) 2>/dev/null &
+timeout $((SECS + 6)) ristsender -p 0 -i "rtp://@239.255.51.3:5000?miface=lo" -o "rist://127.0.0.1:48200" -S 0 -v 3 >/dev/null 2>&1 &
+c=$(measure ristreceiver -p 0 -i "rist://@127.0.0.1:48200" -o "udp://127.0.0.1:48300" -S 0 -v 3)
+python3 - "$c" "$SECS" <<'PY'
+import sys
+c, secs = float(sys.argv[1]), int(sys.argv[2])
+cpu = c / (secs - 2) * 100; mbps = 20.0
+print(f"| {'ristreceiver -p 0, same stream over RIST':46} | {mbps:9.2f} | {20e6/8/1328:11.0f} | {cpu:8.2f} | {cpu/mbps:12.4f} | {'n/a':>9} |")
+PY
+sleep 1
+
+# 3. groupcast client at RATE_MBPS: the most one client takes.
+$gc source --input "$work/fast.ts" --loop --group 239.255.51.2:5004 --iface 127.0.0.1 --duration $((SECS + 6)) \
+  --stats-json "$work/fast-source.json" 2>/dev/null &
+c=$(measure client fast "$work/fast.json")
+report "groupcast client, ${RATE_MBPS} Mbit/s multicast" "$c" "$work/fast.json"
