@@ -83,6 +83,9 @@ c, secs = float(sys.argv[1]), int(sys.argv[2])
 cpu = c / (secs - 2) * 100; mbps = 20.0
 print(f"| {'ristreceiver -p 0, same stream over RIST':46} | {mbps:9.2f} | {20e6/8/1328:11.0f} | {cpu:8.2f} | {cpu/mbps:12.4f} | {'n/a':>9} |")
 PY
+# Part 3 measures one client at full rate: nothing else of ours may still be running.
+pkill -f "ristsender -p 0 -i rtp://@239.255.51.3" 2>/dev/null || true
+pkill -f "groupcast source --input $work/20m.ts" 2>/dev/null || true
 sleep 1
 
 # 3. groupcast client at RATE_MBPS: the most one client takes.
