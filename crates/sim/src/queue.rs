@@ -12,7 +12,7 @@ use std::collections::{BinaryHeap, VecDeque};
 
 /// Microseconds covered by the buckets (a power of two). Timers, peer delays and the source's
 /// next packet fall within it; pings and long back-offs go to the heap.
-const WINDOW: u64 = 1 << 16;
+const WINDOW: u64 = 1 << 15;
 
 /// A priority queue of `T` on virtual time; ties in time come out in push order.
 pub(crate) struct Calendar<T> {
