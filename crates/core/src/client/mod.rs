@@ -223,6 +223,8 @@ pub struct Client {
     playing: bool,
     /// Next time the raw buffer size is checked against the measured rate.
     next_size_check: Time,
+    /// Time and `received` count at the last size check (the rate is measured between checks).
+    size_check_from: Option<(Time, u64)>,
     /// RTP sequence numbers of the latest multicast losses (oldest dropped beyond
     /// [`LOSS_LOG`]), for the manager's view of losses shared across a metro.
     loss_log: VecDeque<u16>,
@@ -258,6 +260,7 @@ impl Client {
             previous: None,
             playing: false,
             next_size_check: Time::ZERO,
+            size_check_from: None,
             loss_log: VecDeque::with_capacity(LOSS_LOG),
             config,
         })

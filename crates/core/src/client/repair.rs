@@ -212,12 +212,21 @@ impl Client {
         if now < self.next_size_check {
             return;
         }
+        // The rate is what arrived since the last check, not the smoothed inter-arrival gap:
+        // a driver that reads datagrams in batches sees gaps near zero, which would ask for a
+        // ring of gigabytes.
+        let received = self.stats.counters.received;
+        let last = self.size_check_from.replace((now, received));
         self.next_size_check = now + SIZE_CHECK_EVERY;
-        let Some(s) = self.stream.as_ref() else {
+        let (Some((last_at, last_received)), Some(s)) = (last, self.stream.as_ref()) else {
             return;
         };
+        let elapsed_us = now.saturating_since(last_at).as_micros().max(1) as u64;
         let window_us = (self.config.buffer + self.config.retention).as_micros() as u64;
-        let needed = window_us / s.gap_us.max(1);
+        let needed = received
+            .saturating_sub(last_received)
+            .saturating_mul(window_us)
+            / elapsed_us;
         let chunk = self.raw.chunk();
         if needed > self.raw.capacity() {
             let chunks = (needed + needed / 4).div_ceil(chunk) as usize;
