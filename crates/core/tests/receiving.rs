@@ -154,6 +154,32 @@ fn bad_media_is_counted_and_never_disturbs_the_stream() {
 }
 
 #[test]
+fn datagrams_read_in_batches_size_the_buffer_by_their_rate() {
+    let mut c = client_in_group(1, 1, |cfg| {
+        cfg.expected_pps = 100;
+        cfg.retention = Duration::ZERO;
+    });
+    // 4,000 packets/s for 3 s, read 40 at a time: every batch shares one arrival time, so
+    // the gaps inside a batch are zero. 200 ms of buffer holds 800 packets.
+    for s in 0..12_000u16 {
+        let batch_at = Time::from_millis(u64::from(s / 40) * 10);
+        c.handle_media(
+            batch_at,
+            source_addr(),
+            &rtp_with(SSRC, s, u32::from(s) * 22),
+        );
+        if s % 40 == 39 {
+            c.handle_timeout(batch_at);
+        }
+    }
+    let cap = c.raw_capacity();
+    assert!(
+        (800..=1200).contains(&cap),
+        "rate x window x 1.25, not more: {cap}"
+    );
+}
+
+#[test]
 fn a_single_foreign_packet_does_not_restart_the_stream() {
     let mut c = client_in_group(1, 1, |_| {});
     feed(&mut c, 0, 10, &[], 0);
