@@ -253,6 +253,14 @@ impl Grouping {
         self.sessions.insert(session, (target, metro));
         self.add_member(target, session);
         touched.push(target);
+        // A fresh join has touched at most two groups; balancing adds at most two more. (A
+        // re-join that moved others already skips it, keeping every change local.)
+        let mut distinct = touched.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if self.policy != Policy::SameMetro && distinct.len() <= 2 {
+            touched.extend(self.balance());
+        }
         self.changes(touched)
     }
 
@@ -313,6 +321,50 @@ impl Grouping {
     /// lost only if all three miss it.
     pub fn min_size(&self) -> usize {
         self.k.div_ceil(2).max(2)
+    }
+
+    /// The size of the smallest group when the audience is spread evenly over the fewest groups
+    /// of at most `k` (12 viewers, k = 5: three groups of 4). The smallest group decides how
+    /// much loss goes unrepaired, so groups are kept near this.
+    fn even_share(&self) -> usize {
+        let n = self.sessions.len();
+        let groups = n.div_ceil(self.k).max(1);
+        n / groups
+    }
+
+    /// One step towards even groups: a member of a group above the even share moves to a group
+    /// below it, if one from a metro the small group lacks can be found. Returns the groups
+    /// touched.
+    fn balance(&mut self) -> Vec<GroupId> {
+        let share = self.even_share();
+        let small = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.members.len() < share)
+            .min_by_key(|(id, g)| (g.members.len(), **id))
+            .map(|(id, _)| *id);
+        let big = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.members.len() > share)
+            .max_by_key(|(id, g)| (g.members.len(), std::cmp::Reverse(**id)))
+            .map(|(id, _)| *id);
+        let (Some(small), Some(big)) = (small, big) else {
+            return Vec::new();
+        };
+        let moved = self
+            .members(big)
+            .iter()
+            .rev()
+            .copied()
+            .find(|&s| self.in_metro(small, self.metro(s).unwrap_or_default()) == 0);
+        match moved {
+            Some(m) => {
+                self.move_member(m, big, small);
+                vec![small, big]
+            }
+            None => Vec::new(),
+        }
     }
 
     /// Up to `count` members to move out of the fullest group (which keeps at least

@@ -209,14 +209,14 @@ fn a_full_audience_opens_a_new_group_without_leaving_anyone_alone() {
         "no group of two, whose members share every loss"
     );
     assert!(changes.iter().all(|c| c.epoch >= 1));
-    // The 12th viewer over two full groups: 5 + 3 + 4 rather than 5 + 5 + 2.
+    // Twelve viewers end in three even groups: 4 + 4 + 4 rather than 5 + 5 + 2 (or 5 + 4 + 3,
+    // whose group of three would decide the residual loss).
     for s in 6..12 {
-        g.join(s, s as u32 % 3);
+        g.join(s, s as u32 % 6);
     }
     let mut sizes: Vec<usize> = g.groups().map(|(_, m)| m.len()).collect();
     sizes.sort_unstable();
-    assert!(sizes.iter().all(|&n| n >= 3), "{sizes:?}");
-    assert_eq!(sizes.iter().sum::<usize>(), 12);
+    assert_eq!(sizes, [4, 4, 4]);
 }
 
 #[test]
@@ -248,4 +248,24 @@ fn a_group_fallen_below_three_is_refilled_or_dissolved() {
         "the shrunk group and the one that gave a member"
     );
     assert!(g.groups().all(|(_, m)| m.len() >= 3));
+}
+
+/// The simulator's audience: 60 viewers over 6 metros in turn; every group spans 5 metros.
+#[test]
+fn sixty_viewers_over_six_metros_make_twelve_diverse_groups() {
+    let mut g = Grouping::new(5, Policy::CrossMetro);
+    for s in 0..60u64 {
+        g.join(s, (s % 6) as u32);
+    }
+    for (id, members) in g.groups() {
+        let mut metros: Vec<_> = members.iter().map(|&s| g.metro(s)).collect();
+        metros.sort();
+        metros.dedup();
+        assert_eq!(
+            metros.len(),
+            members.len(),
+            "group {id}: {members:?} {metros:?}"
+        );
+    }
+    assert_eq!(g.groups().count(), 12);
 }
