@@ -1,6 +1,12 @@
 //! A viewer killed mid-stream: the manager times its session out and refills the group; the
-//! other viewers, still losing 5 % of their multicast, have no unrecovered loss once the group
+//! other viewers, still losing 2 % of their multicast, have no unrecovered loss once the group
 //! has been refilled (and viewers outside the victim's group none at all).
+//!
+//! Why 2 % and not 5 %: six viewers make two groups of three, and a packet all three miss has
+//! no peer to come from (the p³ floor, docs/benchmarks.md). The drop pattern is fixed by each
+//! client's seed (1 to 6): at 5 %, seeds 1, 2 and 3 all miss datagram 473, so whenever those
+//! three were grouped together the test failed on that floor, not on churn. At 2 % no three of
+//! these seeds miss the same datagram within the first 2,000, whatever the grouping.
 
 #![allow(clippy::unwrap_used)]
 
@@ -13,7 +19,7 @@ fn a_killed_viewer_is_replaced_and_the_others_lose_nothing() {
     let sys = System::start("churn", 3, 1500);
     let metros = ["north", "south", "east"];
     let mut clients: Vec<_> = (0..6)
-        .map(|i| Some(sys.client(i, metros[i % 3], 0.05, 11, &[])))
+        .map(|i| Some(sys.client(i, metros[i % 3], 0.02, 11, &[])))
         .collect();
     std::thread::sleep(Duration::from_millis(1000));
     let _source = sys.source(12);
