@@ -6,7 +6,8 @@ The output may start mid-stream and stop early; it starts on a TS packet boundar
 discontinuity flag the source sets after each seam is ignored). The output is cut
 into the longest runs that match the sample; null packets where the sample has something else are holes played as filler; every run after the first is a hole (a forward
 jump: TS packets that never came out) or a resync (a jump elsewhere, e.g. a source restart).
-Prints one JSON object; exits non-zero when --max-segments or --max-missing is exceeded.
+Prints one JSON object (with "holes": where in the sample, in TS packets, each forward jump
+starts and how long it is); exits non-zero when --max-segments or --max-missing is exceeded.
 """
 import argparse, json, sys
 
@@ -56,6 +57,10 @@ def at(off, n):  # n bytes of the (cyclic) sample from off
     return smp[off:] + smp[:off + n - L]
 
 
+def ahead(off):  # how far `off` lies after the expected offset (cyclic with --loop)
+    return (off - expect) % L if a.loop else (off - expect if off >= expect else L + expect - off)
+
+
 def is_null(p):
     return len(p) == TS and p[0] == 0x47 and ((p[1] & 0x1F) << 8 | p[2]) == 0x1FFF
 
@@ -66,18 +71,21 @@ while pos < len(out):
     if len(blk) < TS:
         bad_packets += 1  # a trailing partial packet
         break
-    if is_null(blk[:TS]) and expect is not None and blk[:TS] != at(expect, TS):
-        filler += 1  # a hole played as a null packet
-        pos += TS
-        continue
     offs = find_all(blk)
+    if is_null(blk[:TS]) and expect is not None and blk[:TS] != at(expect, TS):
+        # The sample's own null packets also follow holes: a null packet that starts a
+        # datagram found a little ahead is a forward jump, any other is filler.
+        if len(blk) < 7 * TS or not any(0 < ahead(o) < L // 4 for o in offs):
+            filler += 1  # a hole played as a null packet
+            pos += TS
+            continue
     if not offs:
         offs = find_all(blk[:TS])
     if not offs:
         bad_packets += 1
         pos += TS
         continue
-    off = expect if expect in offs else offs[0]
+    off = offs[0] if expect is None else min(offs, key=ahead)  # expect itself when it matches
     n = 0
     step = 64 * TS
     while pos + n < len(out):  # extend the run: big steps, then packet by packet
@@ -93,6 +101,16 @@ while pos < len(out):
         else:
             break
     n -= n % TS
+    # A null packet after a hole can equal the sample's null packet where the run would have
+    # gone on: trailing null packets are given back when the datagram they start is found
+    # elsewhere in the sample and not where the run goes on (the next block places them).
+    t = n
+    while t > TS and is_null(out[pos + t - TS:pos + t]):
+        t -= TS
+    if t < n and pos + t + 7 * TS <= len(out):
+        cand = find_all(out[pos + t:pos + t + 7 * TS])
+        if cand and ((off + t) % L if a.loop else off + t) not in cand:
+            n = t
     if n == 0:
         bad_packets += 1
         pos += TS
@@ -103,11 +121,13 @@ while pos < len(out):
 
 missing = 0
 resyncs = 0
+holes = []  # [first missing TS packet of the sample, how many]
 for (p0, o0, n0), (p1, o1, n1) in zip(segments, segments[1:]):
     nxt = (o0 + n0) % L if a.loop else o0 + n0
     gap = (o1 - nxt) % L if a.loop else o1 - nxt
     if 0 < gap < L // 4 and gap % TS == 0:
         missing += gap // TS
+        holes.append([nxt // TS, gap // TS])
     elif gap != 0:
         resyncs += 1
 r = {
@@ -119,6 +139,7 @@ r = {
     "unmatched_ts_packets": bad_packets,
     "null_filler_ts_packets": filler,
     "first_offset": segments[0][1] if segments else None,
+    "holes": holes,
 }
 ok = bool(segments) and bad_packets == 0 and filler == 0 and len(out) >= a.min_bytes
 if a.max_segments is not None and len(segments) > a.max_segments:
