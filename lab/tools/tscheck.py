@@ -61,6 +61,13 @@ def ahead(off):  # how far `off` lies after the expected offset (cyclic with --l
     return (off - expect) % L if a.loop else (off - expect if off >= expect else L + expect - off)
 
 
+def match_len(pos, off, cap=256):  # TS packets of the output at pos matching the sample at off
+    n = 0
+    while n < cap and pos + (n + 1) * TS <= len(out) and out[pos + n * TS:pos + (n + 1) * TS] == at(off + n * TS, TS):
+        n += 1
+    return n
+
+
 def is_null(p):
     return len(p) == TS and p[0] == 0x47 and ((p[1] & 0x1F) << 8 | p[2]) == 0x1FFF
 
@@ -85,7 +92,10 @@ while pos < len(out):
         bad_packets += 1
         pos += TS
         continue
-    off = offs[0] if expect is None else min(offs, key=ahead)  # expect itself when it matches
+    if expect in offs:
+        off = expect
+    else:  # blocks of null packets recur: take the place the output goes on matching longest
+        off = max(offs, key=lambda o: (match_len(pos, o), -ahead(o) if expect is not None else -o))
     n = 0
     step = 64 * TS
     while pos + n < len(out):  # extend the run: big steps, then packet by packet
