@@ -88,6 +88,18 @@ fn a_gap_is_requested_from_every_member_after_the_reorder_hold() {
 }
 
 #[test]
+fn a_gap_still_in_its_hold_keeps_its_request_time_through_an_early_timer() {
+    let mut c = client_in_group(1, 5, |_| {});
+    feed(&mut c, 0, 10, &[7, 8], 0); // the gap is seen at 9 ms, to be asked at 14 ms
+    c.handle_timeout(Time::from_millis(13)); // another timer, inside the hold
+    // A driver that sleeps until `poll_timeout` must wake for the gap's request, not for the
+    // tail probe at 19 ms.
+    assert_eq!(c.poll_timeout(), Some(Time::from_millis(14)));
+    c.handle_timeout(Time::from_millis(14));
+    assert_eq!(requested(&drain(&mut c, Time::from_millis(14))).len(), 4);
+}
+
+#[test]
 fn first_repair_wins_and_later_copies_are_counted() {
     let mut c = client_in_group(1, 5, |_| {});
     feed(&mut c, 0, 20, &[9], 0);

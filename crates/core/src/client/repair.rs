@@ -49,6 +49,9 @@ impl Client {
                 continue;
             };
             if slot.next_request > now {
+                // Not due yet (a gap still in its reorder hold, a request not yet timed out):
+                // its time stays part of the next wake-up.
+                earliest = earliest.min(slot.next_request);
                 continue;
             }
             if slot.attempts >= self.config.max_attempts || now + rto / 2 >= slot.due {
