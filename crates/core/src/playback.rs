@@ -1,27 +1,29 @@
-//! The playback buffer: depacketized MPEG-TS waiting for its play-out time.
+//! The playback buffer: what is waiting for its play-out time, in order.
 //!
-//! Chunks leave the raw buffer complete (or with counted holes when due) and are copied here
-//! without their RTP headers. Each entry is released to the player at its play-out time, which
-//! follows the RTP timestamp, so the player sees the source's pacing, shifted by the buffer.
-//! The TS bytes live in one arena of `capacity x max_payload` bytes allocated with the ring
-//! (entry `i` owns bytes `i * max_payload ..`): pushing copies, it never allocates.
+//! Chunks leave the raw buffer complete (or with counted holes when due) and are queued here.
+//! Each entry is released to the player at its play-out time, which follows the RTP
+//! timestamp, so the player sees the source's pacing, shifted by the buffer. An entry holds no
+//! bytes: it says where the TS payload lies in its raw buffer slot, which keeps the datagram
+//! until the slot is needed for a packet one whole ring later (by then the entry has long been
+//! played; if not, [`PlaybackBuffer::drop_upto`] takes it out first). Releasing a chunk copies
+//! nothing.
 
 use crate::time::Time;
 use groupcast_wire::SeqNo;
 
-/// One entry: the TS payload of one RTP packet.
-#[derive(Debug)]
-struct Entry {
+/// One queued RTP packet's TS payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Entry {
     /// Play-out time.
-    due: Time,
+    pub(crate) due: Time,
     /// The packet it came from (our number).
-    seq: SeqNo,
+    pub(crate) seq: SeqNo,
     /// The packet's RTP sequence number.
-    rtp_seq: u16,
+    pub(crate) rtp_seq: u16,
     /// Packets were lost (unrecovered) just before this one.
-    discontinuity: bool,
-    /// Length of its TS bytes in the entry's part of the arena.
-    len: u32,
+    pub(crate) discontinuity: bool,
+    /// Where the TS bytes lie in the packet's datagram: offset and length.
+    pub(crate) payload: (u16, u16),
 }
 
 /// What the player gets: TS bytes due now.
@@ -43,10 +45,6 @@ pub struct Playout<'a> {
 pub(crate) struct PlaybackBuffer {
     /// The entries; `len` of them from `head` are queued.
     entries: Vec<Entry>,
-    /// The TS bytes: `max_payload` per entry, in entry order.
-    ts: Vec<u8>,
-    /// Arena bytes per entry.
-    max_payload: usize,
     /// Oldest queued entry.
     head: usize,
     /// Number queued.
@@ -56,32 +54,33 @@ pub(crate) struct PlaybackBuffer {
 }
 
 impl PlaybackBuffer {
-    /// A ring of `capacity` entries of up to `max_payload` bytes each.
-    pub(crate) fn new(capacity: usize, max_payload: usize) -> Self {
-        let capacity = capacity.max(1);
-        let entries = (0..capacity)
-            .map(|_| Entry {
-                due: Time::ZERO,
-                seq: SeqNo(0),
-                rtp_seq: 0,
-                discontinuity: false,
-                len: 0,
-            })
-            .collect();
+    /// A ring of `capacity` entries.
+    pub(crate) fn new(capacity: usize) -> Self {
+        let empty = Entry {
+            due: Time::ZERO,
+            seq: SeqNo(0),
+            rtp_seq: 0,
+            discontinuity: false,
+            payload: (0, 0),
+        };
         PlaybackBuffer {
-            entries,
-            ts: vec![0; capacity * max_payload],
-            max_payload,
+            entries: vec![empty; capacity.max(1)],
             head: 0,
             len: 0,
             pending_gap: false,
         }
     }
 
-    /// Queues `ts` for play-out at `due`. Returns false if the oldest entry had to be dropped
-    /// to make room (the player is not keeping up). `ts` longer than the `max_payload` the
-    /// buffer was made with is cut short (callers never push more than a datagram holds).
-    pub(crate) fn push(&mut self, seq: SeqNo, rtp_seq: u16, due: Time, ts: &[u8]) -> bool {
+    /// Queues packet `seq`, whose TS bytes lie at `payload` in its datagram, for play-out at
+    /// `due`. Returns false if the oldest entry had to be dropped to make room (the player is
+    /// not keeping up).
+    pub(crate) fn push(
+        &mut self,
+        seq: SeqNo,
+        rtp_seq: u16,
+        due: Time,
+        payload: (u16, u16),
+    ) -> bool {
         let mut kept_all = true;
         if self.len == self.entries.len() {
             self.head = (self.head + 1) % self.entries.len();
@@ -89,15 +88,13 @@ impl PlaybackBuffer {
             kept_all = false;
         }
         let i = (self.head + self.len) % self.entries.len();
-        let e = &mut self.entries[i];
-        e.due = due;
-        e.seq = seq;
-        e.rtp_seq = rtp_seq;
-        e.discontinuity = std::mem::take(&mut self.pending_gap);
-        let ts = &ts[..ts.len().min(self.max_payload)];
-        e.len = ts.len() as u32;
-        let at = i * self.max_payload;
-        self.ts[at..at + ts.len()].copy_from_slice(ts);
+        self.entries[i] = Entry {
+            due,
+            seq,
+            rtp_seq,
+            discontinuity: std::mem::take(&mut self.pending_gap),
+            payload,
+        };
         self.len += 1;
         kept_all
     }
@@ -118,41 +115,46 @@ impl PlaybackBuffer {
     }
 
     /// Pops the oldest entry if it is due at `now`.
-    pub(crate) fn pop(&mut self, now: Time) -> Option<Playout<'_>> {
+    pub(crate) fn pop(&mut self, now: Time) -> Option<Entry> {
         if self.next_due()? > now {
             return None;
         }
-        let i = self.head;
+        let e = self.entries[self.head];
         self.head = (self.head + 1) % self.entries.len();
         self.len -= 1;
-        let e = &self.entries[i];
-        let at = i * self.max_payload;
-        Some(Playout {
-            ts: &self.ts[at..at + e.len as usize],
-            seq: e.seq,
-            rtp_seq: e.rtp_seq,
-            discontinuity: e.discontinuity,
-        })
+        Some(e)
+    }
+
+    /// Drops the entries of packets numbered `upto` or lower (their raw slots are about to
+    /// hold newer packets); returns how many. The next entry then starts with a
+    /// discontinuity.
+    pub(crate) fn drop_upto(&mut self, upto: SeqNo) -> u64 {
+        let mut dropped = 0;
+        while self.len > 0 && self.entries[self.head].seq <= upto {
+            self.head = (self.head + 1) % self.entries.len();
+            self.len -= 1;
+            dropped += 1;
+        }
+        if dropped > 0 {
+            match self.len {
+                0 => self.pending_gap = true,
+                _ => self.entries[self.head].discontinuity = true,
+            }
+        }
+        dropped
     }
 
     /// Grows the ring to `capacity` entries, keeping queued ones in order.
-    pub(crate) fn grow(&mut self, capacity: usize, max_payload: usize) {
+    pub(crate) fn grow(&mut self, capacity: usize) {
         if capacity <= self.entries.len() {
             return;
         }
-        let max = max_payload.max(self.max_payload);
-        let mut bigger = PlaybackBuffer::new(capacity, max);
-        bigger.pending_gap = self.pending_gap;
         let n = self.entries.len();
-        for k in 0..self.len {
-            let i = (self.head + k) % n;
-            std::mem::swap(&mut bigger.entries[k], &mut self.entries[i]);
-            let len = bigger.entries[k].len as usize;
-            bigger.ts[k * max..k * max + len]
-                .copy_from_slice(&self.ts[i * self.max_payload..i * self.max_payload + len]);
-        }
-        bigger.len = self.len;
-        *self = bigger;
+        let mut entries = Vec::with_capacity(capacity);
+        entries.extend((0..self.len).map(|k| self.entries[(self.head + k) % n]));
+        entries.resize(capacity, self.entries[self.head]);
+        self.entries = entries;
+        self.head = 0;
     }
 }
 
@@ -160,33 +162,51 @@ impl PlaybackBuffer {
 mod tests {
     use super::*;
 
+    fn at(k: u16) -> (u16, u16) {
+        (12, k)
+    }
+
     #[test]
     fn releases_in_order_at_due_time() {
-        let mut pb = PlaybackBuffer::new(4, 16);
-        pb.push(SeqNo(1), 1, Time::from_millis(10), b"one");
+        let mut pb = PlaybackBuffer::new(4);
+        pb.push(SeqNo(1), 1, Time::from_millis(10), at(1));
         pb.mark_gap();
-        pb.push(SeqNo(3), 3, Time::from_millis(20), b"three");
+        pb.push(SeqNo(3), 3, Time::from_millis(20), at(3));
         assert_eq!(pb.pop(Time::from_millis(9)), None);
         let p = pb.pop(Time::from_millis(10)).unwrap();
         assert_eq!(
-            (p.ts, p.seq, p.discontinuity),
-            (&b"one"[..], SeqNo(1), false)
+            (p.payload, p.seq, p.discontinuity),
+            (at(1), SeqNo(1), false)
         );
         assert_eq!(pb.next_due(), Some(Time::from_millis(20)));
         let p = pb.pop(Time::from_millis(30)).unwrap();
-        assert_eq!((p.ts, p.discontinuity), (&b"three"[..], true));
+        assert_eq!((p.payload, p.discontinuity), (at(3), true));
         assert_eq!(pb.pop(Time::NEVER), None);
     }
 
     #[test]
     fn overflow_drops_oldest_and_grow_keeps_order() {
-        let mut pb = PlaybackBuffer::new(2, 4);
-        assert!(pb.push(SeqNo(1), 1, Time::ZERO, b"a"));
-        assert!(pb.push(SeqNo(2), 2, Time::ZERO, b"b"));
-        assert!(!pb.push(SeqNo(3), 3, Time::ZERO, b"c"));
-        pb.grow(8, 4);
-        assert!(pb.push(SeqNo(4), 4, Time::ZERO, b"d"));
+        let mut pb = PlaybackBuffer::new(2);
+        assert!(pb.push(SeqNo(1), 1, Time::ZERO, at(1)));
+        assert!(pb.push(SeqNo(2), 2, Time::ZERO, at(2)));
+        assert!(!pb.push(SeqNo(3), 3, Time::ZERO, at(3)));
+        pb.grow(8);
+        assert!(pb.push(SeqNo(4), 4, Time::ZERO, at(4)));
         let seqs: Vec<u64> = std::iter::from_fn(|| pb.pop(Time::ZERO).map(|p| p.seq.0)).collect();
         assert_eq!(seqs, vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn entries_whose_slots_are_reused_are_dropped_with_a_discontinuity() {
+        let mut pb = PlaybackBuffer::new(8);
+        for s in 1..=4 {
+            pb.push(SeqNo(s), s as u16, Time::ZERO, at(1));
+        }
+        assert_eq!(pb.drop_upto(SeqNo(2)), 2);
+        let p = pb.pop(Time::ZERO).unwrap();
+        assert_eq!((p.seq, p.discontinuity), (SeqNo(3), true));
+        assert_eq!(pb.drop_upto(SeqNo(9)), 1);
+        pb.push(SeqNo(10), 10, Time::ZERO, at(1));
+        assert!(pb.pop(Time::ZERO).unwrap().discontinuity);
     }
 }

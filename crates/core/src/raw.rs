@@ -31,6 +31,8 @@ pub(crate) struct Slot {
     pub(crate) state: SlotState,
     /// Length of the datagram held in the slot's part of the arena.
     len: u32,
+    /// Where the RTP payload (the TS bytes) lies in the datagram: offset and length.
+    pub(crate) payload: (u16, u16),
     /// Where the datagram came from, to rebuild its UDP header for a repair.
     pub(crate) src: SocketAddr,
     /// Arrival time if present, detection time if missing.
@@ -55,6 +57,7 @@ impl Slot {
             seq: SeqNo(0),
             state: SlotState::Empty,
             len: 0,
+            payload: (0, 0),
             src: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
             at: Time::ZERO,
             due: Time::NEVER,
@@ -127,21 +130,16 @@ impl RawBuffer {
         }
     }
 
-    /// The slot standing for `seq`, if any, with the datagram it holds (empty unless present);
-    /// the slot is mutable.
-    pub(crate) fn get_mut_with_bytes(&mut self, seq: SeqNo) -> Option<(&mut Slot, &[u8])> {
+    /// The bytes at `payload` (offset, length) in the datagram held for `seq`, if the slot
+    /// still holds it.
+    pub(crate) fn payload(&self, seq: SeqNo, (at, len): (u16, u16)) -> Option<&[u8]> {
         let i = self.index(seq);
-        let s = &mut self.slots[i];
-        if s.seq != seq || s.state == SlotState::Empty {
+        let s = &self.slots[i];
+        if s.seq != seq || s.state != SlotState::Present || u32::from(at) + u32::from(len) > s.len {
             return None;
         }
-        let len = if s.state == SlotState::Present {
-            s.len
-        } else {
-            0
-        };
-        let at = i * self.max_datagram;
-        Some((s, &self.data[at..at + len as usize]))
+        let start = i * self.max_datagram + usize::from(at);
+        Some(&self.data[start..start + usize::from(len)])
     }
 
     fn arena(&self, i: usize, len: u32) -> &[u8] {

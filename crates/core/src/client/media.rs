@@ -178,7 +178,8 @@ impl Client {
         }
         let due = self.due(now, rtp_ts);
         self.mark_gap(now, seq, due);
-        if self.store(now, seq, src, datagram, via, due, rtp_ts) {
+        let payload = payload_range(datagram, pkt);
+        if self.store(now, seq, src, datagram, payload, via, due, rtp_ts) {
             let s = self.stream.as_mut().expect("stream checked above");
             s.highest = s.highest.max(seq);
             s.last_progress = now;
@@ -215,7 +216,8 @@ impl Client {
             .raw
             .get(seq)
             .map_or(now + self.config.buffer, |s| s.due);
-        if self.store(now, seq, src, datagram, via, due, 0) {
+        let payload = payload_range(datagram, pkt);
+        if self.store(now, seq, src, datagram, payload, via, due, 0) {
             self.release_complete();
         }
     }
@@ -227,6 +229,11 @@ impl Client {
             return false;
         };
         let capacity = self.raw.capacity();
+        // The slots from `seq` back one ring may now be reused: anything still queued for
+        // play-out from them is dropped (a player that stopped reading; counted).
+        if let Some(reused) = seq.0.checked_sub(capacity) {
+            self.stats.counters.playback_overflow += self.playback.drop_upto(SeqNo(reused));
+        }
         if seq.0 - s.release_next.0 < capacity {
             return true;
         }
@@ -259,6 +266,7 @@ impl Client {
         seq: SeqNo,
         src: SocketAddr,
         datagram: &[u8],
+        payload: (u16, u16),
         via: Via,
         due: Time,
         rtp_ts: u64,
@@ -288,8 +296,8 @@ impl Client {
             self.raw.fill(seq, now, src, datagram);
         }
         if let Some(slot) = self.raw.get_mut(seq) {
-            (slot.due, slot.rtp_ts, slot.repaired, slot.boundary) =
-                (due, rtp_ts, via != Via::Media, boundary);
+            (slot.due, slot.rtp_ts, slot.payload) = (due, rtp_ts, payload);
+            (slot.repaired, slot.boundary) = (via != Via::Media, boundary);
         }
         self.account(now, before, via);
         true
@@ -366,4 +374,10 @@ impl Client {
         }
         Time::from_micros(local.max(0) as u64) + self.config.buffer
     }
+}
+
+/// Where `pkt`'s payload lies in `datagram` (which it was parsed from): offset and length.
+fn payload_range(datagram: &[u8], pkt: &RtpPacket<'_>) -> (u16, u16) {
+    let at = (pkt.payload.as_ptr() as usize).saturating_sub(datagram.as_ptr() as usize);
+    (at as u16, pkt.payload.len() as u16)
 }

@@ -238,7 +238,7 @@ impl Client {
         let packets = (u64::from(config.expected_pps) * window).div_ceil(1_000_000) as usize;
         let chunks = packets.div_ceil(config.chunk_packets).max(2);
         let raw = RawBuffer::new(config.chunk_packets, chunks, config.max_datagram);
-        let playback = PlaybackBuffer::new(raw.capacity() as usize, config.max_datagram);
+        let playback = PlaybackBuffer::new(raw.capacity() as usize);
         Ok(Client {
             candidate: Candidate {
                 ssrc: None,
@@ -360,14 +360,28 @@ impl Client {
 
     /// The next TS payload due for play-out at `now`.
     pub fn poll_playout(&mut self, now: Time) -> Option<Playout<'_>> {
-        let p = self.playback.pop(now)?;
+        let mut skipped = false;
+        let e = loop {
+            let e = self.playback.pop(now)?;
+            if self.raw.payload(e.seq, e.payload).is_some() {
+                break e;
+            }
+            // Its slot was reused (kept from happening by `make_room`): never play stale bytes.
+            self.stats.counters.playback_overflow += 1;
+            skipped = true;
+        };
         self.stats.counters.ts_packets_out +=
-            (p.ts.len() / groupcast_wire::ts::TS_PACKET_LEN) as u64;
+            u64::from(e.payload.1) / groupcast_wire::ts::TS_PACKET_LEN as u64;
         if !self.playing {
             self.playing = true;
             self.events.push_back(Event::PlaybackStarted);
         }
-        Some(p)
+        Some(Playout {
+            ts: self.raw.payload(e.seq, e.payload).unwrap_or_default(),
+            seq: e.seq,
+            rtp_seq: e.rtp_seq,
+            discontinuity: e.discontinuity || skipped,
+        })
     }
 
     /// The next event, if any.

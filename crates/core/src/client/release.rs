@@ -5,7 +5,6 @@ use super::Client;
 use crate::raw::SlotState;
 use crate::time::Time;
 use groupcast_wire::SeqNo;
-use groupcast_wire::rtp::RtpPacket;
 
 impl Client {
     /// Releases head chunks that are complete.
@@ -69,7 +68,7 @@ impl Client {
         self.force_release(SeqNo(u64::MAX));
     }
 
-    /// Copies `[release_next, end)` to the playback buffer.
+    /// Queues `[release_next, end)` for play-out (the bytes stay in their raw slots).
     fn release(&mut self, end: SeqNo) {
         let Some(s) = self.stream.as_mut() else {
             return;
@@ -77,20 +76,20 @@ impl Client {
         let from = s.release_next;
         s.release_next = end;
         for n in from.0..end.0 {
-            let Some((slot, data)) = self.raw.get_mut_with_bytes(SeqNo(n)) else {
+            let seq = SeqNo(n);
+            let wire = self.numbering_of(seq).map(|num| num.wire(seq));
+            let Some(slot) = self.raw.get_mut(seq) else {
                 continue;
             };
             match slot.state {
                 SlotState::Present => {
-                    let Ok(pkt) = RtpPacket::parse(data) else {
-                        continue;
-                    };
                     if slot.boundary {
                         self.playback.mark_gap();
                     }
+                    let (due, payload) = (slot.due, slot.payload);
                     if !self
                         .playback
-                        .push(SeqNo(n), pkt.sequence, slot.due, pkt.payload)
+                        .push(seq, wire.unwrap_or_default(), due, payload)
                     {
                         self.stats.counters.playback_overflow += 1;
                     }

@@ -234,8 +234,7 @@ impl Client {
         if needed > self.raw.capacity() {
             let chunks = (needed + needed / 4).div_ceil(chunk) as usize;
             self.raw.grow(chunks, s.release_next);
-            self.playback
-                .grow(self.raw.capacity() as usize, self.config.max_datagram);
+            self.playback.grow(self.raw.capacity() as usize);
         }
     }
 }
