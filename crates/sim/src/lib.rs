@@ -17,7 +17,7 @@
 
 mod model;
 mod net;
-mod queue;
+mod node;
 mod report;
 mod scenario;
 pub mod source;

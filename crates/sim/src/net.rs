@@ -1,7 +1,13 @@
-//! The event loop: a priority queue of deliveries and timers on virtual time.
+//! The event loop: virtual time in windows as long as the shortest peer-link delay, each
+//! client run through a whole window at a time ([`crate::node`]).
+//!
+//! Within a window nothing one client sends can reach another, so running clients one after
+//! the other gives exactly what running all events in global time order would: each client's
+//! own draws come from its own generator, and the shared ones (metro trunks, churn, keys, new
+//! streams) are drawn in packet order before the clients run.
 
 use crate::model::LossState;
-use crate::queue::Calendar;
+use crate::node::Node;
 use crate::report::{ClientReport, Report};
 use crate::scenario::Scenario;
 use crate::source;
@@ -11,58 +17,30 @@ use groupcast_wire::Ssrc;
 use groupcast_wire::proto::{ChannelId, GroupEpoch, KEY_LEN, SenderId};
 use rand::rngs::SmallRng;
 use rand::{Rng, RngExt, SeedableRng};
-use std::collections::HashMap;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// What happens at a point of virtual time.
-#[derive(Debug)]
-enum What {
-    /// The source sends packet `n`.
-    Send(u64),
-    /// A multicast datagram reaches one client (links with jitter, reordering, duplication).
-    Media(usize, Rc<[u8]>),
-    /// A peer datagram reaches a client.
-    Peer(usize, Vec<u8>),
-    /// A client's timer, valid if still the one scheduled.
-    Timer(usize),
-}
-
-/// One simulated viewer.
-struct Node {
-    core: Client,
-    /// Its current session id.
-    session: u64,
-    /// Its metro.
-    metro: usize,
-    /// Watching now (false between a churn leave and the rejoin).
-    active: bool,
-    /// Packet index at which it comes back after leaving.
-    rejoin_at: Option<u64>,
-    /// The timer currently scheduled, if any.
-    timer: Option<Time>,
-    /// Packet index from which it sends nothing to peers.
-    silent_from: Option<u64>,
-    /// Its multicast path's loss state.
-    loss: LossState,
-    /// Results gathered during the run.
-    report: ClientReport,
-    /// Repair latencies of its earlier sessions (churn).
-    past: Stats,
-    /// Counters of its earlier sessions (churn).
-    past_counters: groupcast_core::Counters,
+/// A packet the source sends within the current window.
+pub(crate) struct Sent {
+    /// Its index in send order.
+    pub(crate) n: u64,
+    /// When it leaves the source.
+    pub(crate) at: Time,
+    /// The datagram.
+    pub(crate) data: Rc<[u8]>,
 }
 
 /// A running simulation.
-struct Sim<'a> {
-    s: &'a Scenario,
+pub(crate) struct Sim<'a> {
+    pub(crate) s: &'a Scenario,
+    /// Shared draws: trunks, churn, keys, new streams.
     rng: SmallRng,
-    /// Pending events, in (time, scheduling order) order.
-    queue: Calendar<What>,
-    nodes: Vec<Node>,
-    peer_loss: LossState,
-    metro_loss: Vec<LossState>,
+    pub(crate) nodes: Vec<Node>,
+    /// Each client's earliest arrival or timer (a compact copy for skipping idle clients).
+    pub(crate) wake: Vec<Time>,
+    pub(crate) metro_loss: Vec<LossState>,
     grouping: Grouping,
     /// Client index of each live session.
     by_session: HashMap<u64, usize>,
@@ -71,43 +49,61 @@ struct Sim<'a> {
     /// SSRCs used so far, and the current stream's (ssrc, first seq, packets sent).
     sent: Vec<(Ssrc, u16, u64)>,
     /// Just the SSRCs, for checking output.
-    streams: Vec<Ssrc>,
-    /// Packets sent so far.
-    sent_total: u64,
+    pub(crate) streams: Vec<Ssrc>,
     /// Deliver media to everyone at send time (no per-client jitter, reordering, duplication).
-    fast: bool,
+    pub(crate) fast: bool,
+    /// The packets of the current window.
+    pub(crate) window: Vec<Sent>,
+    /// Per window packet and metro: lost on that metro's trunk.
+    pub(crate) trunk: Vec<bool>,
     /// Builds the source's datagrams.
     buf: Vec<u8>,
     /// Receives clients' outgoing messages.
-    out_buf: Vec<u8>,
+    pub(crate) out_buf: Vec<u8>,
     /// Buffers of delivered peer messages, reused for new ones (no allocation per message).
-    spare: Vec<Vec<u8>>,
+    pub(crate) spare: Vec<Vec<u8>>,
+    /// Arrivals queued so far (ties in an inbox go in sending order).
+    pub(crate) order: u64,
 }
 
-const SOURCE: SocketAddr =
+/// Where the source's datagrams come from.
+pub(crate) const SOURCE: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 5000);
 
 fn peer_addr(i: usize) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 10_000 + i as u16))
 }
 
-fn client_of(addr: SocketAddr) -> usize {
+/// The client a peer address stands for.
+pub(crate) fn client_of(addr: SocketAddr) -> usize {
     usize::from(addr.port().wrapping_sub(10_000))
 }
 
 /// Runs `scenario` to completion and reports.
 pub fn run(scenario: &Scenario) -> Report {
     let mut sim = Sim::new(scenario);
-    sim.push(Time::ZERO, What::Send(0));
     let end = Time::ZERO
         + Duration::from_micros(scenario.packets * 1_000_000 / u64::from(scenario.pps))
         + scenario.client.buffer * 2
         + Duration::from_secs(2);
-    while let Some((now, what)) = sim.queue.pop() {
-        if now > end {
-            break;
+    // The window: no peer message arrives sooner than this after it was sent.
+    let lookahead = scenario.peer_delay.0.max(Duration::from_micros(1));
+    let stop = end + Duration::from_micros(1);
+    let (mut from, mut next) = (Time::ZERO, 0u64);
+    while from < stop {
+        let mut until = (from + lookahead).min(stop);
+        // Churn happens before its packet is sent, with every client at that moment.
+        if let Some(c) = sim.next_churn(next).filter(|&c| c > from && c < until) {
+            until = c;
         }
-        sim.step(now, what);
+        next = sim.fill_window(from, until, next);
+        let all = !sim.window.is_empty();
+        for i in 0..sim.nodes.len() {
+            if all || sim.wake[i] < until {
+                sim.run_client(i, until);
+            }
+        }
+        from = until;
     }
     let streams: Vec<Ssrc> = sim.sent.iter().map(|s| s.0).collect();
     let mut all = Stats::default();
@@ -186,17 +182,21 @@ fn add(a: &groupcast_core::Counters, b: &groupcast_core::Counters) -> groupcast_
 impl<'a> Sim<'a> {
     fn new(s: &'a Scenario) -> Self {
         let mut rng = SmallRng::seed_from_u64(s.seed);
+        let metros = s.metros.max(1);
         let nodes = (0..s.clients)
             .map(|i| Node {
                 core: Self::client(s, i as u64 + 1),
                 session: i as u64 + 1,
-                metro: i % s.metros.max(1),
+                metro: i % metros,
                 active: true,
                 rejoin_at: None,
                 timer: None,
+                inbox: BinaryHeap::new(),
+                rng: SmallRng::seed_from_u64(rng.random()),
                 silent_from: s.silent.iter().find(|x| x.0 == i).map(|x| x.1),
                 loss: LossState::new(s.media_loss),
-                report: ClientReport::new(i % s.metros.max(1)),
+                peer_loss: LossState::new(s.peer_loss),
+                report: ClientReport::new(i % metros),
                 past: Stats::default(),
                 past_counters: Default::default(),
             })
@@ -205,23 +205,22 @@ impl<'a> Sim<'a> {
         let mut sim = Sim {
             s,
             rng,
-            queue: Calendar::new(),
             nodes,
-            peer_loss: LossState::new(s.peer_loss),
-            metro_loss: (0..s.metros.max(1))
-                .map(|_| LossState::new(s.metro_loss))
-                .collect(),
+            wake: vec![Time::NEVER; s.clients],
+            metro_loss: (0..metros).map(|_| LossState::new(s.metro_loss)).collect(),
             grouping: Grouping::new(s.group_size, s.grouping),
             by_session: (0..s.clients).map(|i| (i as u64 + 1, i)).collect(),
             next_session: s.clients as u64 + 1,
             next_epoch: 1,
             sent: vec![(ssrc, s.first_seq, 0)],
             streams: vec![ssrc],
-            sent_total: 0,
             fast: s.media_delay.1.is_zero() && s.reorder == 0.0 && s.duplicate == 0.0,
+            window: Vec::new(),
+            trunk: Vec::new(),
             buf: vec![0u8; 2048],
             out_buf: vec![0u8; 2048],
             spare: Vec::new(),
+            order: 0,
         };
         for i in 0..s.clients {
             sim.grouping.join(i as u64 + 1, sim.nodes[i].metro as u32);
@@ -276,47 +275,43 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn push(&mut self, at: Time, what: What) {
-        self.queue.push(at, what);
+    /// When the source sends packet `n`.
+    fn send_time(&self, n: u64) -> Time {
+        Time::from_micros(n * 1_000_000 / u64::from(self.s.pps))
     }
 
-    fn jitter(&mut self, (base, spread): (Duration, Duration)) -> Duration {
-        base + spread.mul_f64(self.rng.random::<f64>())
+    /// Packets the source has sent by `now`.
+    pub(crate) fn packets_sent_by(&self, now: Time) -> u64 {
+        let n = now.as_micros() * u64::from(self.s.pps) / 1_000_000 + 1;
+        n.min(self.s.packets)
     }
 
-    fn step(&mut self, now: Time, what: What) {
-        match what {
-            What::Send(n) => self.send(now, n),
-            What::Media(i, data) => self.media(now, i, &data),
-            What::Peer(i, data) => {
-                if self.nodes[i].active {
-                    self.nodes[i].core.handle_peer(now, &data);
-                    self.drive(now, i);
-                }
-                self.spare.push(data);
-            }
-            What::Timer(i) => {
-                if self.nodes[i].timer == Some(now) {
-                    self.nodes[i].timer = None;
-                    if self.nodes[i].active {
-                        self.nodes[i].core.handle_timeout(now);
-                        self.drive(now, i);
-                    }
-                }
-            }
+    /// When the first churn at or after packet `n` happens, if any.
+    fn next_churn(&self, n: u64) -> Option<Time> {
+        let pps = u64::from(self.s.pps);
+        if self.s.churn <= 0.0 {
+            return None;
         }
+        let c = n.max(1).div_ceil(pps) * pps;
+        (c < self.s.packets).then(|| self.send_time(c))
     }
 
-    fn media(&mut self, now: Time, i: usize, data: &[u8]) {
-        if self.nodes[i].active {
-            self.nodes[i].core.handle_media(now, SOURCE, data);
-            self.drive(now, i);
+    /// Builds the packets the source sends in `[from, until)`, from index `n` on, drawing the
+    /// metro trunks' fate of each; returns the index of the next packet.
+    fn fill_window(&mut self, from: Time, until: Time, mut n: u64) -> u64 {
+        self.window.clear();
+        self.trunk.clear();
+        while n < self.s.packets && self.send_time(n) < until {
+            let at = self.send_time(n).max(from);
+            self.churn(at, n);
+            self.send(at, n);
+            n += 1;
         }
+        n
     }
 
-    /// The source sends packet `n` to every client through its metro trunk and its own path.
-    fn send(&mut self, now: Time, n: u64) {
-        self.churn(now, n);
+    /// The source sends packet `n`: its datagram, and whether each metro's trunk loses it.
+    fn send(&mut self, at: Time, n: u64) {
         if self.s.restart_at == Some(n) {
             let ssrc = Ssrc(self.rng.random());
             self.sent.push((ssrc, self.rng.random(), 0));
@@ -330,44 +325,16 @@ impl<'a> Sim<'a> {
         let (ssrc, ts) = (stream.0, (n * 90_000 / u64::from(self.s.pps)) as u32);
         let len = source::datagram(ssrc, seq, ts, self.s.ts_per_datagram, &mut self.buf);
         let data: Rc<[u8]> = Rc::from(&self.buf[..len]);
-        self.sent_total = n + 1;
-        let trunk: Vec<bool> = (0..self.metro_loss.len())
-            .map(|m| {
-                let lost = self.metro_loss[m].lose(&mut self.rng);
-                lost || self
-                    .s
-                    .outages
-                    .iter()
-                    .any(|o| o.0 == m && (o.1..o.2).contains(&n))
-            })
-            .collect();
-        for i in 0..self.nodes.len() {
-            let own = self.nodes[i].loss.lose(&mut self.rng);
-            if trunk[self.nodes[i].metro] || own {
-                self.nodes[i].report.dropped_by_network += 1;
-                self.nodes[i].report.dropped_packets.push(n);
-                continue;
-            }
-            if self.fast {
-                self.media(now, i, &data);
-                continue;
-            }
-            let mut at = now + self.jitter(self.s.media_delay);
-            if self.rng.random_bool(self.s.reorder) {
-                at = at + self.s.reorder_delay;
-            }
-            if self.rng.random_bool(self.s.duplicate) {
-                self.push(
-                    at + Duration::from_micros(100),
-                    What::Media(i, Rc::clone(&data)),
-                );
-            }
-            self.push(at, What::Media(i, Rc::clone(&data)));
+        for m in 0..self.metro_loss.len() {
+            let lost = self.metro_loss[m].lose(&mut self.rng);
+            let out = self
+                .s
+                .outages
+                .iter()
+                .any(|o| o.0 == m && (o.1..o.2).contains(&n));
+            self.trunk.push(lost || out);
         }
-        if n + 1 < self.s.packets {
-            let next = Time::from_micros((n + 1) * 1_000_000 / u64::from(self.s.pps));
-            self.push(next, What::Send(n + 1));
-        }
+        self.window.push(Sent { n, at, data });
     }
 
     /// Once a second, a share of the audience leaves; those who left a second ago come back
@@ -408,44 +375,5 @@ impl<'a> Sim<'a> {
         let metro = node.metro as u32;
         let changes = self.grouping.join(session, metro);
         self.apply(now, changes);
-    }
-
-    /// Pulls everything client `i` has to say after an input, and re-arms its timer.
-    fn drive(&mut self, now: Time, i: usize) {
-        let mut buf = std::mem::take(&mut self.out_buf);
-        while let Some(t) = self.nodes[i].core.poll_transmit(now, &mut buf) {
-            let silent = self.nodes[i]
-                .silent_from
-                .is_some_and(|from| self.sent_total > from);
-            let to = client_of(t.dst);
-            let report = &mut self.nodes[i].report;
-            report.peer_bytes_sent += t.len as u64;
-            if buf[3] == 2 {
-                report.repair_bytes_sent += t.len as u64;
-            }
-            if silent || to >= self.nodes.len() || self.peer_loss.lose(&mut self.rng) {
-                continue;
-            }
-            let at = now + self.jitter(self.s.peer_delay);
-            let mut msg = self.spare.pop().unwrap_or_default();
-            msg.clear();
-            msg.extend_from_slice(&buf[..t.len]);
-            self.push(at, What::Peer(to, msg));
-        }
-        self.out_buf = buf;
-        let node = &mut self.nodes[i];
-        while let Some(out) = node.core.poll_playout(now) {
-            if self.s.check_output {
-                node.report.output.check(&out, &self.streams);
-            }
-        }
-        while node.core.poll_event().is_some() {}
-        if let Some(t) = node.core.poll_timeout() {
-            let t = t.max(now + Duration::from_micros(1));
-            if node.timer.is_none_or(|cur| t < cur) {
-                node.timer = Some(t);
-                self.push(t, What::Timer(i));
-            }
-        }
     }
 }
