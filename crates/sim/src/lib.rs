@@ -3,7 +3,8 @@
 //! What it does: drives the very same [`groupcast_core::Client`] state machines a real client
 //! runs, on virtual time, with one source, any number of clients in repair groups, and links
 //! with delay, jitter, reordering, duplication and loss models ([`LossModel`]). Every random
-//! choice comes from one seeded generator, so a [`Scenario`] always gives the same [`Report`].
+//! choice comes from generators seeded by the scenario's seed (one shared, one per client), so
+//! a [`Scenario`] always gives the same [`Report`].
 //! Each client's player output is checked byte for byte against what the source sent.
 //!
 //! What it deliberately does not do: open sockets, sleep, or read clocks; model the manager
