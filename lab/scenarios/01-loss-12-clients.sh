@@ -46,10 +46,11 @@ sleep 2 # the last repairs and the play-out buffer
 for h in $clients k01 k02 k03; do lab_stop "client-$h"; done
 
 sent=$(lab_json "$LAB_WORK/source.json" packets)
-holes=()
+judged=() members=() # groupholes.py arguments: the repairing clients; the controls
 for h in $clients k01 k02 k03; do
   lab_tscheck "$h" --min-bytes 1000000 >"$LAB_WORK/ts-$h.json" || true
-  holes+=("$h=${LAB_IP[$h]}=$LAB_WORK/ts-$h.json")
+  a="$h=${LAB_IP[$h]}=$LAB_WORK/ts-$h.json"
+  if [[ $h == k* ]]; then members+=(--member "$a"); else judged+=("$a"); fi
 done
 for h in $clients; do
   r=$(cat "$LAB_WORK/ts-$h.json")
@@ -59,9 +60,7 @@ for h in $clients; do
     python3 -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if sum(n for _, n in j['holes']) == 7 * int(sys.argv[2]) else 1)" \
     "$LAB_WORK/ts-$h.json" "$(lab_stat "$h" unrecovered)"
 done
-members=()
-for h in k01 k02 k03; do members+=(--member "${holes[-1]}"); unset 'holes[-1]'; done
-g=$(python3 "$LAB_DIR_ROOT/tools/groupholes.py" "$LAB_WORK/sessions.json" "${holes[@]}" "${members[@]}") || true
+g=$(python3 "$LAB_DIR_ROOT/tools/groupholes.py" "$LAB_WORK/sessions.json" "${judged[@]}" "${members[@]}") || true
 lab_log "group holes: $g"
 lab_check "every hole is a datagram the client's whole repair group lost" grep -q '"ok": true' <<<"$g"
 gw=$(python3 -c "import json,sys; print(len(json.loads(sys.argv[1])['group_wide_holes']))" "$g" 2>/dev/null || echo 99)

@@ -138,17 +138,21 @@ mod tests {
         HashMap::from([(1, ("paris".to_string(), viewers))])
     }
 
+    /// A heartbeat at 1 s from `session` (metro 1, SSRC 7) reporting `losses`.
+    fn record_losses(s: &mut Stats, session: u64, losses: Vec<u16>) {
+        let hb = Heartbeat {
+            ssrc: 7,
+            losses,
+            ..Heartbeat::default()
+        };
+        s.record(1, session, &ClientStats::default(), &hb, 1000);
+    }
+
     #[test]
     fn same_losses_in_a_metro_flag_it() {
         let mut s = Stats::default();
-        let seqs: Vec<u16> = (100..130).collect();
         for session in 1..=3 {
-            let hb = Heartbeat {
-                ssrc: 7,
-                losses: seqs.clone(),
-                ..Heartbeat::default()
-            };
-            s.record(1, session, &ClientStats::default(), &hb, 1000);
+            record_losses(&mut s, session, (100..130).collect());
         }
         s.refresh_flags(&metros(3), 2000);
         assert_eq!(s.flag("paris"), (1.0, true));
@@ -161,13 +165,11 @@ mod tests {
     fn independent_losses_do_not() {
         let mut s = Stats::default();
         for session in 1..=3u64 {
-            let seqs: Vec<u16> = (0..30).map(|i| (session * 1000 + i) as u16).collect();
-            let hb = Heartbeat {
-                ssrc: 7,
-                losses: seqs.clone(),
-                ..Heartbeat::default()
-            };
-            s.record(1, session, &ClientStats::default(), &hb, 1000);
+            record_losses(
+                &mut s,
+                session,
+                (0..30).map(|i| (session * 1000 + i) as u16).collect(),
+            );
         }
         s.refresh_flags(&metros(3), 2000);
         assert_eq!(s.flag("paris"), (0.0, false));
