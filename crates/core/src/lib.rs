@@ -51,11 +51,10 @@ mod peers;
 mod playback;
 mod raw;
 mod stats;
-mod time;
 
 pub use client::{Client, Event, LOSS_LOG, Transmit};
 pub use config::{Config, ConfigError, RequestStrategy};
-pub use peers::{Group, Member, TokenBucket};
+pub use groupcast_base::{Time, TokenBucket};
+pub use peers::{Group, Member};
 pub use playback::Playout;
 pub use stats::{Counters, Stats};
-pub use time::Time;

@@ -1,7 +1,7 @@
 //! The repair group as this client sees it: members, keys, and per-peer state (RTT, replay
 //! window, serving budget, liveness).
 
-use crate::time::Time;
+use groupcast_base::{Time, TokenBucket};
 use groupcast_wire::proto::{GroupEpoch, GroupKey, KEY_LEN, ReplayWindow, SenderId};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -55,44 +55,6 @@ impl Rtt {
     /// The retransmission timeout this estimate gives.
     pub(crate) fn rto(&self) -> Duration {
         self.srtt + self.rttvar * 4
-    }
-}
-
-/// A token bucket in micro-tokens, refilled from `now`: the rate budget for serving.
-#[derive(Clone, Debug)]
-pub struct TokenBucket {
-    /// Micro-tokens available.
-    level: u64,
-    /// Last refill.
-    at: Time,
-}
-
-impl TokenBucket {
-    /// A full bucket of `burst` tokens.
-    pub fn full(burst: u32) -> Self {
-        TokenBucket {
-            level: u64::from(burst) * 1_000_000,
-            at: Time::ZERO,
-        }
-    }
-
-    /// Takes one token if available, refilling at `rate` per second up to `burst`.
-    pub fn take(&mut self, now: Time, rate: u32, burst: u32) -> bool {
-        let elapsed = now
-            .saturating_since(self.at)
-            .as_micros()
-            .min(u128::from(u32::MAX)) as u64;
-        self.at = now.max(self.at);
-        let refill = elapsed.saturating_mul(u64::from(rate));
-        self.level = self
-            .level
-            .saturating_add(refill)
-            .min(u64::from(burst) * 1_000_000);
-        let ok = self.level >= 1_000_000;
-        if ok {
-            self.level -= 1_000_000;
-        }
-        ok
     }
 }
 
@@ -241,18 +203,6 @@ mod tests {
         let r = Rtt::update(Some(r), Duration::from_millis(20));
         assert_eq!(r.srtt, Duration::from_millis(90));
         assert_eq!(r.rttvar, Duration::from_millis(57_500) / 1000);
-    }
-
-    #[test]
-    fn bucket_limits_rate_and_burst() {
-        let mut b = TokenBucket::full(2);
-        let t0 = Time::from_millis(1000);
-        assert!(b.take(t0, 10, 2) && b.take(t0, 10, 2));
-        assert!(!b.take(t0, 10, 2));
-        assert!(!b.take(t0 + Duration::from_millis(99), 10, 2));
-        assert!(b.take(t0 + Duration::from_millis(100), 10, 2));
-        let later = t0 + Duration::from_secs(100);
-        assert!(b.take(later, 10, 2) && b.take(later, 10, 2) && !b.take(later, 10, 2));
     }
 
     #[test]

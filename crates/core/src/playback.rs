@@ -8,7 +8,7 @@
 //! played; if not, [`PlaybackBuffer::drop_upto`] takes it out first). Releasing a chunk copies
 //! nothing.
 
-use crate::time::Time;
+use groupcast_base::Time;
 use groupcast_wire::SeqNo;
 
 /// One queued RTP packet's TS payload.

@@ -7,7 +7,7 @@
 //! `i * max_datagram ..`, so steady-state receive copies into memory the ring already holds
 //! (no allocation, no pointer to follow per slot), and slot metadata stays small and dense.
 
-use crate::time::Time;
+use groupcast_base::Time;
 use groupcast_wire::SeqNo;
 use std::net::{Ipv4Addr, SocketAddr};
 

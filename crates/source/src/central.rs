@@ -2,7 +2,7 @@
 //! them every datagram, and retransmits from the ring what they NACK, within a budget.
 
 use crate::ring::Ring;
-use groupcast_core::{Time, TokenBucket};
+use groupcast_base::{Time, TokenBucket};
 use groupcast_wire::SeqNo;
 use groupcast_wire::proto::{GroupKey, ReplayWindow};
 use groupcast_wire::relay::{self, RelayBody};

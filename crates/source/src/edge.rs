@@ -2,7 +2,7 @@
 //! driver re-multicasts it), finds gaps by sequence number and NACKs them with RTT-aware
 //! retries, and keeps itself registered with HELLOs.
 
-use groupcast_core::Time;
+use groupcast_base::Time;
 use groupcast_wire::proto::{GroupKey, Ranges, SeqRange};
 use groupcast_wire::relay::{self, RelayBody, RelayMessage};
 use groupcast_wire::rtp::RtpPacket;

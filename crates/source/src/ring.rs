@@ -1,7 +1,7 @@
 //! The central's retransmission ring: the last few seconds of sent datagrams, by sequence
 //! number, for edges to ask again. Buffers are recycled, so steady state does not allocate.
 
-use groupcast_core::Time;
+use groupcast_base::Time;
 use groupcast_wire::SeqNo;
 use std::collections::VecDeque;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use groupcast_core::Time;
+use groupcast_base::Time;
 use groupcast_source::{Central, Edge, EdgeConfig, RtpStamper};
 use groupcast_wire::{SeqExtender, Ssrc};
 use std::collections::BTreeMap;

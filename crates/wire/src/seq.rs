@@ -39,15 +39,7 @@ impl fmt::Display for SeqNo {
     }
 }
 
-/// An RTP synchronisation source identifier; a change means the source restarted.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Ssrc(pub u32);
-
-impl fmt::Display for Ssrc {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:#010x}", self.0)
-    }
-}
+pub use groupcast_base::Ssrc;
 
 /// Extends wrapping 16-bit sequence numbers to [`SeqNo`].
 ///

@@ -3,7 +3,7 @@
 
 use super::{Client, Event, Numbering, Previous, Stream};
 use crate::raw::SlotState;
-use crate::time::Time;
+use groupcast_base::Time;
 use groupcast_wire::rtp::{MP2T_CLOCK_HZ, RtpPacket};
 use groupcast_wire::{SeqExtender, SeqNo, Ssrc, TimestampExtender, ts};
 use std::net::SocketAddr;

@@ -20,7 +20,7 @@ use crate::peers::{Group, Peers};
 use crate::playback::{PlaybackBuffer, Playout};
 use crate::raw::RawBuffer;
 use crate::stats::Stats;
-use crate::time::Time;
+use groupcast_base::Time;
 use groupcast_wire::proto::{SenderId, SeqRange};
 use groupcast_wire::{SeqNo, Ssrc};
 use std::collections::VecDeque;

@@ -4,7 +4,7 @@
 use super::media::Via;
 use super::{Client, Event, PendingKind, Transmit};
 use crate::raw::SlotState;
-use crate::time::Time;
+use groupcast_base::Time;
 use groupcast_wire::proto::{Body, Envelope, Header, Message, ProtoError, Ranges, Repair};
 use groupcast_wire::rtp::RtpPacket;
 use groupcast_wire::{SeqNo, Ssrc, ts};

@@ -3,7 +3,7 @@
 
 use super::Client;
 use crate::raw::SlotState;
-use crate::time::Time;
+use groupcast_base::Time;
 use groupcast_wire::SeqNo;
 
 impl Client {

@@ -5,7 +5,7 @@
 use super::{Client, Event, PendingKind, RANGES_PER_REQUEST};
 use crate::config::RequestStrategy;
 use crate::raw::SlotState;
-use crate::time::Time;
+use groupcast_base::Time;
 use groupcast_wire::Ssrc;
 use groupcast_wire::proto::{SenderId, SeqRange};
 use std::time::Duration;

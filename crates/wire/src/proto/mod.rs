@@ -25,17 +25,9 @@ pub const VERSION: u8 = 1;
 /// Length of the fixed header.
 pub const HEADER_LEN: usize = 36;
 
-/// Identifies a channel (assigned by the manager).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct ChannelId(pub u32);
-
-/// Counts membership changes of a group; every change brings a fresh key.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct GroupEpoch(pub u32);
-
-/// A viewer session, as numbered by the manager; names a message's sender.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SenderId(pub u64);
+/// A viewer session names a message's sender (the group member that sent it).
+pub use groupcast_base::SessionId as SenderId;
+pub use groupcast_base::{ChannelId, GroupEpoch};
 
 /// What a message is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
