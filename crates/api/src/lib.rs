@@ -6,6 +6,9 @@
 //!
 //! What it deliberately does not do: any I/O, validation beyond what serde does, or storage.
 //!
+//! Ids are the newtypes of `groupcast-base` ([`SessionId`], [`GroupId`], [`GroupEpoch`],
+//! [`ChannelId`], [`Ssrc`]), re-exported here; in JSON each is its bare number.
+//!
 //! Every call but `/metrics`, `/api/v1/health` and `/api/v1/openapi.json` carries
 //! `Authorization: Bearer TOKEN`. Errors are [`ApiError`] with a 4xx/5xx status.
 //!
@@ -29,6 +32,8 @@
 //! | `GET /api/v1/sessions` | admin | | `[`[`SessionView`]`]` |
 //! | `GET /api/v1/overview` | admin | | [`Overview`] (what the dashboard draws) |
 //! | `GET /metrics` | anyone | | Prometheus text |
+
+pub use groupcast_base::{ChannelId, GroupEpoch, GroupId, SessionId, Ssrc};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -103,7 +108,7 @@ pub struct ChannelSpec {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Channel {
     /// Manager-assigned id; the channel id of the peer protocol.
-    pub id: u32,
+    pub id: ChannelId,
     /// Unique name.
     pub name: String,
     /// Default multicast group `IP:PORT`.
@@ -136,7 +141,7 @@ pub struct OpenSession {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberInfo {
     /// Its session id (the sender id of the peer protocol).
-    pub session: u64,
+    pub session: SessionId,
     /// Its metro.
     pub metro: String,
     /// Its peer socket, `IP:PORT`.
@@ -147,9 +152,9 @@ pub struct MemberInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assignment {
     /// The group id (0: no group yet).
-    pub group: u64,
+    pub group: GroupId,
     /// Bumped on every membership change of the group.
-    pub epoch: u32,
+    pub epoch: GroupEpoch,
     /// The group key for this epoch, 64 hex digits (32 bytes).
     pub key: String,
     /// All members, this session included.
@@ -160,7 +165,7 @@ pub struct Assignment {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionInfo {
     /// The session id; the client's sender id in the peer protocol.
-    pub session: u64,
+    pub session: SessionId,
     /// The channel, with `group` already resolved for the session's metro.
     pub channel: Channel,
     /// How often to send heartbeats, ms.
@@ -207,7 +212,7 @@ pub struct Heartbeat {
     pub stats: ClientStats,
     /// SSRC of the stream the losses below belong to.
     #[serde(default)]
-    pub ssrc: u32,
+    pub ssrc: Ssrc,
     /// RTP sequence numbers missed by multicast since the last heartbeat (at most 512): lets
     /// the manager see packets that a whole metro lost (a failing device there).
     #[serde(default)]
@@ -218,7 +223,7 @@ pub struct Heartbeat {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionView {
     /// Session id.
-    pub session: u64,
+    pub session: SessionId,
     /// User name.
     pub user: String,
     /// Channel name.
@@ -228,9 +233,9 @@ pub struct SessionView {
     /// Peer socket.
     pub peer_addr: String,
     /// Group id.
-    pub group: u64,
+    pub group: GroupId,
     /// Group epoch.
-    pub epoch: u32,
+    pub epoch: GroupEpoch,
     /// Last reported statistics.
     pub stats: ClientStats,
     /// Unix ms of the last heartbeat.
@@ -273,9 +278,9 @@ pub struct GroupView {
     /// Channel name.
     pub channel: String,
     /// Group id.
-    pub group: u64,
+    pub group: GroupId,
     /// Epoch.
-    pub epoch: u32,
+    pub epoch: GroupEpoch,
     /// Members.
     pub members: Vec<MemberInfo>,
 }
@@ -344,6 +349,24 @@ mod tests {
         assert_eq!(role, Role::Viewer);
     }
 
+    /// The newtypes leave the JSON as it was: ids are bare numbers.
+    #[test]
+    fn ids_serialize_as_plain_numbers() {
+        let a = Assignment {
+            group: GroupId((1 << 32) | 3),
+            epoch: GroupEpoch(2),
+            key: "ab".into(),
+            members: vec![MemberInfo {
+                session: SessionId(9),
+                metro: "paris".into(),
+                peer_addr: "127.0.0.1:1".into(),
+            }],
+        };
+        let json = r#"{"group":4294967299,"epoch":2,"key":"ab","members":[{"session":9,"metro":"paris","peer_addr":"127.0.0.1:1"}]}"#;
+        assert_eq!(serde_json::to_string(&a).unwrap(), json);
+        assert_eq!(serde_json::from_str::<Assignment>(json).unwrap(), a);
+    }
+
     #[test]
     fn heartbeat_round_trips() {
         let hb = Heartbeat {
@@ -351,10 +374,15 @@ mod tests {
                 received: 10,
                 ..ClientStats::default()
             },
-            ssrc: 7,
+            ssrc: Ssrc(7),
             losses: vec![1, 65535],
         };
-        let back: Heartbeat = serde_json::from_str(&serde_json::to_string(&hb).unwrap()).unwrap();
+        let json = serde_json::to_string(&hb).unwrap();
+        assert!(
+            json.contains(r#""ssrc":7,"#),
+            "ids are bare numbers: {json}"
+        );
+        let back: Heartbeat = serde_json::from_str(&json).unwrap();
         assert_eq!(back, hb);
     }
 }

@@ -2,7 +2,7 @@
 //! `groupcast client`, `groupcast admin` and `groupcast demo`.
 
 use anyhow::Context;
-use groupcast_api::{ApiError, Assignment, Heartbeat, OpenSession, SessionInfo};
+use groupcast_api::{ApiError, Assignment, Heartbeat, OpenSession, SessionId, SessionInfo};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::io::{BufRead, BufReader};
@@ -118,7 +118,7 @@ impl ApiClient {
     }
 
     /// Sends one heartbeat.
-    pub(crate) fn heartbeat(&self, session: u64, hb: &Heartbeat) -> anyhow::Result<Beat> {
+    pub(crate) fn heartbeat(&self, session: SessionId, hb: &Heartbeat) -> anyhow::Result<Beat> {
         let path = format!("/sessions/{session}/heartbeat");
         let resp = self
             .agent
@@ -135,7 +135,7 @@ impl ApiClient {
     /// assignment until the stream ends, fails, or `on_group` returns false.
     pub(crate) fn follow_events(
         &self,
-        session: u64,
+        session: SessionId,
         mut on_group: impl FnMut(Assignment) -> bool,
     ) -> anyhow::Result<()> {
         let path = format!("/sessions/{session}/events");

@@ -26,7 +26,7 @@ impl Policy {
         session: SessionId,
         metro: MetroId,
     ) -> Option<GroupId> {
-        self.choose_excluding(g, session, metro, 0)
+        self.choose_excluding(g, session, metro, GroupId(0))
     }
 
     /// As [`choose`](Self::choose), never picking `exclude`.
@@ -57,7 +57,7 @@ impl Policy {
                 .map(|(id, _)| *id),
             Policy::Random { seed } => {
                 let ids: Vec<GroupId> = open.map(|(id, _)| *id).collect();
-                (!ids.is_empty()).then(|| ids[(mix(seed ^ session) % ids.len() as u64) as usize])
+                (!ids.is_empty()).then(|| ids[(mix(seed ^ session.0) % ids.len() as u64) as usize])
             }
         }
     }

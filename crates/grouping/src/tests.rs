@@ -37,10 +37,16 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
     )
 }
 
+/// Session `s` joins from metro `m` (metro numbers are small in these tests).
+fn join(g: &mut Grouping, s: u64, m: u64) -> Vec<Change> {
+    let metro = MetroId(u32::try_from(m).unwrap_or(u32::MAX));
+    g.join(SessionId(s), metro)
+}
+
 fn apply(g: &mut Grouping, op: &Op) -> Vec<Change> {
     match *op {
-        Op::Join(s, m) => g.join(s, m),
-        Op::Leave(s) => g.leave(s),
+        Op::Join(s, m) => g.join(SessionId(s), MetroId(m)),
+        Op::Leave(s) => g.leave(SessionId(s)),
     }
 }
 
@@ -143,24 +149,27 @@ proptest! {
 #[test]
 fn restore_rejects_inconsistent_state() {
     let group = |id, members: Vec<(u64, u32)>| StoredGroup {
-        id,
-        epoch: 1,
-        members,
+        id: GroupId(id),
+        epoch: GroupEpoch(1),
+        members: members
+            .into_iter()
+            .map(|(s, m)| (SessionId(s), MetroId(m)))
+            .collect(),
     };
     let two = vec![group(1, vec![(1, 0)]), group(2, vec![(1, 1)])];
     assert_eq!(
-        Grouping::restore(5, Policy::CrossMetro, two, 3).err(),
-        Some(RestoreError::TwoGroups(1))
+        Grouping::restore(5, Policy::CrossMetro, two, GroupId(3)).err(),
+        Some(RestoreError::TwoGroups(SessionId(1)))
     );
     let big = vec![group(1, vec![(1, 0), (2, 0), (3, 0)])];
     assert_eq!(
-        Grouping::restore(2, Policy::CrossMetro, big, 2).err(),
-        Some(RestoreError::TooLarge(1))
+        Grouping::restore(2, Policy::CrossMetro, big, GroupId(2)).err(),
+        Some(RestoreError::TooLarge(GroupId(1)))
     );
     let next_too_low = vec![group(4, vec![(1, 0)])];
     assert_eq!(
-        Grouping::restore(5, Policy::CrossMetro, next_too_low, 4).err(),
-        Some(RestoreError::BadGroupId(4))
+        Grouping::restore(5, Policy::CrossMetro, next_too_low, GroupId(4)).err(),
+        Some(RestoreError::BadGroupId(GroupId(4)))
     );
 }
 
@@ -169,7 +178,7 @@ fn restore_rejects_inconsistent_state() {
 fn interleaved_metros_give_fully_diverse_groups() {
     let mut g = Grouping::new(5, Policy::CrossMetro);
     for s in 0..100u64 {
-        g.join(s, (s % 7) as u32);
+        join(&mut g, s, s % 7);
     }
     for (_, members) in g.groups() {
         let mut metros: Vec<_> = members.iter().map(|&s| g.metro(s)).collect();
@@ -184,7 +193,7 @@ fn interleaved_metros_give_fully_diverse_groups() {
 fn same_metro_policy_keeps_groups_in_one_metro() {
     let mut g = Grouping::new(5, Policy::SameMetro);
     for s in 0..60u64 {
-        g.join(s, (s % 3) as u32);
+        join(&mut g, s, s % 3);
     }
     for (id, members) in g.groups() {
         assert!(
@@ -198,9 +207,9 @@ fn same_metro_policy_keeps_groups_in_one_metro() {
 fn a_full_audience_opens_a_new_group_without_leaving_anyone_alone() {
     let mut g = Grouping::new(5, Policy::CrossMetro);
     for s in 0..5 {
-        g.join(s, s as u32);
+        join(&mut g, s, s);
     }
-    let changes = g.join(5, 0);
+    let changes = join(&mut g, 5, 0);
     assert_eq!(changes.len(), 2, "the donor group and the new one");
     let sizes: Vec<usize> = g.groups().map(|(_, m)| m.len()).collect();
     assert_eq!(
@@ -208,11 +217,11 @@ fn a_full_audience_opens_a_new_group_without_leaving_anyone_alone() {
         [3, 3],
         "no group of two, whose members share every loss"
     );
-    assert!(changes.iter().all(|c| c.epoch >= 1));
+    assert!(changes.iter().all(|c| c.epoch >= GroupEpoch(1)));
     // Twelve viewers end in three even groups: 4 + 4 + 4 rather than 5 + 5 + 2 (or 5 + 4 + 3,
     // whose group of three would decide the residual loss).
     for s in 6..12 {
-        g.join(s, s as u32 % 6);
+        join(&mut g, s, s % 6);
     }
     let mut sizes: Vec<usize> = g.groups().map(|(_, m)| m.len()).collect();
     sizes.sort_unstable();
@@ -223,16 +232,16 @@ fn a_full_audience_opens_a_new_group_without_leaving_anyone_alone() {
 fn a_group_fallen_below_three_is_refilled_or_dissolved() {
     let mut g = Grouping::new(5, Policy::CrossMetro);
     for s in 0..6 {
-        g.join(s, s as u32);
+        join(&mut g, s, s);
     }
     // 3 + 3; one leaves: the group of two is merged into the other (room for both).
-    let victim = g.members(g.group_of(5).unwrap())[0];
+    let victim = g.members(g.group_of(SessionId(5)).unwrap())[0];
     g.leave(victim);
     let sizes: Vec<usize> = g.groups().map(|(_, m)| m.len()).collect();
     assert_eq!(sizes, [5]);
     // 3 + 4 (after two joins); one of the three leaves: a member of the four moves over.
-    g.join(10, 1);
-    g.join(11, 2);
+    join(&mut g, 10, 1);
+    join(&mut g, 11, 2);
     let mut sizes: Vec<usize> = g.groups().map(|(_, m)| m.len()).collect();
     sizes.sort_unstable();
     assert_eq!(sizes, [3, 4]);
@@ -255,7 +264,7 @@ fn a_group_fallen_below_three_is_refilled_or_dissolved() {
 fn sixty_viewers_over_six_metros_make_twelve_diverse_groups() {
     let mut g = Grouping::new(5, Policy::CrossMetro);
     for s in 0..60u64 {
-        g.join(s, (s % 6) as u32);
+        join(&mut g, s, s % 6);
     }
     for (id, members) in g.groups() {
         let mut metros: Vec<_> = members.iter().map(|&s| g.metro(s)).collect();

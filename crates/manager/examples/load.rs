@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use anyhow::{Context, bail};
-use groupcast_api::{ClientStats, CreatedUser, Heartbeat, SessionInfo};
+use groupcast_api::{ClientStats, CreatedUser, Heartbeat, SessionId, SessionInfo, Ssrc};
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -62,7 +62,7 @@ fn main() -> anyhow::Result<()> {
     // Open the sessions from the connection pool.
     let started = Instant::now();
     let next = AtomicUsize::new(0);
-    let ids: Vec<u64> = std::thread::scope(|s| {
+    let ids: Vec<SessionId> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..connections.min(8))
             .map(|_| {
                 s.spawn(|| {
@@ -105,7 +105,8 @@ fn main() -> anyhow::Result<()> {
                     let agent = agent();
                     let mut lat = Vec::with_capacity(200_000);
                     let mut errors = 0;
-                    let mine: Vec<u64> = ids.iter().copied().skip(w).step_by(connections).collect();
+                    let mine: Vec<SessionId> =
+                        ids.iter().copied().skip(w).step_by(connections).collect();
                     for (n, id) in mine.iter().cycle().enumerate() {
                         if Instant::now() >= deadline || lat.len() >= 5_000_000 {
                             break;
@@ -120,7 +121,7 @@ fn main() -> anyhow::Result<()> {
                                 buffer_ms: 1000,
                                 ..ClientStats::default()
                             },
-                            ssrc: 1,
+                            ssrc: Ssrc(1),
                             losses: if n % 10 == 0 {
                                 vec![(n % 65_536) as u16]
                             } else {

@@ -7,7 +7,7 @@ use crate::error::ApiErr;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use groupcast_api::Role;
+use groupcast_api::{ChannelId, Role};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,7 +23,7 @@ pub(crate) struct Caller {
     /// Role.
     pub(crate) role: Role,
     /// Channels (ids) the user is entitled to.
-    pub(crate) channels: HashSet<u32>,
+    pub(crate) channels: HashSet<ChannelId>,
 }
 
 impl Caller {
@@ -42,7 +42,7 @@ impl Caller {
     }
 
     /// True when the caller may watch `channel`.
-    pub(crate) fn may_watch(&self, channel: u32) -> bool {
+    pub(crate) fn may_watch(&self, channel: ChannelId) -> bool {
         self.is_admin() || self.channels.contains(&channel)
     }
 }
@@ -120,7 +120,10 @@ async fn load(app: &App, hash: &str) -> Result<Caller, ApiErr> {
     Ok(Caller {
         name,
         role: parse_role(&role),
-        channels: channels.into_iter().map(|(c,)| c as u32).collect(),
+        channels: channels
+            .into_iter()
+            .map(|(c,)| ChannelId(c as u32))
+            .collect(),
     })
 }
 

@@ -7,7 +7,7 @@ use crate::error::{ApiErr, Body, check_name};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use groupcast_api::{Channel, ChannelSpec};
+use groupcast_api::{Channel, ChannelId, ChannelSpec};
 use sqlx::{AnyPool, AssertSqlSafe};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -42,7 +42,7 @@ pub(crate) async fn all(db: &AnyPool) -> Result<Vec<Channel>, sqlx::Error> {
             .await?;
     let mut channels: Vec<Channel> = rows.into_iter().map(from_row).collect();
     for (id, metro, group) in overrides {
-        if let Some(c) = channels.iter_mut().find(|c| i64::from(c.id) == id) {
+        if let Some(c) = channels.iter_mut().find(|c| i64::from(c.id.0) == id) {
             c.metro_groups.insert(metro, group);
         }
     }
@@ -53,7 +53,7 @@ async fn with_metro_groups(db: &AnyPool, row: ChannelRow) -> Result<Channel, sql
     let mut c = from_row(row);
     let overrides: Vec<(String, String)> =
         sqlx::query_as("SELECT metro, mgroup FROM metro_groups WHERE channel_id = $1")
-            .bind(i64::from(c.id))
+            .bind(i64::from(c.id.0))
             .fetch_all(db)
             .await?;
     c.metro_groups = overrides.into_iter().collect();
@@ -62,7 +62,7 @@ async fn with_metro_groups(db: &AnyPool, row: ChannelRow) -> Result<Channel, sql
 
 fn from_row((id, name, group, source, chunk, buffer, k): ChannelRow) -> Channel {
     Channel {
-        id: id as u32,
+        id: ChannelId(id as u32),
         name,
         group,
         source,
@@ -117,7 +117,7 @@ fn validate(spec: ChannelSpec) -> Result<Channel, ApiErr> {
             }
         };
     Ok(Channel {
-        id: 0,
+        id: ChannelId(0),
         name: spec.name,
         group,
         source,
@@ -156,7 +156,7 @@ pub(crate) async fn create(
     ))
 }
 
-async fn insert(db: &AnyPool, c: &Channel) -> Result<u32, sqlx::Error> {
+async fn insert(db: &AnyPool, c: &Channel) -> Result<ChannelId, sqlx::Error> {
     let mut tx = db.begin().await?;
     let (id,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(id), 0) + 1 FROM channels")
         .fetch_one(&mut *tx)
@@ -183,7 +183,7 @@ async fn insert(db: &AnyPool, c: &Channel) -> Result<u32, sqlx::Error> {
             .await?;
     }
     tx.commit().await?;
-    Ok(id as u32)
+    Ok(ChannelId(id as u32))
 }
 
 /// `GET /api/v1/channels`: all for admins, the entitled ones for viewers.
@@ -231,7 +231,7 @@ pub(crate) async fn remove(
         .await?
         .ok_or_else(|| ApiErr::not_found(format!("no channel {name:?}")))?;
     sqlx::query("DELETE FROM channels WHERE id = $1")
-        .bind(i64::from(channel.id))
+        .bind(i64::from(channel.id.0))
         .execute(&app.db)
         .await?;
     app.drop_channel(channel.id);

@@ -2,6 +2,8 @@
 //! admin, and the small helpers every query module uses (time, ids, tokens, keys).
 
 use crate::Error;
+use groupcast_api::SessionId;
+use groupcast_grouping::MetroId;
 use sha2::{Digest, Sha256};
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
@@ -116,8 +118,8 @@ pub(crate) fn new_key() -> String {
 }
 
 /// A fresh session id, below 2^63 (it is stored as BIGINT) and never 0.
-pub(crate) fn new_session_id() -> u64 {
-    (u64::from_le_bytes(random_bytes::<8>()) >> 1).max(1)
+pub(crate) fn new_session_id() -> SessionId {
+    SessionId((u64::from_le_bytes(random_bytes::<8>()) >> 1).max(1))
 }
 
 /// What is stored for a token: SHA-256 hex. Tokens are 256 random bits, so a fast hash is
@@ -133,14 +135,14 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 /// The id of metro `name`, registering it if new. New metros get a random id, so that
 /// instances registering different metros at once do not contend for the next number.
-pub(crate) async fn metro_id(pool: &AnyPool, name: &str) -> Result<u32, sqlx::Error> {
+pub(crate) async fn metro_id(pool: &AnyPool, name: &str) -> Result<MetroId, sqlx::Error> {
     for _ in 0..8 {
         let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM metros WHERE name = $1")
             .bind(name)
             .fetch_optional(pool)
             .await?;
         if let Some((id,)) = found {
-            return Ok(id as u32);
+            return Ok(MetroId(id as u32));
         }
         let id = u32::from_le_bytes(random_bytes::<4>()) >> 1;
         // A taken name (registered meanwhile) or id (rare): nothing inserted, look again.
@@ -161,7 +163,7 @@ mod tests {
     fn tokens_keys_ids() {
         assert_eq!(new_token().len(), 64);
         assert_ne!(new_key(), new_key());
-        assert!(new_session_id() < 1 << 63);
+        assert!(new_session_id().0 < 1 << 63);
         assert_eq!(
             hash_token("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

@@ -12,8 +12,10 @@ use crate::App;
 use crate::db::{Tx, new_key};
 use crate::error::ApiErr;
 use crate::live::{LiveSession, SyncState, global_group};
-use groupcast_api::{Assignment, ClientStats, MemberInfo};
-use groupcast_grouping::{Change, Grouping, Policy, StoredGroup};
+use groupcast_api::{
+    Assignment, ChannelId, ClientStats, GroupEpoch, GroupId, MemberInfo, SessionId,
+};
+use groupcast_grouping::{Change, Grouping, MetroId, Policy, StoredGroup};
 use sqlx::AssertSqlSafe;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -21,11 +23,11 @@ use std::sync::Arc;
 /// A new session, as stored.
 pub(crate) struct NewSession {
     /// Its id.
-    pub(crate) id: u64,
+    pub(crate) id: SessionId,
     /// Its user.
     pub(crate) user: String,
     /// Its metro's id.
-    pub(crate) metro_id: u32,
+    pub(crate) metro_id: MetroId,
     /// Its peer socket.
     pub(crate) peer_addr: String,
     /// Unix ms now.
@@ -37,17 +39,17 @@ pub(crate) enum Op {
     /// A session opens.
     Join(NewSession),
     /// A session ends; with `Some(t)`, only if its last heartbeat is older than `t` (timeout).
-    Leave(u64, Option<i64>),
+    Leave(SessionId, Option<i64>),
 }
 
 /// Applies `op` to `channel`; returns false when there was nothing to do (unknown session,
 /// or a timeout that a fresh heartbeat overtook).
-pub(crate) async fn change(app: &App, channel: u32, op: Op) -> Result<bool, ApiErr> {
+pub(crate) async fn change(app: &App, channel: ChannelId, op: Op) -> Result<bool, ApiErr> {
     let sync = app.sync(channel);
     let mut state = sync.state.lock().await;
     let mut tx = app.db.begin().await?;
     let bumped = sqlx::query("UPDATE channels SET version = version + 1 WHERE id = $1")
-        .bind(i64::from(channel))
+        .bind(i64::from(channel.0))
         .execute(&mut *tx)
         .await?;
     if bumped.rows_affected() == 0 {
@@ -55,12 +57,12 @@ pub(crate) async fn change(app: &App, channel: u32, op: Op) -> Result<bool, ApiE
     }
     let (version, next, k): (i64, i64, i64) =
         sqlx::query_as("SELECT version, next_group, group_size FROM channels WHERE id = $1")
-            .bind(i64::from(channel))
+            .bind(i64::from(channel.0))
             .fetch_one(&mut *tx)
             .await?;
     let mut grouping = match state.grouping.take() {
         Some((at, g)) if at == version - 1 => g,
-        _ => load(&mut tx, channel, k as usize, next as u64).await?,
+        _ => load(&mut tx, channel, k as usize, GroupId(next as u64)).await?,
     };
     let changes = match apply(&mut tx, channel, &mut grouping, op).await? {
         Some(changes) => changes,
@@ -73,8 +75,8 @@ pub(crate) async fn change(app: &App, channel: u32, op: Op) -> Result<bool, ApiE
     };
     write(&mut tx, channel, version, &changes).await?;
     sqlx::query("UPDATE channels SET next_group = $1 WHERE id = $2")
-        .bind(grouping.next_group_id() as i64)
-        .bind(i64::from(channel))
+        .bind(grouping.next_group_id().0 as i64)
+        .bind(i64::from(channel.0))
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -88,7 +90,7 @@ pub(crate) async fn change(app: &App, channel: u32, op: Op) -> Result<bool, ApiE
 /// Applies the op to the rows and to `g`; `None` when there is nothing to do.
 async fn apply(
     tx: &mut Tx,
-    channel: u32,
+    channel: ChannelId,
     g: &mut Grouping,
     op: Op,
 ) -> Result<Option<Vec<Change>>, ApiErr> {
@@ -98,10 +100,10 @@ async fn apply(
                 "INSERT INTO sessions (id, user_name, channel_id, metro_id, peer_addr, group_id, pos, stats, last_seen_ms, created_ms) \
                  VALUES ($1, $2, $3, $4, $5, 0, 0, '{}', $6, $6)",
             )
-            .bind(s.id as i64)
+            .bind(s.id.0 as i64)
             .bind(&s.user)
-            .bind(i64::from(channel))
-            .bind(i64::from(s.metro_id))
+            .bind(i64::from(channel.0))
+            .bind(i64::from(s.metro_id.0))
             .bind(&s.peer_addr)
             .bind(s.now_ms)
             .execute(&mut **tx)
@@ -112,8 +114,8 @@ async fn apply(
             let row: Option<(i64,)> = sqlx::query_as(
                 "SELECT last_seen_ms FROM sessions WHERE id = $1 AND channel_id = $2",
             )
-            .bind(id as i64)
-            .bind(i64::from(channel))
+            .bind(id.0 as i64)
+            .bind(i64::from(channel.0))
             .fetch_optional(&mut **tx)
             .await?;
             match (row, stale_before) {
@@ -122,7 +124,7 @@ async fn apply(
                 _ => {}
             }
             sqlx::query("DELETE FROM sessions WHERE id = $1")
-                .bind(id as i64)
+                .bind(id.0 as i64)
                 .execute(&mut **tx)
                 .await?;
             Ok(Some(g.leave(id)))
@@ -131,23 +133,31 @@ async fn apply(
 }
 
 /// Rebuilds a channel's grouping from its rows.
-async fn load(tx: &mut Tx, channel: u32, k: usize, next: u64) -> Result<Grouping, ApiErr> {
+async fn load(
+    tx: &mut Tx,
+    channel: ChannelId,
+    k: usize,
+    next: GroupId,
+) -> Result<Grouping, ApiErr> {
     let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
         "SELECT s.id, s.metro_id, s.group_id, g.epoch FROM sessions s \
          JOIN repair_groups g ON g.channel_id = s.channel_id AND g.id = s.group_id \
          WHERE s.channel_id = $1 ORDER BY s.group_id, s.pos",
     )
-    .bind(i64::from(channel))
+    .bind(i64::from(channel.0))
     .fetch_all(&mut **tx)
     .await?;
-    let mut groups: BTreeMap<u64, StoredGroup> = BTreeMap::new();
+    let mut groups: BTreeMap<GroupId, StoredGroup> = BTreeMap::new();
     for (session, metro, group, epoch) in rows {
-        let stored = groups.entry(group as u64).or_insert_with(|| StoredGroup {
-            id: group as u64,
-            epoch: epoch as u32,
+        let group = GroupId(group as u64);
+        let stored = groups.entry(group).or_insert_with(|| StoredGroup {
+            id: group,
+            epoch: GroupEpoch(epoch as u32),
             members: Vec::new(),
         });
-        stored.members.push((session as u64, metro as u32));
+        stored
+            .members
+            .push((SessionId(session as u64), MetroId(metro as u32)));
     }
     Grouping::restore(k, Policy::CrossMetro, groups.into_values(), next).map_err(|e| {
         tracing::error!("channel {channel}: stored groups are inconsistent: {e}");
@@ -159,7 +169,12 @@ async fn load(tx: &mut Tx, channel: u32, k: usize, next: u64) -> Result<Grouping
 }
 
 /// Writes the changed groups (new epoch, fresh key) and their members' places.
-async fn write(tx: &mut Tx, channel: u32, version: i64, changes: &[Change]) -> Result<(), ApiErr> {
+async fn write(
+    tx: &mut Tx,
+    channel: ChannelId,
+    version: i64,
+    changes: &[Change],
+) -> Result<(), ApiErr> {
     for c in changes {
         let key = if c.members.is_empty() {
             String::new()
@@ -170,18 +185,18 @@ async fn write(tx: &mut Tx, channel: u32, version: i64, changes: &[Change]) -> R
             "INSERT INTO repair_groups (channel_id, id, epoch, gkey, changed_version) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (channel_id, id) DO UPDATE SET epoch = excluded.epoch, gkey = excluded.gkey, changed_version = excluded.changed_version",
         )
-        .bind(i64::from(channel))
-        .bind(c.group as i64)
-        .bind(i64::from(c.epoch))
+        .bind(i64::from(channel.0))
+        .bind(c.group.0 as i64)
+        .bind(i64::from(c.epoch.0))
         .bind(key)
         .bind(version)
         .execute(&mut **tx)
         .await?;
         for (pos, s) in c.members.iter().enumerate() {
             sqlx::query("UPDATE sessions SET group_id = $1, pos = $2 WHERE id = $3")
-                .bind(c.group as i64)
+                .bind(c.group.0 as i64)
                 .bind(pos as i64)
-                .bind(*s as i64)
+                .bind(s.0 as i64)
                 .execute(&mut **tx)
                 .await?;
         }
@@ -193,15 +208,15 @@ async fn write(tx: &mut Tx, channel: u32, version: i64, changes: &[Change]) -> R
 enum Which {
     /// Those changed after this channel version.
     ChangedAfter(i64),
-    /// This one.
-    Group(u64),
+    /// This one (the channel's own number).
+    Group(GroupId),
 }
 
 /// Re-reads the groups of `channel` changed since the cache's version into the cache, then
 /// records `version` as known.
 pub(crate) async fn refresh(
     app: &App,
-    channel: u32,
+    channel: ChannelId,
     state: &mut SyncState,
     version: i64,
 ) -> Result<(), ApiErr> {
@@ -215,23 +230,27 @@ pub(crate) async fn refresh(
 
 /// Loads one group (a session this instance has not seen yet, e.g. opened through another
 /// instance a moment ago).
-pub(crate) async fn load_group(app: &App, channel: u32, group: u64) -> Result<(), ApiErr> {
+pub(crate) async fn load_group(
+    app: &App,
+    channel: ChannelId,
+    group: GroupId,
+) -> Result<(), ApiErr> {
     reload(app, channel, Which::Group(group)).await
 }
 
 /// A member row: session, user, metro id, metro, peer, group, stats JSON, last seen.
 type MemberRow = (i64, String, i64, String, String, i64, String, i64);
 
-async fn reload(app: &App, channel: u32, which: Which) -> Result<(), ApiErr> {
+async fn reload(app: &App, channel: ChannelId, which: Which) -> Result<(), ApiErr> {
     // The filter is one of two constants: no input reaches the SQL text.
     let (filter, arg) = match which {
         Which::ChangedAfter(v) => ("changed_version > $2", v),
-        Which::Group(g) => ("id = $2", g as i64),
+        Which::Group(g) => ("id = $2", g.0 as i64),
     };
     let groups: Vec<(i64, i64, String)> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT id, epoch, gkey FROM repair_groups WHERE channel_id = $1 AND {filter}"
     )))
-    .bind(i64::from(channel))
+    .bind(i64::from(channel.0))
     .bind(arg)
     .fetch_all(&app.db)
     .await?;
@@ -241,7 +260,7 @@ async fn reload(app: &App, channel: u32, which: Which) -> Result<(), ApiErr> {
          WHERE s.channel_id = $1 AND s.group_id IN (SELECT id FROM repair_groups WHERE channel_id = $1 AND {filter}) \
          ORDER BY s.group_id, s.pos"
     )))
-    .bind(i64::from(channel))
+    .bind(i64::from(channel.0))
     .bind(arg)
     .fetch_all(&app.db)
     .await?;
@@ -251,16 +270,19 @@ async fn reload(app: &App, channel: u32, which: Which) -> Result<(), ApiErr> {
 
 /// Puts re-read groups and members into the cache; members of those groups that are in no
 /// re-read group any more have left.
-fn install(app: &App, channel: u32, groups: &[(i64, i64, String)], members: Vec<MemberRow>) {
+fn install(app: &App, channel: ChannelId, groups: &[(i64, i64, String)], members: Vec<MemberRow>) {
     let mut live = app.live();
-    let changed: HashSet<u64> = groups
+    let changed: HashSet<GroupId> = groups
         .iter()
-        .map(|g| global_group(channel, g.0 as u64))
+        .map(|g| global_group(channel, GroupId(g.0 as u64)))
         .collect();
-    let mut by_group: BTreeMap<u64, Vec<MemberInfo>> = BTreeMap::new();
+    let mut by_group: BTreeMap<GroupId, Vec<MemberInfo>> = BTreeMap::new();
     let mut present = HashSet::new();
     for (id, user, metro_id, metro, peer, group, stats, seen) in members {
-        let (id, group) = (id as u64, global_group(channel, group as u64));
+        let (id, group) = (
+            SessionId(id as u64),
+            global_group(channel, GroupId(group as u64)),
+        );
         present.insert(id);
         by_group.entry(group).or_default().push(MemberInfo {
             session: id,
@@ -270,7 +292,7 @@ fn install(app: &App, channel: u32, groups: &[(i64, i64, String)], members: Vec<
         let entry = live.sessions.entry(id).or_insert_with(|| LiveSession {
             user,
             channel,
-            metro_id: metro_id as u32,
+            metro_id: MetroId(metro_id as u32),
             metro,
             group,
             stats: serde_json::from_str::<ClientStats>(&stats).unwrap_or_default(),
@@ -282,12 +304,12 @@ fn install(app: &App, channel: u32, groups: &[(i64, i64, String)], members: Vec<
     live.sessions
         .retain(|id, s| !changed.contains(&s.group) || present.contains(id));
     for (id, epoch, key) in groups {
-        let gid = global_group(channel, *id as u64);
+        let gid = global_group(channel, GroupId(*id as u64));
         match by_group.remove(&gid) {
             Some(members) => {
                 let a = Assignment {
                     group: gid,
-                    epoch: *epoch as u32,
+                    epoch: GroupEpoch(*epoch as u32),
                     key: key.clone(),
                     members,
                 };

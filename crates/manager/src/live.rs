@@ -6,8 +6,8 @@
 use crate::auth::AuthCache;
 use crate::metrics::Metrics;
 use crate::stats::Stats;
-use groupcast_api::{Assignment, ClientStats};
-use groupcast_grouping::Grouping;
+use groupcast_api::{Assignment, ChannelId, ClientStats, GroupId, SessionId};
+use groupcast_grouping::{Grouping, MetroId};
 use sqlx::AnyPool;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,13 +19,13 @@ pub(crate) struct LiveSession {
     /// Its user (only that user, or an admin, may use it).
     pub(crate) user: String,
     /// Its channel.
-    pub(crate) channel: u32,
+    pub(crate) channel: ChannelId,
     /// Its metro, by id (statistics) and by name (members lists).
-    pub(crate) metro_id: u32,
+    pub(crate) metro_id: MetroId,
     /// Its metro's name.
     pub(crate) metro: String,
     /// Its group, as the API numbers groups ([`global_group`]).
-    pub(crate) group: u64,
+    pub(crate) group: GroupId,
     /// Its latest reported statistics.
     pub(crate) stats: ClientStats,
     /// Unix ms of its latest heartbeat (or of its opening).
@@ -38,14 +38,14 @@ pub(crate) struct LiveSession {
 #[derive(Default)]
 pub(crate) struct Live {
     /// Sessions by id.
-    pub(crate) sessions: HashMap<u64, LiveSession>,
+    pub(crate) sessions: HashMap<SessionId, LiveSession>,
     /// Current assignment of every non-empty group, by API group id.
-    pub(crate) groups: HashMap<u64, Arc<Assignment>>,
+    pub(crate) groups: HashMap<GroupId, Arc<Assignment>>,
 }
 
 impl Live {
     /// The current assignment of `session`.
-    pub(crate) fn assignment(&self, session: u64) -> Option<Arc<Assignment>> {
+    pub(crate) fn assignment(&self, session: SessionId) -> Option<Arc<Assignment>> {
         let s = self.sessions.get(&session)?;
         self.groups.get(&s.group).cloned()
     }
@@ -53,8 +53,8 @@ impl Live {
 
 /// The API's group id: channel id in the high half, the channel's own group number below, so
 /// group ids are unique across channels.
-pub(crate) fn global_group(channel: u32, local: u64) -> u64 {
-    (u64::from(channel) << 32) | (local & 0xffff_ffff)
+pub(crate) fn global_group(channel: ChannelId, local: GroupId) -> GroupId {
+    GroupId((u64::from(channel.0) << 32) | (local.0 & 0xffff_ffff))
 }
 
 /// Completes when the server is stopping.
@@ -92,7 +92,7 @@ pub(crate) struct AppState {
     /// Sessions and groups.
     pub(crate) live: Mutex<Live>,
     /// Per-channel sync state.
-    pub(crate) channels: Mutex<HashMap<u32, Arc<ChannelSync>>>,
+    pub(crate) channels: Mutex<HashMap<ChannelId, Arc<ChannelSync>>>,
     /// Authenticated tokens.
     pub(crate) auth: AuthCache,
     /// Per-metro statistics and loss windows.
@@ -115,7 +115,7 @@ impl AppState {
     }
 
     /// The sync state of `channel`, created on first use.
-    pub(crate) fn sync(&self, channel: u32) -> Arc<ChannelSync> {
+    pub(crate) fn sync(&self, channel: ChannelId) -> Arc<ChannelSync> {
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(channel)
             .or_insert_with(|| {
@@ -131,7 +131,7 @@ impl AppState {
     }
 
     /// Forgets a deleted channel: its sessions and groups go, its SSE streams end.
-    pub(crate) fn drop_channel(&self, channel: u32) {
+    pub(crate) fn drop_channel(&self, channel: ChannelId) {
         let removed = self
             .channels
             .lock()
@@ -140,10 +140,24 @@ impl AppState {
         {
             let mut live = self.live();
             live.sessions.retain(|_, s| s.channel != channel);
-            live.groups.retain(|g, _| (g >> 32) as u32 != channel);
+            live.groups.retain(|g, _| (g.0 >> 32) as u32 != channel.0);
         }
         if let Some(sync) = removed {
             sync.wake.send_modify(|v| *v += 1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn global_group_ids_keep_the_channel_in_the_high_half() {
+        let g = global_group(ChannelId(3), GroupId(7));
+        assert_eq!(g, GroupId((3 << 32) | 7));
+        assert_eq!((g.0 >> 32) as u32, 3);
+        // A local number never spills into the channel's half.
+        assert_eq!(global_group(ChannelId(1), GroupId(u64::MAX)).0 >> 32, 1);
     }
 }

@@ -9,7 +9,7 @@ use crate::sessions::views;
 use crate::stats::BUCKET_MS;
 use axum::Json;
 use axum::extract::State;
-use groupcast_api::{GroupView, MemberInfo, MetroSample, MetroView, Overview};
+use groupcast_api::{GroupId, GroupView, MemberInfo, MetroSample, MetroView, Overview};
 use std::collections::BTreeMap;
 
 /// How much history the charts get, ms.
@@ -24,7 +24,7 @@ pub(crate) async fn overview(
     let now = now_ms();
     let channels = channels::all(&app.db).await?;
     let sessions = views(&app).await?;
-    let mut groups: BTreeMap<u64, GroupView> = BTreeMap::new();
+    let mut groups: BTreeMap<GroupId, GroupView> = BTreeMap::new();
     let mut viewers: BTreeMap<&str, u32> = BTreeMap::new();
     for s in &sessions {
         *viewers.entry(s.metro.as_str()).or_default() += 1;

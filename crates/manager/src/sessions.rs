@@ -12,16 +12,20 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use groupcast_api::{Assignment, Heartbeat, OpenSession, SessionInfo, SessionView};
+use groupcast_api::{
+    Assignment, ChannelId, GroupEpoch, GroupId, Heartbeat, OpenSession, SessionId, SessionInfo,
+    SessionView,
+};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 /// A session id from the path, or 400.
-fn session_id(raw: &str) -> Result<u64, ApiErr> {
+fn session_id(raw: &str) -> Result<SessionId, ApiErr> {
     raw.parse::<u64>()
         .ok()
         .filter(|id| *id < 1 << 63)
+        .map(SessionId)
         .ok_or_else(|| ApiErr::bad(format!("{raw:?} is not a session id")))
 }
 
@@ -74,7 +78,7 @@ pub(crate) async fn open(
 
 /// Makes sure `session` is in the cache (it may have been opened through another instance a
 /// moment ago) and belongs to `caller`; returns its channel.
-async fn owned(app: &App, caller: &Caller, session: u64) -> Result<u32, ApiErr> {
+async fn owned(app: &App, caller: &Caller, session: SessionId) -> Result<ChannelId, ApiErr> {
     let cached = app
         .live()
         .sessions
@@ -86,12 +90,13 @@ async fn owned(app: &App, caller: &Caller, session: u64) -> Result<u32, ApiErr> 
             let row: Option<(i64, i64, String)> = sqlx::query_as(
                 "SELECT channel_id, group_id, user_name FROM sessions WHERE id = $1",
             )
-            .bind(session as i64)
+            .bind(session.0 as i64)
             .fetch_optional(&app.db)
             .await?;
             let (channel, group, user) = row.ok_or_else(gone)?;
-            load_group(app, channel as u32, group as u64).await?;
-            (channel as u32, user)
+            let channel = ChannelId(channel as u32);
+            load_group(app, channel, GroupId(group as u64)).await?;
+            (channel, user)
         }
     };
     if user != caller.name && !caller.is_admin() {
@@ -159,7 +164,7 @@ pub(crate) async fn events(
     let channel = owned(&app, &caller, id).await?;
     let wake = app.sync(channel).wake.subscribe();
     let stopping = app.stopping.subscribe();
-    let state = (app, wake, stopping, None::<(u64, u32, String)>);
+    let state = (app, wake, stopping, None::<(GroupId, GroupEpoch, String)>);
     let stream = futures_util::stream::unfold(
         state,
         move |(app, mut wake, mut stopping, last)| async move {
@@ -207,15 +212,16 @@ pub(crate) async fn views(app: &App) -> Result<Vec<SessionView>, ApiErr> {
         .into_iter()
         .map(
             |(id, user, channel, metro, peer, ch, group, epoch, stats, seen)| {
-                let cached = live.sessions.get(&(id as u64));
+                let id = SessionId(id as u64);
+                let cached = live.sessions.get(&id);
                 SessionView {
-                    session: id as u64,
+                    session: id,
                     user,
                     channel,
                     metro,
                     peer_addr: peer,
-                    group: crate::live::global_group(ch as u32, group as u64),
-                    epoch: epoch as u32,
+                    group: crate::live::global_group(ChannelId(ch as u32), GroupId(group as u64)),
+                    epoch: GroupEpoch(epoch as u32),
                     stats: cached.map_or_else(
                         || serde_json::from_str(&stats).unwrap_or_default(),
                         |s| s.stats.clone(),

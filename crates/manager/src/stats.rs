@@ -8,7 +8,8 @@
 //! it has two viewers or more, `shared_loss` is at least 0.5 and at least [`MIN_SHARED`] such
 //! packets were seen. The window lives in this instance's memory only.
 
-use groupcast_api::{ClientStats, Heartbeat, MetroSample};
+use groupcast_api::{ClientStats, Heartbeat, MetroSample, SessionId, Ssrc};
+use groupcast_grouping::MetroId;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 /// How far back the detector looks, ms.
@@ -24,8 +25,8 @@ pub(crate) const BUCKET_MS: i64 = 2_000;
 #[derive(Clone, Copy)]
 struct Loss {
     at_ms: i64,
-    session: u64,
-    ssrc: u32,
+    session: SessionId,
+    ssrc: Ssrc,
     seq: u16,
 }
 
@@ -33,9 +34,9 @@ struct Loss {
 #[derive(Default)]
 pub(crate) struct Stats {
     /// Deltas accumulated since the last flush, by metro id.
-    buckets: HashMap<u32, MetroSample>,
+    buckets: HashMap<MetroId, MetroSample>,
     /// Recent losses, by metro id.
-    losses: HashMap<u32, VecDeque<Loss>>,
+    losses: HashMap<MetroId, VecDeque<Loss>>,
     /// Latest detector result by metro name: (shared_loss, flagged).
     flags: HashMap<String, (f64, bool)>,
 }
@@ -50,8 +51,8 @@ impl Stats {
     /// Adds one heartbeat: counters moved from `old` to `new`, and the packets it lost.
     pub(crate) fn record(
         &mut self,
-        metro: u32,
-        session: u64,
+        metro: MetroId,
+        session: SessionId,
         old: &ClientStats,
         hb: &Heartbeat,
         now_ms: i64,
@@ -80,7 +81,7 @@ impl Stats {
     }
 
     /// Takes the accumulated deltas (for the `metro_samples` table).
-    pub(crate) fn take_buckets(&mut self) -> Vec<(u32, MetroSample)> {
+    pub(crate) fn take_buckets(&mut self) -> Vec<(MetroId, MetroSample)> {
         self.buckets
             .drain()
             .filter(|(_, s)| s.received + s.lost + s.repaired + s.unrecovered > 0)
@@ -88,7 +89,7 @@ impl Stats {
     }
 
     /// Re-runs the detector for every metro, given each metro's (name, live viewers).
-    pub(crate) fn refresh_flags(&mut self, metros: &HashMap<u32, (String, u32)>, now_ms: i64) {
+    pub(crate) fn refresh_flags(&mut self, metros: &HashMap<MetroId, (String, u32)>, now_ms: i64) {
         self.flags.clear();
         for (id, window) in &mut self.losses {
             while window.front().is_some_and(|l| l.at_ms < now_ms - WINDOW_MS) {
@@ -114,7 +115,7 @@ impl Stats {
 
 /// (shared_loss, flagged) of one metro's window.
 fn detect(window: &VecDeque<Loss>, viewers: u32) -> (f64, bool) {
-    let mut by_packet: HashMap<(u32, u16), HashSet<u64>> = HashMap::new();
+    let mut by_packet: HashMap<(Ssrc, u16), HashSet<SessionId>> = HashMap::new();
     for l in window {
         by_packet
             .entry((l.ssrc, l.seq))
@@ -134,18 +135,24 @@ fn detect(window: &VecDeque<Loss>, viewers: u32) -> (f64, bool) {
 mod tests {
     use super::*;
 
-    fn metros(viewers: u32) -> HashMap<u32, (String, u32)> {
-        HashMap::from([(1, ("paris".to_string(), viewers))])
+    fn metros(viewers: u32) -> HashMap<MetroId, (String, u32)> {
+        HashMap::from([(MetroId(1), ("paris".to_string(), viewers))])
     }
 
     /// A heartbeat at 1 s from `session` (metro 1, SSRC 7) reporting `losses`.
     fn record_losses(s: &mut Stats, session: u64, losses: Vec<u16>) {
         let hb = Heartbeat {
-            ssrc: 7,
+            ssrc: Ssrc(7),
             losses,
             ..Heartbeat::default()
         };
-        s.record(1, session, &ClientStats::default(), &hb, 1000);
+        s.record(
+            MetroId(1),
+            SessionId(session),
+            &ClientStats::default(),
+            &hb,
+            1000,
+        );
     }
 
     #[test]
@@ -191,10 +198,10 @@ mod tests {
             stats,
             ..Heartbeat::default()
         };
-        s.record(1, 1, &old, &hb(new.clone()), 0);
+        s.record(MetroId(1), SessionId(1), &old, &hb(new.clone()), 0);
         s.record(
-            1,
-            1,
+            MetroId(1),
+            SessionId(1),
             &new,
             &hb(ClientStats {
                 received: 10,

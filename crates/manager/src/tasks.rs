@@ -6,6 +6,8 @@ use crate::App;
 use crate::db::now_ms;
 use crate::groups::{Op, change, refresh};
 use crate::stats::BUCKET_MS;
+use groupcast_api::{ChannelId, SessionId};
+use groupcast_grouping::MetroId;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -56,7 +58,7 @@ pub(crate) async fn run(app: App) {
 
 /// Writes changed sessions' last heartbeat and statistics, in one transaction.
 async fn flush_sessions(app: &App) -> Result<(), sqlx::Error> {
-    let dirty: Vec<(u64, i64, String)> = {
+    let dirty: Vec<(SessionId, i64, String)> = {
         let mut live = app.live();
         live.sessions
             .iter_mut()
@@ -76,7 +78,7 @@ async fn flush_sessions(app: &App) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE sessions SET last_seen_ms = $1, stats = $2 WHERE id = $3")
             .bind(seen)
             .bind(stats)
-            .bind(id as i64)
+            .bind(id.0 as i64)
             .execute(&mut *tx)
             .await?;
     }
@@ -87,7 +89,7 @@ async fn flush_sessions(app: &App) -> Result<(), sqlx::Error> {
 async fn flush_buckets(app: &App) -> Result<(), sqlx::Error> {
     let now = now_ms();
     let at = now - now.rem_euclid(BUCKET_MS) + BUCKET_MS;
-    let mut metros: HashMap<u32, (String, u32)> = HashMap::new();
+    let mut metros: HashMap<MetroId, (String, u32)> = HashMap::new();
     for s in app.live().sessions.values() {
         metros
             .entry(s.metro_id)
@@ -107,7 +109,7 @@ async fn flush_buckets(app: &App) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO metro_samples (metro_id, at_ms, received, lost, repaired, unrecovered) VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(i64::from(metro))
+        .bind(i64::from(metro.0))
         .bind(at)
         .bind(s.received as i64)
         .bind(s.lost as i64)
@@ -138,7 +140,8 @@ async fn expire(app: &App) -> Result<(), sqlx::Error> {
             .fetch_all(&app.db)
             .await?;
     for (id, channel) in stale {
-        match change(app, channel as u32, Op::Leave(id as u64, Some(threshold))).await {
+        let (channel, session) = (ChannelId(channel as u32), SessionId(id as u64));
+        match change(app, channel, Op::Leave(session, Some(threshold))).await {
             Ok(true) => {
                 app.metrics.sessions_expired.inc();
                 tracing::info!("session {id} timed out");
@@ -156,8 +159,8 @@ async fn poll(app: &App) -> Result<(), crate::error::ApiErr> {
     let versions: Vec<(i64, i64)> = sqlx::query_as("SELECT id, version FROM channels")
         .fetch_all(&app.db)
         .await?;
-    let present: HashSet<u32> = versions.iter().map(|v| v.0 as u32).collect();
-    let known: Vec<u32> = app
+    let present: HashSet<ChannelId> = versions.iter().map(|v| ChannelId(v.0 as u32)).collect();
+    let known: Vec<ChannelId> = app
         .channels
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -168,11 +171,12 @@ async fn poll(app: &App) -> Result<(), crate::error::ApiErr> {
         app.drop_channel(gone);
     }
     for (channel, version) in versions {
-        let sync = app.sync(channel as u32);
+        let channel = ChannelId(channel as u32);
+        let sync = app.sync(channel);
         if let Ok(mut state) = sync.state.try_lock()
             && version > state.known
         {
-            refresh(app, channel as u32, &mut state, version).await?;
+            refresh(app, channel, &mut state, version).await?;
             sync.wake.send_modify(|v| *v = version);
         }
         // Locked: a local change is running and refreshes the channel itself.

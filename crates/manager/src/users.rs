@@ -9,7 +9,7 @@ use crate::groups::{Op, change};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use groupcast_api::{CreatedUser, NewUser, User};
+use groupcast_api::{ChannelId, CreatedUser, NewUser, SessionId, User};
 
 /// Every user with its channels' names.
 async fn all(app: &App) -> Result<Vec<User>, ApiErr> {
@@ -85,7 +85,7 @@ pub(crate) async fn create(
     for id in ids {
         sqlx::query("INSERT INTO entitlements (user_name, channel_id) VALUES ($1, $2)")
             .bind(&new.name)
-            .bind(i64::from(id))
+            .bind(i64::from(id.0))
             .execute(&mut *tx)
             .await?;
     }
@@ -114,7 +114,12 @@ pub(crate) async fn remove(
             .fetch_all(&app.db)
             .await?;
     for (id, channel) in sessions {
-        change(&app, channel as u32, Op::Leave(id as u64, None)).await?;
+        change(
+            &app,
+            ChannelId(channel as u32),
+            Op::Leave(SessionId(id as u64), None),
+        )
+        .await?;
     }
     let done = sqlx::query("DELETE FROM users WHERE name = $1")
         .bind(&name)
@@ -128,7 +133,7 @@ pub(crate) async fn remove(
 }
 
 /// The user and channel of a grant or revoke, checked.
-async fn grant_target(app: &App, user: &str, channel: &str) -> Result<u32, ApiErr> {
+async fn grant_target(app: &App, user: &str, channel: &str) -> Result<ChannelId, ApiErr> {
     let found: Option<(String,)> = sqlx::query_as("SELECT name FROM users WHERE name = $1")
         .bind(user)
         .fetch_optional(&app.db)
@@ -152,7 +157,7 @@ pub(crate) async fn grant(
     let id = grant_target(&app, &user, &channel).await?;
     let result = sqlx::query("INSERT INTO entitlements (user_name, channel_id) VALUES ($1, $2)")
         .bind(&user)
-        .bind(i64::from(id))
+        .bind(i64::from(id.0))
         .execute(&app.db)
         .await;
     match result {
@@ -175,7 +180,7 @@ pub(crate) async fn revoke(
     let id = grant_target(&app, &user, &channel).await?;
     sqlx::query("DELETE FROM entitlements WHERE user_name = $1 AND channel_id = $2")
         .bind(&user)
-        .bind(i64::from(id))
+        .bind(i64::from(id.0))
         .execute(&app.db)
         .await?;
     app.auth.clear();
@@ -183,11 +188,11 @@ pub(crate) async fn revoke(
     let sessions: Vec<(i64,)> =
         sqlx::query_as("SELECT id FROM sessions WHERE user_name = $1 AND channel_id = $2")
             .bind(&user)
-            .bind(i64::from(id))
+            .bind(i64::from(id.0))
             .fetch_all(&app.db)
             .await?;
     for (session,) in sessions {
-        change(&app, id, Op::Leave(session as u64, None)).await?;
+        change(&app, id, Op::Leave(SessionId(session as u64), None)).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }

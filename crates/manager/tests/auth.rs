@@ -72,7 +72,7 @@ fn scenario(url: &str) {
             .0,
         204
     );
-    let watching = watching["session"].as_u64().unwrap();
+    let watching = groupcast_api::SessionId(watching["session"].as_u64().unwrap());
     assert_eq!(
         api.heartbeat(&viewer, watching).0,
         404,

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{ADMIN, Api};
-use groupcast_api::ClientStats;
+use groupcast_api::{ClientStats, SessionId};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -66,7 +66,7 @@ fn browse(chromium: &Path, url: &str, extra: &[&str]) -> String {
 }
 
 /// A heartbeat with `received` packets and these multicast losses.
-fn beat(api: &Api, token: &str, session: u64, received: u64, losses: Vec<u16>) {
+fn beat(api: &Api, token: &str, session: SessionId, received: u64, losses: Vec<u16>) {
     let stats = ClientStats {
         received,
         lost: losses.len() as u64,

@@ -4,7 +4,7 @@
 mod common;
 
 use common::Api;
-use groupcast_api::Assignment;
+use groupcast_api::{Assignment, GroupId, SessionId};
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
 
@@ -20,7 +20,7 @@ fn scenario(url: &str) {
         let s = api.open(&viewer, "news", metros[i as usize % 3], 6000 + i);
         assert_eq!(s.assignment.key.len(), 64);
         assert!(s.assignment.members.iter().any(|m| m.session == s.session));
-        assert!(s.session < 1 << 63);
+        assert!(s.session.0 < 1 << 63);
         keys.insert((
             s.assignment.group,
             s.assignment.epoch,
@@ -29,11 +29,11 @@ fn scenario(url: &str) {
         sessions.push(s.session);
     }
     // Every session's current assignment, from its heartbeat.
-    let now: BTreeMap<u64, Assignment> = sessions
+    let now: BTreeMap<SessionId, Assignment> = sessions
         .iter()
         .map(|&s| (s, api.heartbeat(&viewer, s).1.unwrap()))
         .collect();
-    let mut groups: BTreeMap<u64, &Assignment> = BTreeMap::new();
+    let mut groups: BTreeMap<GroupId, &Assignment> = BTreeMap::new();
     for (s, a) in &now {
         assert!(
             a.members.iter().any(|m| m.session == *s),

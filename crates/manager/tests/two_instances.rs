@@ -6,7 +6,7 @@
 mod common;
 
 use common::{ADMIN, Api};
-use groupcast_api::{Assignment, SessionView};
+use groupcast_api::{Assignment, GroupId, SessionId, SessionView};
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -22,7 +22,7 @@ fn scenario(url: &str) {
     let metros = ["paris", "lyon", "nice", "lille", "brest"];
 
     // 4 threads, each opening 12 sessions, alternating between the instances.
-    let sessions: Vec<u64> = std::thread::scope(|scope| {
+    let sessions: Vec<SessionId> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..4u16)
             .map(|t| {
                 let (apis, viewer) = (&apis, &viewer);
@@ -48,7 +48,7 @@ fn scenario(url: &str) {
 
     // Give polling a moment, then ask both instances about every session.
     std::thread::sleep(Duration::from_millis(600));
-    let mut groups: BTreeMap<u64, Assignment> = BTreeMap::new();
+    let mut groups: BTreeMap<GroupId, Assignment> = BTreeMap::new();
     for &s in &sessions {
         let through_a = apis[0].heartbeat(&viewer, s).1.unwrap();
         let through_b = apis[1].heartbeat(&viewer, s).1.unwrap();

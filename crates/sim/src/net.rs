@@ -12,7 +12,7 @@ use crate::report::{ClientReport, Report};
 use crate::scenario::Scenario;
 use crate::source;
 use groupcast_core::{Client, Config, Group, Member, Stats, Time};
-use groupcast_grouping::{Change, Grouping};
+use groupcast_grouping::{Change, Grouping, MetroId, SessionId};
 use groupcast_wire::Ssrc;
 use groupcast_wire::proto::{ChannelId, GroupEpoch, KEY_LEN, SenderId};
 use rand::rngs::SmallRng;
@@ -223,9 +223,10 @@ impl<'a> Sim<'a> {
             order: 0,
         };
         for i in 0..s.clients {
-            sim.grouping.join(i as u64 + 1, sim.nodes[i].metro as u32);
+            let metro = MetroId(sim.nodes[i].metro as u32);
+            sim.grouping.join(SessionId(i as u64 + 1), metro);
         }
-        let groups: Vec<Vec<u64>> = sim.grouping.groups().map(|(_, m)| m.to_vec()).collect();
+        let groups: Vec<Vec<SessionId>> = sim.grouping.groups().map(|(_, m)| m.to_vec()).collect();
         for members in groups {
             sim.install(Time::ZERO, &members);
         }
@@ -241,7 +242,7 @@ impl<'a> Sim<'a> {
     }
 
     /// Gives `members` a new epoch and key.
-    fn install(&mut self, now: Time, members: &[u64]) {
+    fn install(&mut self, now: Time, members: &[SessionId]) {
         let mut key = [0u8; KEY_LEN];
         self.rng.fill_bytes(&mut key);
         let epoch = GroupEpoch(self.next_epoch);
@@ -249,8 +250,8 @@ impl<'a> Sim<'a> {
         let list: Vec<Member> = members
             .iter()
             .filter_map(|s| {
-                self.by_session.get(s).map(|&i| Member {
-                    id: SenderId(*s),
+                self.by_session.get(&s.0).map(|&i| Member {
+                    id: *s,
                     addr: peer_addr(i),
                 })
             })
@@ -261,7 +262,7 @@ impl<'a> Sim<'a> {
             members: list,
         };
         for s in members {
-            if let Some(&i) = self.by_session.get(s) {
+            if let Some(&i) = self.by_session.get(&s.0) {
                 self.nodes[i].core.set_group(now, &group);
             }
         }
@@ -353,7 +354,7 @@ impl<'a> Sim<'a> {
                 node.rejoin_at = Some(n + pps);
                 let session = node.session;
                 self.by_session.remove(&session);
-                let changes = self.grouping.leave(session);
+                let changes = self.grouping.leave(SessionId(session));
                 self.apply(now, changes);
             }
         }
@@ -372,8 +373,8 @@ impl<'a> Sim<'a> {
         node.rejoin_at = None;
         node.report.output.new_session();
         self.by_session.insert(session, i);
-        let metro = node.metro as u32;
-        let changes = self.grouping.join(session, metro);
+        let metro = MetroId(node.metro as u32);
+        let changes = self.grouping.join(SessionId(session), metro);
         self.apply(now, changes);
     }
 }

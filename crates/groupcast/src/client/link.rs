@@ -6,7 +6,7 @@
 use super::report::Report;
 use crate::api_client::{ApiClient, Beat, Refused};
 use crate::run::Stop;
-use groupcast_api::{Assignment, Heartbeat, OpenSession, SessionInfo};
+use groupcast_api::{Assignment, Heartbeat, OpenSession, SessionId, SessionInfo, Ssrc};
 use groupcast_core::{Client, LOSS_LOG};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -117,7 +117,7 @@ impl Link {
         let notify = Arc::new(Notify::new());
         let shared = Arc::new(Shared {
             heartbeat: Mutex::new(Heartbeat::default()),
-            session: AtomicU64::new(info.session),
+            session: AtomicU64::new(info.session.0),
             closing: AtomicBool::new(false),
             notify: Arc::clone(&notify),
             tx: Mutex::new(tx),
@@ -153,7 +153,7 @@ impl Link {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         hb.stats = report.client_stats();
-        hb.ssrc = report.ssrc;
+        hb.ssrc = Ssrc(report.ssrc);
         core.drain_losses(&mut hb.losses);
         let excess = hb.losses.len().saturating_sub(LOSS_LOG);
         hb.losses.drain(..excess);
@@ -180,7 +180,7 @@ fn heartbeats(api: &ApiClient, req: &OpenSession, shared: &Shared, every: Durati
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
-        match api.heartbeat(session, &hb) {
+        match api.heartbeat(SessionId(session), &hb) {
             Ok(Beat::Alive(a)) => {
                 if !reachable {
                     tracing::info!(session, "manager reachable again; session re-attached");
@@ -206,7 +206,7 @@ fn heartbeats(api: &ApiClient, req: &OpenSession, shared: &Shared, every: Durati
 fn reopen(api: &ApiClient, req: &OpenSession, shared: &Shared) {
     match api.open_session(req) {
         Ok(info) => {
-            shared.session.store(info.session, Ordering::Relaxed);
+            shared.session.store(info.session.0, Ordering::Relaxed);
             shared.send(LinkEvent::Session(info));
         }
         Err(e) => tracing::warn!(error = %format!("{e:#}"), "reopening the session"),
@@ -217,7 +217,7 @@ fn reopen(api: &ApiClient, req: &OpenSession, shared: &Shared) {
 fn events(api: &ApiClient, shared: &Shared) {
     loop {
         let session = shared.session.load(Ordering::Relaxed);
-        let result = api.follow_events(session, |a| {
+        let result = api.follow_events(SessionId(session), |a| {
             let current = shared.session.load(Ordering::Relaxed) == session;
             if current && !shared.closing() {
                 shared.send(LinkEvent::Group(a));

@@ -15,7 +15,6 @@ use crate::run::{Dropper, Stop, write_json};
 use anyhow::Context;
 use groupcast_api::{Assignment, OpenSession, SessionInfo};
 use groupcast_core::{Client, Config, Group, Member, Time};
-use groupcast_wire::proto::{ChannelId, GroupEpoch, SenderId};
 use link::{Link, LinkEvent};
 use output::Output;
 use report::{Report, StatusLine};
@@ -95,7 +94,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         return Ok(()); // stopped before the manager answered
     };
     tracing::info!(
-        session = info.session,
+        session = info.session.0,
         channel = %info.channel.name,
         group = %info.channel.group,
         "session open"
@@ -153,7 +152,7 @@ fn media_socket(info: &SessionInfo, iface: &Iface) -> anyhow::Result<UdpSocket> 
 /// The core's configuration from the session and the command line.
 fn core_config(args: &Args, info: &SessionInfo) -> anyhow::Result<Config> {
     let group = info.channel.group.parse()?;
-    let mut c = Config::new(ChannelId(info.channel.id), SenderId(info.session), group);
+    let mut c = Config::new(info.channel.id, info.session, group);
     c.chunk_packets = info.channel.chunk_packets.max(1) as usize;
     let buffer_ms = args.buffer_ms.unwrap_or(u64::from(info.channel.buffer_ms));
     c.buffer = Duration::from_millis(buffer_ms);
@@ -172,13 +171,13 @@ fn to_group(a: &Assignment) -> Option<Group> {
         .filter_map(|m| {
             let addr = m.peer_addr.parse().ok()?;
             Some(Member {
-                id: SenderId(m.session),
+                id: m.session,
                 addr,
             })
         })
         .collect();
     Some(Group {
-        epoch: GroupEpoch(a.epoch),
+        epoch: a.epoch,
         key,
         members,
     })
@@ -333,11 +332,11 @@ impl Driver {
                 LinkEvent::Group(a) => self.apply_group(&a),
                 LinkEvent::Session(info) => {
                     tracing::info!(
-                        session = info.session,
+                        session = info.session.0,
                         "new session after the old one ended"
                     );
-                    self.core.set_sender(SenderId(info.session));
-                    self.report.session = info.session;
+                    self.core.set_sender(info.session);
+                    self.report.session = info.session.0;
                     self.applied = None;
                     self.apply_group(&info.assignment);
                 }
@@ -347,22 +346,22 @@ impl Driver {
 
     /// Installs an assignment if it differs from the one in force.
     fn apply_group(&mut self, a: &Assignment) {
-        let id = (a.group, a.epoch, a.members.len());
+        let id = (a.group.0, a.epoch.0, a.members.len());
         if self.applied == Some(id) {
             return;
         }
         let Some(group) = to_group(a) else {
-            tracing::warn!(group = a.group, "assignment with a bad key ignored");
+            tracing::warn!(group = a.group.0, "assignment with a bad key ignored");
             return;
         };
         let now = self.now();
         self.core.set_group(now, &group);
         self.applied = Some(id);
-        self.report.group = a.group;
-        self.report.epoch = a.epoch;
+        self.report.group = a.group.0;
+        self.report.epoch = a.epoch.0;
         tracing::info!(
-            group = a.group,
-            epoch = a.epoch,
+            group = a.group.0,
+            epoch = a.epoch.0,
             members = a.members.len(),
             "repair group"
         );

@@ -76,7 +76,7 @@ impl Report {
     /// An empty report for `info`'s session.
     pub(crate) fn new(info: &SessionInfo, metro: &str) -> Report {
         Report {
-            session: info.session,
+            session: info.session.0,
             channel: info.channel.name.clone(),
             metro: metro.to_owned(),
             ..Report::default()

@@ -2,7 +2,7 @@
 //! and an SSE reader.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
-use groupcast_api::{Assignment, SessionInfo};
+use groupcast_api::{Assignment, SessionId, SessionInfo};
 use groupcast_manager::{Config, Handle};
 use serde_json::{Value, json};
 use std::io::BufRead;
@@ -179,7 +179,7 @@ impl Api {
     }
 
     /// A heartbeat with default statistics: (status, assignment if 200).
-    pub fn heartbeat(&self, token: &str, session: u64) -> (u16, Option<Assignment>) {
+    pub fn heartbeat(&self, token: &str, session: SessionId) -> (u16, Option<Assignment>) {
         let body = json!({"stats": groupcast_api::ClientStats::default()});
         let (status, v) = self.call(
             "POST",
@@ -191,7 +191,7 @@ impl Api {
     }
 
     /// Subscribes to a session's group events; they arrive on the returned channel.
-    pub fn events(&self, token: &str, session: u64) -> mpsc::Receiver<Assignment> {
+    pub fn events(&self, token: &str, session: SessionId) -> mpsc::Receiver<Assignment> {
         let url = format!("{}/api/v1/sessions/{session}/events", self.base);
         let resp = ureq::get(&url)
             .header("Authorization", &format!("Bearer {token}"))
