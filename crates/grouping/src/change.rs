@@ -48,3 +48,17 @@ impl std::fmt::Display for RestoreError {
 }
 
 impl std::error::Error for RestoreError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ids print as plain numbers, so the manager's log lines read as before.
+    #[test]
+    fn restore_errors_name_the_ids() {
+        let e = RestoreError::TwoGroups(SessionId(7));
+        assert_eq!(e.to_string(), "session 7 is in two groups");
+        let e = RestoreError::BadGroupId(GroupId(3));
+        assert_eq!(e.to_string(), "group id 3 repeated or not below next");
+    }
+}

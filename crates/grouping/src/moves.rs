@@ -239,3 +239,29 @@ impl Grouping {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A move bumps the epoch of both groups it touches, and a change lists each touched
+    /// group once, in id order, with its final members.
+    #[test]
+    fn moves_bump_both_epochs_and_changes_are_reported_once() {
+        let mut g = Grouping::new(5, Policy::CrossMetro);
+        let (a, b) = (g.new_group(), g.new_group());
+        assert_eq!((a, b), (GroupId(1), GroupId(2)));
+        for s in [1, 2] {
+            g.sessions.insert(SessionId(s), (a, MetroId(0)));
+            g.add_member(a, SessionId(s));
+        }
+        g.move_member(SessionId(2), a, b);
+        assert_eq!(g.epoch(a), Some(GroupEpoch(3)), "two joins and a move out");
+        assert_eq!(g.epoch(b), Some(GroupEpoch(1)));
+        assert_eq!(g.group_of(SessionId(2)), Some(b));
+        let changes = g.changes(vec![b, a, b]);
+        let groups: Vec<GroupId> = changes.iter().map(|c| c.group).collect();
+        assert_eq!(groups, [a, b]);
+        assert_eq!(changes[1].members, [SessionId(2)]);
+    }
+}
