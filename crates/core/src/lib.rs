@@ -47,7 +47,7 @@
 
 mod client;
 mod config;
-mod peers;
+mod membership;
 mod playback;
 mod raw;
 mod stats;
@@ -55,6 +55,6 @@ mod stats;
 pub use client::{Client, Event, LOSS_LOG, Transmit};
 pub use config::{Config, ConfigError, RequestStrategy};
 pub use groupcast_base::{Time, TokenBucket};
-pub use peers::{Group, Member};
+pub use membership::{Group, Member};
 pub use playback::Playout;
 pub use stats::{Counters, Stats};
