@@ -1,19 +1,24 @@
 //! The sans-IO repair core of groupcast.
 //!
-//! What it does: the seed's client flow as a deterministic state machine, [`Client`]:
-//! - a **raw buffer** of RTP datagrams as received, a ring of slots indexed by extended sequence
-//!   number whose capacity is a whole number of chunks, sized from the buffer duration and the
-//!   measured packet rate;
-//! - **loss detection** by sequence number with a reorder hold, and tail-loss probes when the
-//!   stream goes quiet;
-//! - **repair requests** to all members of the group (or best peer first, by configuration) with
-//!   RTT-aware retries until the packet's play-out deadline; the **first repair wins**, later
-//!   copies are dropped and counted;
-//! - a **playback buffer** fed with complete chunks (or, at their deadline, with counted holes)
-//!   that depacketizes to MPEG-TS and releases it paced by RTP timestamp;
-//! - the **serving side**: answers authenticated requests from the raw buffer under a per-peer
-//!   rate budget, never anything unauthenticated;
-//! - [`Stats`]: counters and a repair latency histogram.
+//! What it does: the seed's client flow as a deterministic state machine, [`Client`], a thin
+//! composition that routes each `handle_*` / `poll_*` call to the component that owns the
+//! decision:
+//!
+//! | component | file | owns |
+//! |---|---|---|
+//! | stream receiver | `client/receiver.rs` | which SSRC is followed (a restart is confirmed by two consecutive packets while the old stream is quiet), the numbering of each stream into one sequence space, arrival figures, the loss log |
+//! | raw buffer | `raw.rs`, `raw/release.rs` | the datagrams as received, in a ring of slots (a whole number of chunks) indexed by our number, with each missing slot's repair state; the release cursor: complete chunks go to the playback buffer at once, others at their play-out time with holes counted |
+//! | playback buffer | `playback.rs` | what waits for its play-out time (paced by RTP timestamp), as references into raw slots |
+//! | repair scheduler | `client/repair.rs` | the missing set, the reorder hold, RTT-aware retries until the deadline, tail-loss probes; whom to ask ([`RequestStrategy`]); `step` decides per packet, and its give-up is where a further tier would take over |
+//! | server | `client/server.rs` | per-sender replay windows and serving budgets; which requested packets to answer, and the answers, built from the raw buffer |
+//! | outbox | `client/outbox.rs` | queued peer messages, written when pulled, and our message counter |
+//! | membership | `membership.rs` | the group the manager assigned, its keys (the previous one during its grace), each peer's RTT, liveness and usefulness |
+//! | sizing | `client/sizing.rs` | growing the ring when the measured packet rate needs it |
+//!
+//! The receive path (`client/media.rs`) and the peer path (`client/peer_messages.rs`) are the
+//! glue: they authenticate and route inputs and count outcomes in [`Stats`] (the [`Counters`]
+//! and a repair latency histogram). The first repair wins; later copies are dropped and
+//! counted; nothing unauthenticated is ever answered.
 //!
 //! What it deliberately does not do: own a socket, read a clock, spawn, or draw random numbers.
 //! Time comes in as [`Time`]; datagrams come in as byte slices and go out into the caller's
@@ -47,7 +52,7 @@
 
 mod client;
 mod config;
-mod peers;
+mod membership;
 mod playback;
 mod raw;
 mod stats;
@@ -55,6 +60,6 @@ mod stats;
 pub use client::{Client, Event, LOSS_LOG, Transmit};
 pub use config::{Config, ConfigError, RequestStrategy};
 pub use groupcast_base::{Time, TokenBucket};
-pub use peers::{Group, Member};
+pub use membership::{Group, Member};
 pub use playback::Playout;
 pub use stats::{Counters, Stats};

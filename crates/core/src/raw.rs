@@ -7,6 +7,10 @@
 //! `i * max_datagram ..`, so steady-state receive copies into memory the ring already holds
 //! (no allocation, no pointer to follow per slot), and slot metadata stays small and dense.
 
+mod release;
+
+pub(crate) use release::{Released, Sink};
+
 use groupcast_base::Time;
 use groupcast_wire::SeqNo;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -87,6 +91,9 @@ pub(crate) struct RawBuffer {
     resolved: Vec<u32>,
     /// Arena bytes per slot (the largest datagram accepted).
     max_datagram: usize,
+    /// First number not yet released to the playback buffer (see `raw/release.rs`); it runs
+    /// on across source restarts.
+    release_next: SeqNo,
 }
 
 impl RawBuffer {
@@ -99,6 +106,7 @@ impl RawBuffer {
             chunk,
             resolved: vec![0; chunks],
             max_datagram,
+            release_next: SeqNo(0),
         }
     }
 
@@ -248,6 +256,7 @@ impl RawBuffer {
         }
         let max = self.max_datagram;
         let mut bigger = RawBuffer::new(self.chunk, chunks, max);
+        bigger.release_next = self.release_next;
         for (k, old) in self.slots.drain(..).enumerate() {
             if old.state != SlotState::Empty {
                 let i = bigger.index(old.seq);

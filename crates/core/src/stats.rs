@@ -1,70 +1,138 @@
 //! Counters and the repair latency histogram of one client.
 
 use hdrhistogram::Histogram;
+use std::iter::Sum;
+use std::ops::AddAssign;
 use std::time::Duration;
 
-/// Everything a client counts. Every dropped or refused input lands in exactly one counter.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Counters {
+/// Declares [`Counters`] once: the struct, its field list ([`Counters::FIELDS`],
+/// [`Counters::fields`]) and field-wise addition all come from this one list.
+macro_rules! counters {
+    ($($(#[doc = $doc:literal])+ $f:ident,)+) => {
+        /// Everything a client counts. Every dropped or refused input lands in exactly one
+        /// counter.
+        ///
+        /// One type for every view: the client's `--stats-json`, its heartbeat to the manager,
+        /// the simulator's report and the status line read these fields, by name through
+        /// [`Counters::fields`] or directly; sums over sessions or clients use `+=`.
+        #[derive(Clone, Debug, Default, PartialEq, Eq)]
+        pub struct Counters {
+            $($(#[doc = $doc])+ pub $f: u64,)+
+        }
+
+        impl Counters {
+            /// The counters' names, in declaration order.
+            pub const FIELDS: &'static [&'static str] = &[$(stringify!($f)),+];
+
+            /// Each counter with its name, in declaration order.
+            pub fn fields(&self) -> impl Iterator<Item = (&'static str, u64)> {
+                Self::FIELDS.iter().copied().zip([$(self.$f),+])
+            }
+        }
+
+        impl AddAssign<&Counters> for Counters {
+            fn add_assign(&mut self, o: &Counters) {
+                $(self.$f += o.$f;)+
+            }
+        }
+    };
+}
+
+counters! {
     /// Media packets accepted from the multicast group (first copies only).
-    pub received: u64,
+    received,
     /// Packets that did not arrive by multicast before their gap was given up or filled:
     /// `repaired + unrecovered` once the stream has played through.
-    pub lost: u64,
+    lost,
     /// Lost packets filled by a peer's repair.
-    pub repaired: u64,
+    repaired,
     /// Lost packets still missing when their chunk was due to play.
-    pub unrecovered: u64,
+    unrecovered,
     /// Packets that arrived by multicast after a repair had been requested for them.
-    pub late: u64,
+    late,
     /// Extra multicast copies of packets already held.
-    pub duplicate_media: u64,
+    duplicate_media,
     /// Repairs for packets already held (the first copy wins).
-    pub duplicate_repairs: u64,
+    duplicate_repairs,
     /// Repairs that arrived after their chunk had been played out.
-    pub repairs_too_late: u64,
+    repairs_too_late,
     /// Media packets older than the raw buffer window.
-    pub media_too_old: u64,
+    media_too_old,
     /// Request messages sent (one per peer per batch).
-    pub requests_sent: u64,
+    requests_sent,
     /// Packet numbers asked for, summed over request messages.
-    pub packets_requested: u64,
+    packets_requested,
     /// Requests sent because the stream went quiet (tail-loss probes).
-    pub tail_probes: u64,
+    tail_probes,
     /// Request messages received from authenticated peers.
-    pub requests_received: u64,
+    requests_received,
     /// Repairs sent to peers.
-    pub repairs_served: u64,
+    repairs_served,
     /// Requested packets we did not hold.
-    pub serve_missing: u64,
+    serve_missing,
     /// Requested packets refused by the per-peer rate budget.
-    pub serve_rate_limited: u64,
+    serve_rate_limited,
     /// Media datagrams that are not valid RTP.
-    pub bad_rtp: u64,
+    bad_rtp,
     /// RTP packets whose payload is not whole MPEG-TS packets.
-    pub bad_payload: u64,
+    bad_payload,
     /// Media packets of a foreign SSRC (before a source restart is confirmed).
-    pub ssrc_mismatch: u64,
+    ssrc_mismatch,
     /// Source restarts (SSRC changes) followed.
-    pub source_restarts: u64,
+    source_restarts,
     /// Peer datagrams that are not well-formed groupcast messages.
-    pub bad_peer_datagrams: u64,
+    bad_peer_datagrams,
     /// Peer messages whose tag did not verify, or from senders outside the group.
-    pub unauthenticated: u64,
+    unauthenticated,
     /// Peer messages for an epoch we hold no key for, or another channel.
-    pub stale: u64,
+    stale,
     /// Authenticated peer messages refused by the replay window.
-    pub replayed: u64,
+    replayed,
     /// Authenticated peer messages whose body is malformed (bad ranges, bad checksum...).
-    pub malformed: u64,
+    malformed,
     /// Pings sent.
-    pub pings_sent: u64,
+    pings_sent,
     /// Messages not sent because the transmit queue was full.
-    pub transmit_dropped: u64,
+    transmit_dropped,
     /// Packets dropped from the playback buffer because the player did not keep up.
-    pub playback_overflow: u64,
+    playback_overflow,
     /// TS packets handed to the player (in 188-byte units).
-    pub ts_packets_out: u64,
+    ts_packets_out,
+}
+
+impl AddAssign for Counters {
+    fn add_assign(&mut self, o: Counters) {
+        *self += &o;
+    }
+}
+
+impl std::ops::Add<&Counters> for &Counters {
+    type Output = Counters;
+
+    fn add(self, o: &Counters) -> Counters {
+        let mut sum = self.clone();
+        sum += o;
+        sum
+    }
+}
+
+impl<'a> Sum<&'a Counters> for Counters {
+    fn sum<I: Iterator<Item = &'a Counters>>(iter: I) -> Counters {
+        iter.fold(Counters::default(), |mut sum, c| {
+            sum += c;
+            sum
+        })
+    }
+}
+
+impl Counters {
+    /// Datagrams dropped because they are not well-formed: invalid RTP or non-TS payloads at
+    /// the multicast group, peer datagrams that are not groupcast messages, authenticated
+    /// messages with a malformed body. Refused but well-formed messages (unauthenticated,
+    /// stale, replayed) have counters of their own.
+    pub fn bad_datagrams(&self) -> u64 {
+        self.bad_rtp + self.bad_payload + self.bad_peer_datagrams + self.malformed
+    }
 }
 
 /// Counters plus the repair latency distribution.
@@ -129,5 +197,32 @@ mod tests {
         assert!((49..=51).contains(&p50), "{p50}");
         assert!((98..=100).contains(&p99), "{p99}");
         assert_eq!(s.repair_latency_count(), 100);
+    }
+
+    #[test]
+    fn counters_add_field_by_field_and_list_every_field() {
+        let a = Counters {
+            received: 3,
+            malformed: 1,
+            bad_rtp: 2,
+            ..Counters::default()
+        };
+        let b = Counters {
+            received: 4,
+            ts_packets_out: 9,
+            bad_peer_datagrams: 5,
+            unauthenticated: 7,
+            ..Counters::default()
+        };
+        let mut sum = &a + &b;
+        assert_eq!((sum.received, sum.ts_packets_out), (7, 9));
+        assert_eq!(sum.bad_datagrams(), 8, "unauthenticated is not malformed");
+        sum += b.clone();
+        assert_eq!([a.clone(), b.clone(), b].iter().sum::<Counters>(), sum);
+        let names: Vec<_> = sum.fields().map(|(n, _)| n).collect();
+        assert_eq!(names, Counters::FIELDS);
+        assert_eq!(names.len(), 29);
+        assert_eq!(sum.fields().next(), Some(("received", 11)));
+        assert!(sum.fields().any(|f| f == ("ts_packets_out", 18)));
     }
 }

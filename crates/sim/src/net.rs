@@ -135,48 +135,10 @@ fn finish(n: Node) -> ClientReport {
     let mut merged = n.past;
     merged.merge_latencies(stats);
     ClientReport {
-        counters: add(&n.past_counters, &stats.counters),
+        counters: &n.past_counters + &stats.counters,
         latency: (merged.repair_latency(0.5), merged.repair_latency(0.99)),
         ..n.report
     }
-}
-
-/// Field-wise sum of two counter sets.
-fn add(a: &groupcast_core::Counters, b: &groupcast_core::Counters) -> groupcast_core::Counters {
-    macro_rules! sum {
-        ($($f:ident),*) => { groupcast_core::Counters { $($f: a.$f + b.$f),* } };
-    }
-    sum!(
-        received,
-        lost,
-        repaired,
-        unrecovered,
-        late,
-        duplicate_media,
-        duplicate_repairs,
-        repairs_too_late,
-        media_too_old,
-        requests_sent,
-        packets_requested,
-        tail_probes,
-        requests_received,
-        repairs_served,
-        serve_missing,
-        serve_rate_limited,
-        bad_rtp,
-        bad_payload,
-        ssrc_mismatch,
-        source_restarts,
-        bad_peer_datagrams,
-        unauthenticated,
-        stale,
-        replayed,
-        malformed,
-        pings_sent,
-        transmit_dropped,
-        playback_overflow,
-        ts_packets_out
-    )
 }
 
 impl<'a> Sim<'a> {
@@ -367,7 +329,7 @@ impl<'a> Sim<'a> {
         let node = &mut self.nodes[i];
         let old = std::mem::replace(&mut node.core, fresh);
         node.past.merge_latencies(old.stats());
-        node.past_counters = add(&node.past_counters, &old.stats().counters);
+        node.past_counters += &old.stats().counters;
         node.session = session;
         node.active = true;
         node.rejoin_at = None;

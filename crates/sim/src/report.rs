@@ -137,6 +137,11 @@ pub struct Report {
 }
 
 impl Report {
+    /// Every counter summed over all clients.
+    pub fn totals(&self) -> Counters {
+        self.clients.iter().map(|c| &c.counters).sum()
+    }
+
     /// Sum of a counter over all clients.
     pub fn total(&self, f: impl Fn(&Counters) -> u64) -> u64 {
         self.clients.iter().map(|c| f(&c.counters)).sum()
@@ -223,15 +228,11 @@ impl Report {
                 c.output.gaps
             );
         }
+        let t = self.totals();
         let _ = writeln!(
             s,
             "{:>6} {:>9} {:>8} {:>8} {:>11} {:>6}",
-            "total",
-            self.total(|c| c.received),
-            self.total(|c| c.lost),
-            self.total(|c| c.repaired),
-            self.total(|c| c.unrecovered),
-            self.total(|c| c.duplicate_repairs)
+            "total", t.received, t.lost, t.repaired, t.unrecovered, t.duplicate_repairs
         );
         s
     }

@@ -11,27 +11,30 @@
 //! | [`Client::set_group`] (manager's assignment) | [`Client::poll_event`] (notable changes) |
 
 mod media;
-mod peer;
-mod release;
+mod outbox;
+mod peer_messages;
+mod receiver;
 mod repair;
+mod server;
+mod sizing;
 
+use self::outbox::Outbox;
+use self::receiver::StreamReceiver;
+use self::repair::{RepairScheduler, Targets};
+use self::server::Server;
+use self::sizing::SizeCheck;
 use crate::config::{Config, ConfigError};
-use crate::peers::{Group, Peers};
+use crate::membership::{Group, Membership};
 use crate::playback::{PlaybackBuffer, Playout};
-use crate::raw::RawBuffer;
-use crate::stats::Stats;
+use crate::raw::{RawBuffer, Released, Sink};
+use crate::stats::{Counters, Stats};
 use groupcast_base::Time;
-use groupcast_wire::proto::{SenderId, SeqRange};
+use groupcast_wire::proto::SenderId;
 use groupcast_wire::{SeqNo, Ssrc};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-/// Most ranges carried by one queued request (more make more messages).
-const RANGES_PER_REQUEST: usize = 32;
-/// Most messages waiting in the transmit queue.
-const QUEUE_LIMIT: usize = 4096;
-/// Most recent multicast losses kept for [`Client::drain_losses`].
-pub const LOSS_LOG: usize = 512;
+pub use self::receiver::LOSS_LOG;
 
 /// The earlier of two optional times (`None` is "no deadline").
 fn earliest(a: Option<Time>, b: Option<Time>) -> Option<Time> {
@@ -70,164 +73,33 @@ pub struct Transmit {
     pub len: usize,
 }
 
-/// A message waiting to be written by [`Client::poll_transmit`].
-#[derive(Clone, Copy, Debug)]
-struct Pending {
-    /// Recipient; looked up when written, so a regroup in between cannot misdirect it.
-    to: SenderId,
-    /// What to write.
-    what: PendingKind,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum PendingKind {
-    Request {
-        ssrc: Ssrc,
-        ranges: [SeqRange; RANGES_PER_REQUEST],
-        n: u8,
-        tail_probe: bool,
-    },
-    Repair {
-        ssrc: Ssrc,
-        seq: SeqNo,
-        wire: u16,
-    },
-    Ping,
-    Pong {
-        echo_counter: u64,
-        echo_timestamp_us: u64,
-    },
-}
-
-/// How one stream's RTP sequence numbers map into the client's single numbering space.
-///
-/// Each source (SSRC) gets its own 64-bit extension; adding `offset` (wrapping) places it after
-/// the previous stream, so the raw and playback buffers run on without a break when the
-/// source restarts, and the old stream's last packets can still be repaired and served.
-#[derive(Clone, Copy, Debug)]
-struct Numbering {
-    /// The stream.
-    ssrc: Ssrc,
-    /// Added (wrapping) to the stream's extended sequence numbers.
-    offset: u64,
-}
-
-impl Numbering {
-    /// The RTP sequence number of our number `seq`.
-    fn wire(&self, seq: SeqNo) -> u16 {
-        seq.0.wrapping_sub(self.offset) as u16
-    }
-
-    /// Our number for RTP sequence number `wire`, taken nearest to our number `near`.
-    fn resolve(&self, near: SeqNo, wire: u16) -> SeqNo {
-        let ext = SeqNo(near.0.wrapping_sub(self.offset)).nearest(wire);
-        SeqNo(ext.0.wrapping_add(self.offset))
-    }
-}
-
-/// State of the stream currently followed.
-#[derive(Debug)]
-struct Stream {
-    /// Its SSRC and place in the numbering space.
-    numbering: Numbering,
-    /// Extends its sequence numbers (before the offset).
-    seq: groupcast_wire::SeqExtender,
-    /// Extends its RTP timestamps.
-    ts: groupcast_wire::TimestampExtender,
-    /// Where its first packet goes, after a previous stream; `None` for the first stream.
-    base: Option<SeqNo>,
-    /// Our number of its first packet: lower numbers belong to the previous stream.
-    start: SeqNo,
-    /// Local time at which extended RTP timestamp `.1` was received (play-out anchor).
-    anchor: (Time, u64),
-    /// Highest number held or known missing.
-    highest: SeqNo,
-    /// First number not yet released to the playback buffer.
-    release_next: SeqNo,
-    /// Last multicast arrival.
-    last_arrival: Time,
-    /// Last time anything (media or repair) was added.
-    last_progress: Time,
-    /// Smoothed multicast inter-arrival time, µs.
-    gap_us: u64,
-    /// Earliest time of the next tail-loss probe.
-    next_tail_probe: Time,
-    /// Tail probes sent in the current quiet spell (for back-off).
-    tail_round: u32,
-    /// Highest number that arrived by multicast (tail probes estimate from it).
-    arrival_highest: SeqNo,
-}
-
-impl Stream {
-    /// The SSRC.
-    fn ssrc(&self) -> Ssrc {
-        self.numbering.ssrc
-    }
-}
-
-/// The stream before the last source restart, still repaired and served until it plays out.
-#[derive(Clone, Copy, Debug)]
-struct Previous {
-    /// Its SSRC and place in the numbering space.
-    numbering: Numbering,
-    /// Its highest number.
-    highest: SeqNo,
-}
-
-/// A packet of a foreign SSRC held while deciding whether the source restarted.
-#[derive(Debug)]
-struct Candidate {
-    /// Its SSRC, if one is held.
-    ssrc: Option<Ssrc>,
-    /// Its RTP sequence number: a restart needs the next one.
-    seq: u16,
-    /// The datagram.
-    data: Vec<u8>,
-    /// Where it came from.
-    src: SocketAddr,
-}
-
 /// One viewer's repair and playback engine. Owns no socket and reads no clock.
 #[derive(Debug)]
 pub struct Client {
     /// Settings, validated.
     config: Config,
-    /// Received datagrams by sequence number.
+    /// Received datagrams by sequence number, and the release cursor.
     raw: RawBuffer,
     /// Depacketized TS awaiting play-out.
     playback: PlaybackBuffer,
-    /// The group and per-peer state.
-    peers: Peers,
+    /// The group: members, keys, RTT and liveness of each peer.
+    peers: Membership,
     /// Counters and latency histogram.
     stats: Stats,
-    /// The stream being followed, once the first packet arrived.
-    stream: Option<Stream>,
-    /// Possible new source (SSRC change) under confirmation.
-    candidate: Candidate,
-    /// The stream before the last restart, if any.
-    previous: Option<Previous>,
-    /// Sequence numbers marked missing, ascending; entries already filled are pruned lazily.
-    missing: Vec<SeqNo>,
-    /// No missing packet's request timer fires before this (a lower bound).
-    next_request_at: Time,
-    /// Messages to write.
-    queue: VecDeque<Pending>,
+    /// The stream followed, its numbering, source restarts, the loss log.
+    receiver: StreamReceiver,
+    /// Missing packets, request timers, tail probes.
+    repair: RepairScheduler,
+    /// Answers peers' requests: replay windows and serving budgets.
+    server: Server,
+    /// Messages to write, and our message counter.
+    outbox: Outbox,
     /// Events to report.
     events: VecDeque<Event>,
-    /// Our message counter (replay protection at the receivers).
-    counter: u64,
-    /// Ranges being gathered for requests (reused): for the current stream to all members,
-    /// to the best one, then the same for the previous stream.
-    scratch: [Vec<SeqRange>; 4],
     /// Whether playback has started.
     playing: bool,
-    /// Next time the raw buffer size is checked against the measured rate.
-    next_size_check: Time,
-    /// Time and `received` count at the last size check (the rate is measured between checks).
-    size_check_from: Option<(Time, u64)>,
-    /// RTP sequence numbers of the latest multicast losses (oldest dropped beyond
-    /// [`LOSS_LOG`]), for the manager's view of losses shared across a metro.
-    loss_log: VecDeque<u16>,
+    /// When the raw buffer size is next checked against the measured rate.
+    sizing: SizeCheck,
 }
 
 impl Client {
@@ -240,28 +112,17 @@ impl Client {
         let raw = RawBuffer::new(config.chunk_packets, chunks, config.max_datagram);
         let playback = PlaybackBuffer::new(raw.capacity() as usize);
         Ok(Client {
-            candidate: Candidate {
-                ssrc: None,
-                seq: 0,
-                data: Vec::with_capacity(config.max_datagram),
-                src: config.group,
-            },
-            counter: config.initial_counter,
-            missing: Vec::with_capacity(raw.capacity() as usize),
-            next_request_at: Time::NEVER,
-            queue: VecDeque::with_capacity(256),
+            receiver: StreamReceiver::new(config.max_datagram, config.group),
+            repair: RepairScheduler::new(raw.capacity() as usize),
+            server: Server::new(&config),
+            outbox: Outbox::new(config.initial_counter),
             events: VecDeque::new(),
-            scratch: std::array::from_fn(|_| Vec::with_capacity(RANGES_PER_REQUEST * 4)),
             raw,
             playback,
-            peers: Peers::default(),
+            peers: Membership::default(),
             stats: Stats::default(),
-            stream: None,
-            previous: None,
             playing: false,
-            next_size_check: Time::ZERO,
-            size_check_from: None,
-            loss_log: VecDeque::with_capacity(LOSS_LOG),
+            sizing: SizeCheck::default(),
             config,
         })
     }
@@ -299,21 +160,13 @@ impl Client {
 
     /// The SSRC of the stream being followed, once one is.
     pub fn ssrc(&self) -> Option<Ssrc> {
-        self.stream.as_ref().map(Stream::ssrc)
+        self.receiver.ssrc()
     }
 
     /// Moves the RTP sequence numbers of multicast losses detected since the last call (the
     /// latest [`LOSS_LOG`] at most) into `out`.
     pub fn drain_losses(&mut self, out: &mut Vec<u16>) {
-        out.extend(self.loss_log.drain(..));
-    }
-
-    /// Notes a multicast loss for [`drain_losses`](Self::drain_losses).
-    fn log_loss(&mut self, wire: u16) {
-        if self.loss_log.len() == LOSS_LOG {
-            self.loss_log.pop_front();
-        }
-        self.loss_log.push_back(wire);
+        self.receiver.drain_losses(out);
     }
 
     /// Installs the manager's group assignment (new members, epoch and key).
@@ -326,18 +179,32 @@ impl Client {
             .members
             .iter()
             .any(|m| m.id != c.sender && self.peers.find(m.id).is_none());
-        self.peers
-            .set(c.sender, group, now, c.key_grace, c.serve_burst);
+        self.peers.set(c.sender, group, now, c.key_grace);
+        self.server
+            .set_members(self.peers.list.iter().map(|p| p.id));
         if newcomer {
-            self.rearm_requests(now);
+            self.repair.rearm(now, &mut self.raw);
         }
     }
 
     /// Runs timers: repair requests and retries, tail-loss probes, pings, chunk deadlines.
     pub fn handle_timeout(&mut self, now: Time) {
-        self.send_requests(now);
-        self.tail_probe(now);
-        self.ping_peers(now);
+        let c = &self.config;
+        let mut to = Targets {
+            peers: &self.peers,
+            silent_limit: c.silent_after_pings,
+            out: &mut self.outbox,
+            counters: &mut self.stats.counters,
+        };
+        let stream = (self.receiver.activity(), self.raw.chunk());
+        self.repair
+            .send_requests(now, &mut self.raw, &self.receiver, c, &mut to);
+        self.repair.tail_probe(now, stream, c, &mut to);
+        let (out, counters) = (&mut self.outbox, &mut self.stats.counters);
+        let every = (c.ping_interval, c.silent_after_pings);
+        self.peers.ping_due(now, every, &mut self.events, |id| {
+            out.push(id, outbox::PendingKind::Ping, counters)
+        });
         self.release_due(now);
         self.check_size(now);
     }
@@ -348,9 +215,15 @@ impl Client {
     /// real-time player waits for the earlier of the two; one writing a file need not.
     pub fn poll_timeout(&self) -> Option<Time> {
         // Pairwise rather than through an array: cheaper on the hot path of every input.
-        let t = earliest(self.next_request_time(), self.head_deadline());
-        let t = earliest(t, self.tail_probe_time());
-        earliest(t, self.next_ping_time())
+        let (c, has_peers) = (&self.config, !self.peers.list.is_empty());
+        let head = self
+            .receiver
+            .highest()
+            .and_then(|h| self.raw.head_deadline(h));
+        let t = earliest(self.repair.next_request_time(has_peers, c), head);
+        let stream = self.receiver.activity();
+        let t = earliest(t, self.repair.tail_probe_time(stream, has_peers, c));
+        earliest(t, self.peers.next_ping_time(c.ping_interval))
     }
 
     /// When the next TS payload is due for play-out, if one is waiting.
@@ -389,38 +262,68 @@ impl Client {
         self.events.pop_front()
     }
 
-    /// The stream our number `seq` belongs to.
-    fn numbering_of(&self, seq: SeqNo) -> Option<Numbering> {
-        let s = self.stream.as_ref()?;
-        match self.previous {
-            Some(p) if seq < s.start => Some(p.numbering),
-            _ => Some(s.numbering),
-        }
+    /// Releases head chunks that are complete.
+    fn release_complete(&mut self) {
+        let Some(highest) = self.receiver.highest() else {
+            return;
+        };
+        let receiver = &self.receiver;
+        let mut to = Sink {
+            playback: &mut self.playback,
+            wire: |seq| receiver.wire(seq),
+        };
+        let done = self.raw.release_complete(highest, &mut to);
+        count_release(&mut self.stats.counters, done);
     }
 
-    /// True if `ssrc` is the current stream or the previous one.
-    fn follows(&self, ssrc: Ssrc) -> bool {
-        self.stream.as_ref().is_some_and(|s| s.ssrc() == ssrc)
-            || self.previous.is_some_and(|p| p.numbering.ssrc == ssrc)
+    /// Releases head chunks whose deadline has passed (holes become unrecovered).
+    fn release_due(&mut self, now: Time) {
+        let Some(highest) = self.receiver.highest() else {
+            return;
+        };
+        let receiver = &self.receiver;
+        let mut to = Sink {
+            playback: &mut self.playback,
+            wire: |seq| receiver.wire(seq),
+        };
+        let done = self.raw.release_due(now, highest, &mut to);
+        count_release(&mut self.stats.counters, done);
     }
 
-    /// Our number for packet `wire` of stream `ssrc`, if that is the current stream or the
-    /// previous one.
-    fn resolve(&self, ssrc: Ssrc, wire: u16) -> Option<SeqNo> {
-        let s = self.stream.as_ref()?;
-        if s.ssrc() == ssrc {
-            return Some(s.numbering.resolve(s.highest, wire));
-        }
-        let p = self.previous.filter(|p| p.numbering.ssrc == ssrc)?;
-        Some(p.numbering.resolve(p.highest, wire)).filter(|&q| q < s.start)
+    /// Releases everything below `upto`, holes counted.
+    fn release_upto(&mut self, upto: SeqNo) {
+        let Some(highest) = self.receiver.highest() else {
+            return;
+        };
+        let receiver = &self.receiver;
+        let mut to = Sink {
+            playback: &mut self.playback,
+            wire: |seq| receiver.wire(seq),
+        };
+        let done = self.raw.release_upto(upto, highest, &mut to);
+        count_release(&mut self.stats.counters, done);
     }
 
-    /// Queues a message, counting it if the queue is full.
-    fn enqueue(&mut self, to: SenderId, what: PendingKind) {
-        if self.queue.len() >= QUEUE_LIMIT {
-            self.stats.counters.transmit_dropped += 1;
-        } else {
-            self.queue.push_back(Pending { to, what });
+    /// Grows the raw and playback buffers when the measured rate needs more than they hold.
+    fn check_size(&mut self, now: Time) {
+        let c = &self.config;
+        let window = c.buffer + c.retention;
+        let received = self.stats.counters.received;
+        let following = self.receiver.ssrc().is_some();
+        let (capacity, chunk) = (self.raw.capacity(), self.raw.chunk());
+        if let Some(chunks) =
+            self.sizing
+                .check(now, (received, following), window, (capacity, chunk))
+        {
+            self.raw.grow(chunks, self.raw.release_next());
+            self.playback.grow(self.raw.capacity() as usize);
         }
     }
+}
+
+/// Counts what a release did.
+fn count_release(c: &mut Counters, done: Released) {
+    c.unrecovered += done.holes;
+    c.lost += done.holes;
+    c.playback_overflow += done.overflow;
 }

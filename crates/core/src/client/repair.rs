@@ -1,93 +1,161 @@
-//! Asking the group: repair requests with RTT-aware retries until the play-out deadline,
-//! tail-loss probes when the stream goes quiet, pings for RTT and liveness, and raw buffer
-//! sizing from the measured packet rate.
+//! The repair scheduler: which missing packets to ask for, when, and of whom.
+//!
+//! It keeps the missing set (ascending numbers; the per-packet state, attempts, next request
+//! time and play-out deadline, lives in the raw buffer's slots), holds a new gap for the
+//! reorder hold before the first request, retries on an RTT-aware timer until the packet's
+//! deadline or the attempt limit, and sends tail-loss probes when the stream goes quiet.
+//!
+//! Requests go to a [`Targets`] (today the repair group: all live members, or the best one
+//! first under [`RequestStrategy::Ranked`]). What happens to each due packet is decided by
+//! [`step`]; a packet out of attempts or time at this tier is [`Step::GiveUp`], the one place
+//! where a further tier (a backup group, then the edge or the source) would take it over.
 
-use super::{Client, Event, PendingKind, RANGES_PER_REQUEST};
-use crate::config::RequestStrategy;
-use crate::raw::SlotState;
+use super::outbox::{Outbox, RANGES_PER_REQUEST};
+use super::receiver::{Activity, StreamReceiver};
+use crate::config::{Config, RequestStrategy};
+use crate::membership::Membership;
+use crate::raw::{RawBuffer, Slot, SlotState};
+use crate::stats::Counters;
 use groupcast_base::Time;
-use groupcast_wire::Ssrc;
 use groupcast_wire::proto::{SenderId, SeqRange};
+use groupcast_wire::{SeqNo, Ssrc};
+use std::ops::Range;
 use std::time::Duration;
 
 /// Most chunks one tail probe asks for.
-pub(super) const TAIL_PROBE_CHUNKS: u64 = 8;
-/// How often the raw buffer size is checked against the measured packet rate.
-const SIZE_CHECK_EVERY: Duration = Duration::from_secs(1);
+pub(crate) const TAIL_PROBE_CHUNKS: u64 = 8;
 
-impl Client {
+/// Where requests go: the repair group's members, through the outbox.
+pub(crate) struct Targets<'a> {
+    /// The members and their liveness.
+    pub(crate) peers: &'a Membership,
+    /// Unanswered pings after which a member is skipped.
+    pub(crate) silent_limit: u32,
+    /// The queue requests go into.
+    pub(crate) out: &'a mut Outbox,
+    /// Where a full queue is counted.
+    pub(crate) counters: &'a mut Counters,
+}
+
+impl Targets<'_> {
+    /// True if there is nobody to ask.
+    fn is_empty(&self) -> bool {
+        self.peers.list.is_empty()
+    }
+
     /// The retry timer: the best live peer's RTO, clamped; the initial value before any RTT.
-    fn rto(&self) -> Duration {
-        let c = &self.config;
+    fn rto(&self, c: &Config) -> Duration {
         self.peers
-            .best_rto(c.silent_after_pings)
+            .best_rto(self.silent_limit)
             .unwrap_or(c.rto_initial)
             .clamp(c.rto_min, c.rto_max)
     }
 
-    /// Sends requests for every missing packet whose request timer has fired, one set per
-    /// stream (the previous stream's last packets are still asked for after a restart).
-    pub(super) fn send_requests(&mut self, now: Time) {
-        let raw = &self.raw;
-        self.missing.retain(|s| {
-            raw.get(*s)
-                .is_some_and(|slot| slot.state == SlotState::Missing)
-        });
-        if !self.config.repair_enabled || self.peers.list.is_empty() {
-            return;
+    /// Queues requests for `ranges` to every live member.
+    fn all(&mut self, ssrc: Ssrc, ranges: &[SeqRange], tail_probe: bool) {
+        for id in self.peers.live(self.silent_limit) {
+            self.out
+                .request(id, (ssrc, ranges), tail_probe, self.counters);
         }
-        let Some(current) = self.stream.as_ref().map(|s| s.numbering) else {
-            return;
-        };
-        let rto = self.rto();
-        let mut lists = std::mem::take(&mut self.scratch);
-        let mut earliest = Time::NEVER;
-        for i in 0..self.missing.len() {
-            let seq = self.missing[i];
-            let numbering = self.numbering_of(seq).unwrap_or(current);
-            let Some(slot) = self.raw.get_mut(seq) else {
-                continue;
-            };
-            if slot.next_request > now {
-                // Not due yet (a gap still in its reorder hold, a request not yet timed out):
-                // its time stays part of the next wake-up.
-                earliest = earliest.min(slot.next_request);
-                continue;
-            }
-            if slot.attempts >= self.config.max_attempts || now + rto / 2 >= slot.due {
-                slot.next_request = Time::NEVER;
-                continue;
-            }
-            let ranked = self.config.strategy == RequestStrategy::Ranked && slot.attempts == 0;
-            slot.attempts += 1;
-            slot.next_request = now + rto;
-            earliest = earliest.min(slot.next_request);
-            let list = 2 * usize::from(numbering.ssrc != current.ssrc) + usize::from(ranked);
-            push_seq(&mut lists[list], numbering.wire(seq));
+    }
+
+    /// Queues requests for `ranges` to one member.
+    fn one(&mut self, to: SenderId, ssrc: Ssrc, ranges: &[SeqRange]) {
+        self.out.request(to, (ssrc, ranges), false, self.counters);
+    }
+}
+
+/// What to do about one missing packet when its request timer is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Not due yet (in its reorder hold, or a request not yet timed out): wake at this time.
+    Wait(Time),
+    /// Out of attempts, or too close to its deadline for an answer to arrive: stop asking at
+    /// this tier (a further tier would take over here).
+    GiveUp,
+    /// Ask now; `ranked` asks the best peer only (a first attempt under the ranked strategy).
+    Ask {
+        /// Ask the best-ranked peer rather than every member.
+        ranked: bool,
+    },
+}
+
+/// The step for a missing packet's `slot` at `now`, with retry timer `rto`.
+pub(crate) fn step(slot: &Slot, now: Time, rto: Duration, c: &Config) -> Step {
+    if slot.next_request > now {
+        Step::Wait(slot.next_request)
+    } else if slot.attempts >= c.max_attempts || now + rto / 2 >= slot.due {
+        Step::GiveUp
+    } else {
+        Step::Ask {
+            ranked: c.strategy == RequestStrategy::Ranked && slot.attempts == 0,
         }
-        let previous = self.previous.map(|p| p.numbering.ssrc);
-        let best = self
-            .peers
-            .best(self.config.silent_after_pings)
-            .map(|i| self.peers.list[i].id);
-        for (k, ssrc) in [(0, Some(current.ssrc)), (2, previous)] {
-            let Some(ssrc) = ssrc else { continue };
-            self.request_from_all(ssrc, &lists[k], false);
-            match best {
-                Some(id) => self.request_from(id, ssrc, &lists[k + 1], false),
-                None => self.request_from_all(ssrc, &lists[k + 1], false),
-            }
+    }
+}
+
+/// The missing set, request timers and tail probes.
+#[derive(Debug)]
+pub(crate) struct RepairScheduler {
+    /// Numbers marked missing, ascending; entries already filled are pruned lazily.
+    missing: Vec<SeqNo>,
+    /// No missing packet's request timer fires before this (a lower bound).
+    next_request_at: Time,
+    /// Ranges being gathered for requests (reused): for the current stream to all members,
+    /// to the best one, then the same for the previous stream.
+    scratch: [Vec<SeqRange>; 4],
+    /// Earliest time of the next tail-loss probe.
+    next_tail_probe: Time,
+    /// Tail probes sent in the current quiet spell (for back-off).
+    tail_round: u32,
+}
+
+impl RepairScheduler {
+    /// An empty scheduler for a raw buffer of `capacity` packets.
+    pub(crate) fn new(capacity: usize) -> Self {
+        RepairScheduler {
+            missing: Vec::with_capacity(capacity),
+            next_request_at: Time::NEVER,
+            scratch: std::array::from_fn(|_| Vec::with_capacity(RANGES_PER_REQUEST * 4)),
+            next_tail_probe: Time::ZERO,
+            tail_round: 0,
         }
-        lists.iter_mut().for_each(Vec::clear);
-        self.scratch = lists;
-        self.next_request_at = earliest;
+    }
+
+    /// A new stream is followed: tail probing starts afresh.
+    pub(crate) fn restarted(&mut self) {
+        (self.next_tail_probe, self.tail_round) = (Time::ZERO, 0);
+    }
+
+    /// Something was added to the buffer: the quiet spell (if any) is over.
+    pub(crate) fn progressed(&mut self) {
+        self.tail_round = 0;
+    }
+
+    /// Marks the numbers `gap` missing, detected at `now`. The packet just after the gap plays
+    /// at `due`; those before it one packet `spacing` earlier each. The first request waits for
+    /// `hold` (reordering).
+    pub(crate) fn add_gap(
+        &mut self,
+        raw: &mut RawBuffer,
+        gap: Range<u64>,
+        (now, due, spacing): (Time, Time, Duration),
+        hold: Duration,
+    ) {
+        let first_request = now + hold;
+        let end = gap.end;
+        for m in gap {
+            let due_m = due - spacing * ((end - m) as u32);
+            raw.mark_missing(SeqNo(m), now, due_m, first_request);
+            self.missing.push(SeqNo(m));
+            self.next_request_at = self.next_request_at.min(first_request);
+        }
     }
 
     /// Makes every missing packet that is not yet due eligible for a request now, with a fresh
     /// count of attempts.
-    pub(super) fn rearm_requests(&mut self, now: Time) {
+    pub(crate) fn rearm(&mut self, now: Time, raw: &mut RawBuffer) {
         for &seq in &self.missing {
-            if let Some(slot) = self.raw.get_mut(seq)
+            if let Some(slot) = raw.get_mut(seq)
                 && slot.state == SlotState::Missing
                 && slot.due > now
             {
@@ -98,48 +166,82 @@ impl Client {
         }
     }
 
-    /// Queues requests for `ranges` to every live peer.
-    fn request_from_all(&mut self, ssrc: Ssrc, ranges: &[SeqRange], tail_probe: bool) {
-        let limit = self.config.silent_after_pings;
-        for i in 0..self.peers.list.len() {
-            if !self.peers.list[i].silent(limit) {
-                self.request_from(self.peers.list[i].id, ssrc, ranges, tail_probe);
+    /// Sends requests for every missing packet whose request timer has fired, one set per
+    /// stream (the previous stream's last packets are still asked for after a restart).
+    pub(crate) fn send_requests(
+        &mut self,
+        now: Time,
+        raw: &mut RawBuffer,
+        streams: &StreamReceiver,
+        c: &Config,
+        to: &mut Targets<'_>,
+    ) {
+        self.missing.retain(|s| {
+            raw.get(*s)
+                .is_some_and(|slot| slot.state == SlotState::Missing)
+        });
+        if !c.repair_enabled || to.is_empty() {
+            return;
+        }
+        let Some(current) = streams.numbering() else {
+            return;
+        };
+        let rto = to.rto(c);
+        let mut lists = std::mem::take(&mut self.scratch);
+        let mut earliest = Time::NEVER;
+        for &seq in &self.missing {
+            let numbering = streams.numbering_of(seq).unwrap_or(current);
+            let Some(slot) = raw.get_mut(seq) else {
+                continue;
+            };
+            let ranked = match step(slot, now, rto, c) {
+                Step::Wait(at) => {
+                    earliest = earliest.min(at);
+                    continue;
+                }
+                Step::GiveUp => {
+                    slot.next_request = Time::NEVER;
+                    continue;
+                }
+                Step::Ask { ranked } => ranked,
+            };
+            slot.attempts += 1;
+            slot.next_request = now + rto;
+            earliest = earliest.min(slot.next_request);
+            let list = 2 * usize::from(numbering.ssrc != current.ssrc) + usize::from(ranked);
+            push_seq(&mut lists[list], numbering.wire(seq));
+        }
+        let best = to.peers.best(to.silent_limit).map(|i| to.peers.list[i].id);
+        for (k, ssrc) in [(0, Some(current.ssrc)), (2, streams.previous_ssrc())] {
+            let Some(ssrc) = ssrc else { continue };
+            to.all(ssrc, &lists[k], false);
+            match best {
+                Some(id) => to.one(id, ssrc, &lists[k + 1]),
+                None => to.all(ssrc, &lists[k + 1], false),
             }
         }
-    }
-
-    /// Queues requests for `ranges` to one peer, as many messages as needed.
-    fn request_from(&mut self, to: SenderId, ssrc: Ssrc, ranges: &[SeqRange], tail_probe: bool) {
-        for part in ranges.chunks(RANGES_PER_REQUEST) {
-            let mut buf = [SeqRange { start: 0, len: 1 }; RANGES_PER_REQUEST];
-            buf[..part.len()].copy_from_slice(part);
-            self.enqueue(
-                to,
-                PendingKind::Request {
-                    ssrc,
-                    ranges: buf,
-                    n: part.len() as u8,
-                    tail_probe,
-                },
-            );
-        }
+        lists.iter_mut().for_each(Vec::clear);
+        self.scratch = lists;
+        self.next_request_at = earliest;
     }
 
     /// When the stream has been quiet for longer than a few packet gaps, asks the group for
     /// what may have followed the highest packet (losses at the tail are otherwise invisible
     /// until the next packet arrives).
-    pub(super) fn tail_probe(&mut self, now: Time) {
-        let Some(at) = self.tail_probe_time() else {
+    pub(crate) fn tail_probe(
+        &mut self,
+        now: Time,
+        (stream, chunk): (Option<Activity>, u64),
+        c: &Config,
+        to: &mut Targets<'_>,
+    ) {
+        let Some(at) = self.tail_probe_time(stream, !to.is_empty(), c) else {
             return;
         };
-        if at > now || !self.config.repair_enabled {
-            return;
-        }
-        let rto = self.rto();
-        let chunk = self.raw.chunk();
-        let Some(s) = self.stream.as_mut() else {
+        let Some(s) = stream.filter(|_| at <= now && c.repair_enabled) else {
             return;
         };
+        let rto = to.rto(c);
         // Packets that should have arrived since the last multicast one, less those repaired
         // since: during an outage the probes ask for the whole backlog, not one gap's worth.
         let quiet = now.saturating_since(s.last_arrival).as_micros() as u64;
@@ -148,94 +250,40 @@ impl Client {
             .saturating_sub(s.highest.0)
             .clamp(1, TAIL_PROBE_CHUNKS * chunk) as u16;
         // Back off while the quiet lasts: the stream may simply have ended.
-        s.next_tail_probe = now + rto * (1 << s.tail_round.min(6));
-        s.tail_round += 1;
+        self.next_tail_probe = now + rto * (1 << self.tail_round.min(6));
+        self.tail_round += 1;
         let range = [SeqRange {
             start: s.numbering.wire(s.highest.next()),
             len: count,
         }];
-        let ssrc = s.ssrc();
-        self.request_from_all(ssrc, &range, true);
+        to.all(s.numbering.ssrc, &range, true);
     }
 
     /// When the next tail probe is due: after a quiet spell of four packet gaps (at least
     /// twice the reorder hold), repeated with exponential back-off while the quiet lasts, up
-    /// to the buffer duration.
-    pub(super) fn tail_probe_time(&self) -> Option<Time> {
-        let s = self.stream.as_ref()?;
-        if self.peers.list.is_empty() || !self.config.repair_enabled {
+    /// to the buffer duration. Never without a stream or anybody to ask.
+    pub(crate) fn tail_probe_time(
+        &self,
+        stream: Option<Activity>,
+        has_peers: bool,
+        c: &Config,
+    ) -> Option<Time> {
+        let s = stream?;
+        if !has_peers || !c.repair_enabled {
             return None;
         }
-        let quiet = Duration::from_micros(s.gap_us * 4).max(self.config.reorder_hold * 2);
-        let at = (s.last_progress + quiet).max(s.next_tail_probe);
-        (at < s.last_progress + self.config.buffer).then_some(at)
+        let quiet = Duration::from_micros(s.gap_us * 4).max(c.reorder_hold * 2);
+        let at = (s.last_progress + quiet).max(self.next_tail_probe);
+        (at < s.last_progress + c.buffer).then_some(at)
     }
 
     /// The earliest request timer among missing packets (a lower bound, kept up to date by
     /// [`send_requests`](Self::send_requests) and gap detection).
-    pub(super) fn next_request_time(&self) -> Option<Time> {
-        if !self.config.repair_enabled || self.peers.list.is_empty() {
+    pub(crate) fn next_request_time(&self, has_peers: bool, c: &Config) -> Option<Time> {
+        if !c.repair_enabled || !has_peers {
             return None;
         }
         (self.next_request_at != Time::NEVER).then_some(self.next_request_at)
-    }
-
-    /// Pings each peer whose interval has passed; reports peers that went silent.
-    pub(super) fn ping_peers(&mut self, now: Time) {
-        let (interval, limit) = (self.config.ping_interval, self.config.silent_after_pings);
-        for i in 0..self.peers.list.len() {
-            let p = &mut self.peers.list[i];
-            if p.last_ping.is_some_and(|t| t + interval > now) {
-                continue;
-            }
-            if p.last_ping.is_some() {
-                p.unanswered += 1;
-                if p.unanswered == limit {
-                    self.events.push_back(Event::PeerSilent(p.id));
-                }
-            }
-            p.last_ping = Some(now);
-            let id = p.id;
-            self.enqueue(id, PendingKind::Ping);
-        }
-    }
-
-    /// The next ping time.
-    pub(super) fn next_ping_time(&self) -> Option<Time> {
-        let interval = self.config.ping_interval;
-        self.peers
-            .list
-            .iter()
-            .map(|p| p.last_ping.map_or(Time::ZERO, |t| t + interval))
-            .min()
-    }
-
-    /// Grows the raw and playback buffers when the measured rate needs more than they hold.
-    pub(super) fn check_size(&mut self, now: Time) {
-        if now < self.next_size_check {
-            return;
-        }
-        // The rate is what arrived since the last check, not the smoothed inter-arrival gap:
-        // a driver that reads datagrams in batches sees gaps near zero, which would ask for a
-        // ring of gigabytes.
-        let received = self.stats.counters.received;
-        let last = self.size_check_from.replace((now, received));
-        self.next_size_check = now + SIZE_CHECK_EVERY;
-        let (Some((last_at, last_received)), Some(s)) = (last, self.stream.as_ref()) else {
-            return;
-        };
-        let elapsed_us = now.saturating_since(last_at).as_micros().max(1) as u64;
-        let window_us = (self.config.buffer + self.config.retention).as_micros() as u64;
-        let needed = received
-            .saturating_sub(last_received)
-            .saturating_mul(window_us)
-            / elapsed_us;
-        let chunk = self.raw.chunk();
-        if needed > self.raw.capacity() {
-            let chunks = (needed + needed / 4).div_ceil(chunk) as usize;
-            self.raw.grow(chunks, s.release_next);
-            self.playback.grow(self.raw.capacity() as usize);
-        }
     }
 }
 
@@ -255,24 +303,4 @@ fn push_seq(ranges: &mut Vec<SeqRange>, wire: u16) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn consecutive_numbers_merge_across_wrap() {
-        let mut r = Vec::new();
-        for s in [65_534u16, 65_535, 0, 4] {
-            push_seq(&mut r, s);
-        }
-        assert_eq!(
-            r,
-            vec![
-                SeqRange {
-                    start: 65_534,
-                    len: 3
-                },
-                SeqRange { start: 4, len: 1 }
-            ]
-        );
-    }
-}
+mod tests;

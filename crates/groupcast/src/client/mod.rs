@@ -384,7 +384,7 @@ impl Driver {
         self.publish()?;
         self.status.done();
         self.link.close();
-        let c = &self.report;
+        let c = &self.report.counters;
         tracing::info!(
             received = c.received,
             lost = c.lost,

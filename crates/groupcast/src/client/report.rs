@@ -1,8 +1,9 @@
 //! The client's figures: `--stats-json`, the heartbeat's statistics, and the live status line.
 
 use groupcast_api::{ClientStats, SessionInfo};
-use groupcast_core::Client;
-use serde::Serialize;
+use groupcast_core::{Client, Counters};
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 use std::io::{IsTerminal, Write};
 
 /// Everything `--stats-json` holds.
@@ -20,42 +21,19 @@ pub(crate) struct Report {
     pub(crate) epoch: u32,
     /// The stream followed (0 before the first packet).
     pub(crate) ssrc: u32,
-    /// Media packets received by multicast.
-    pub(crate) received: u64,
-    /// Packets missed by multicast.
-    pub(crate) lost: u64,
-    /// Of those, repaired by peers.
-    pub(crate) repaired: u64,
-    /// Of those, played out as holes.
-    pub(crate) unrecovered: u64,
-    /// Repair copies after the first.
+    /// The core's counters, each under its own name (see `groupcast_core::Counters`).
+    #[serde(flatten, serialize_with = "counter_map")]
+    pub(crate) counters: Counters,
+    /// Repair copies after the first (`duplicate_repairs`, under its older name).
     pub(crate) duplicates: u64,
-    /// Packets that arrived by multicast after being requested.
-    pub(crate) late: u64,
-    /// Request messages sent.
-    pub(crate) requests_sent: u64,
-    /// Packet numbers requested.
-    pub(crate) packets_requested: u64,
-    /// Requests received from peers.
-    pub(crate) requests_received: u64,
-    /// Repairs sent to peers.
-    pub(crate) repairs_served: u64,
-    /// Malformed media or peer datagrams.
+    /// Malformed media or peer datagrams ([`Counters::bad_datagrams`]).
     pub(crate) bad_datagrams: u64,
-    /// Peer messages that failed authentication or came from strangers.
-    pub(crate) unauthenticated: u64,
-    /// Peer messages for an unknown epoch or another channel.
-    pub(crate) stale: u64,
-    /// Replayed peer messages.
-    pub(crate) replayed: u64,
     /// Multicast datagrams dropped by `--drop-rate` (testing only).
     pub(crate) test_dropped: u64,
     /// Repair latency, median and 99th percentile, µs.
     pub(crate) repair_p50_us: u64,
     /// See `repair_p50_us`.
     pub(crate) repair_p99_us: u64,
-    /// TS packets handed to the player.
-    pub(crate) ts_packets_out: u64,
     /// Peer protocol bytes sent and received (UDP payloads).
     pub(crate) peer_bytes_sent: u64,
     /// See `peer_bytes_sent`.
@@ -64,8 +42,6 @@ pub(crate) struct Report {
     pub(crate) peer_send_errors: u64,
     /// Members of the group other than us.
     pub(crate) peers: u32,
-    /// Source restarts followed.
-    pub(crate) source_restarts: u64,
     /// Play-out buffer fill, ms (estimated from the packet rate).
     pub(crate) buffer_ms: u32,
     /// Seconds since start.
@@ -89,25 +65,12 @@ impl Report {
         let c = &s.counters;
         let us = |q| s.repair_latency(q).map_or(0, |d| d.as_micros() as u64);
         self.ssrc = core.ssrc().map_or(0, |s| s.0);
-        self.received = c.received;
-        self.lost = c.lost;
-        self.repaired = c.repaired;
-        self.unrecovered = c.unrecovered;
+        self.counters.clone_from(c);
         self.duplicates = c.duplicate_repairs;
-        self.late = c.late;
-        self.requests_sent = c.requests_sent;
-        self.packets_requested = c.packets_requested;
-        self.requests_received = c.requests_received;
-        self.repairs_served = c.repairs_served;
-        self.bad_datagrams = c.bad_rtp + c.bad_payload + c.bad_peer_datagrams + c.malformed;
-        self.unauthenticated = c.unauthenticated;
-        self.stale = c.stale;
-        self.replayed = c.replayed;
+        self.bad_datagrams = c.bad_datagrams();
         self.repair_p50_us = us(0.5);
         self.repair_p99_us = us(0.99);
-        self.ts_packets_out = c.ts_packets_out;
         self.peers = core.peer_count() as u32;
-        self.source_restarts = c.source_restarts;
         let pps = c.received as f64 / seconds.max(0.001);
         self.buffer_ms = (core.playback_len() as f64 * 1000.0 / pps.max(1.0)) as u32;
         self.seconds = seconds;
@@ -115,15 +78,16 @@ impl Report {
 
     /// The figures the manager gets with each heartbeat.
     pub(crate) fn client_stats(&self) -> ClientStats {
+        let c = &self.counters;
         ClientStats {
-            received: self.received,
-            lost: self.lost,
-            repaired: self.repaired,
-            unrecovered: self.unrecovered,
-            duplicates: self.duplicates,
-            requests_sent: self.requests_sent,
-            repairs_served: self.repairs_served,
-            bad_datagrams: self.bad_datagrams + self.unauthenticated + self.replayed,
+            received: c.received,
+            lost: c.lost,
+            repaired: c.repaired,
+            unrecovered: c.unrecovered,
+            duplicates: c.duplicate_repairs,
+            requests_sent: c.requests_sent,
+            repairs_served: c.repairs_served,
+            bad_datagrams: c.bad_datagrams(),
             repair_p50_us: self.repair_p50_us,
             repair_p99_us: self.repair_p99_us,
             buffer_ms: self.buffer_ms,
@@ -155,7 +119,13 @@ impl StatusLine {
         let _ = write!(
             err,
             "\r\x1b[2Kreceived {}  lost {}  repaired {}  unrecovered {}  dup {}  peers {}  buffer {} ms",
-            r.received, r.lost, r.repaired, r.unrecovered, r.duplicates, r.peers, r.buffer_ms
+            r.counters.received,
+            r.counters.lost,
+            r.counters.repaired,
+            r.counters.unrecovered,
+            r.counters.duplicate_repairs,
+            r.peers,
+            r.buffer_ms
         );
         let _ = err.flush();
     }
@@ -165,5 +135,41 @@ impl StatusLine {
         if self.on {
             eprintln!();
         }
+    }
+}
+
+/// Writes the counters as a map of name to value (flattened into the report).
+fn counter_map<S: Serializer>(c: &Counters, s: S) -> Result<S::Ok, S::Error> {
+    let mut map = s.serialize_map(Some(Counters::FIELDS.len()))?;
+    for (name, value) in c.fields() {
+        map.serialize_entry(name, &value)?;
+    }
+    map.end()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_json_lists_every_counter_by_name_and_the_heartbeat_agrees() {
+        let mut r = Report::default();
+        r.counters.received = 5;
+        r.counters.duplicate_repairs = 2;
+        r.counters.bad_rtp = 1;
+        r.counters.unauthenticated = 4;
+        r.duplicates = r.counters.duplicate_repairs;
+        r.bad_datagrams = r.counters.bad_datagrams();
+        let json = serde_json::to_value(&r).unwrap();
+        for name in Counters::FIELDS {
+            assert!(json.get(name).is_some(), "{name} missing from {json}");
+        }
+        assert_eq!(
+            (json["received"].as_u64(), json["duplicates"].as_u64()),
+            (Some(5), Some(2))
+        );
+        let hb = r.client_stats();
+        assert_eq!(json["bad_datagrams"].as_u64(), Some(hb.bad_datagrams));
+        assert_eq!((hb.bad_datagrams, hb.duplicates), (1, 2));
     }
 }

@@ -1,8 +1,14 @@
-//! The repair group as this client sees it: members, keys, and per-peer state (RTT, replay
-//! window, serving budget, liveness).
+//! Membership: the repair group as this client sees it: the members the manager assigned,
+//! the group keys (the current one, and the previous one during its grace period), and what
+//! we learn of each peer as a repair source: RTT, liveness (pings answered), useful repairs.
+//!
+//! What we keep about peers as *requesters* (replay window, serving budget) belongs to the
+//! server (`client/server.rs`).
 
-use groupcast_base::{Time, TokenBucket};
-use groupcast_wire::proto::{GroupEpoch, GroupKey, KEY_LEN, ReplayWindow, SenderId};
+use crate::Event;
+use groupcast_base::Time;
+use groupcast_wire::proto::{GroupEpoch, GroupKey, KEY_LEN, SenderId};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -67,10 +73,6 @@ pub(crate) struct Peer {
     pub(crate) addr: SocketAddr,
     /// RTT estimate, once measured.
     pub(crate) rtt: Option<Rtt>,
-    /// Anti-replay window over its counters.
-    pub(crate) replay: ReplayWindow,
-    /// Its budget for repairs we serve it.
-    pub(crate) budget: TokenBucket,
     /// Pings sent since its last pong.
     pub(crate) unanswered: u32,
     /// When we pinged it last.
@@ -94,7 +96,7 @@ impl Peer {
 /// The group: current members with their state, the current key and the previous one during
 /// its grace period.
 #[derive(Debug, Default)]
-pub(crate) struct Peers {
+pub(crate) struct Membership {
     /// Current members other than us.
     pub(crate) list: Vec<Peer>,
     /// Current epoch and key, once a group is set.
@@ -103,16 +105,9 @@ pub(crate) struct Peers {
     previous: Option<(GroupEpoch, GroupKey, Time)>,
 }
 
-impl Peers {
+impl Membership {
     /// Installs a new assignment, keeping state of members that stay.
-    pub(crate) fn set(
-        &mut self,
-        me: SenderId,
-        group: &Group,
-        now: Time,
-        grace: Duration,
-        burst: u32,
-    ) {
+    pub(crate) fn set(&mut self, me: SenderId, group: &Group, now: Time, grace: Duration) {
         let mut old = std::mem::take(&mut self.list);
         for m in group.members.iter().filter(|m| m.id != me) {
             let kept = old
@@ -125,8 +120,6 @@ impl Peers {
                     id: m.id,
                     addr: m.addr,
                     rtt: None,
-                    replay: ReplayWindow::new(),
-                    budget: TokenBucket::full(burst),
                     unanswered: 0,
                     last_ping: None,
                     useful_repairs: 0,
@@ -176,6 +169,67 @@ impl Peers {
             .filter(|&i| !self.list[i].silent(silent_limit))
             .min_by_key(|&i| rank(&self.list[i]))
     }
+
+    /// Session ids of the live peers (those answering pings), in list order.
+    pub(crate) fn live(&self, silent_limit: u32) -> impl Iterator<Item = SenderId> + '_ {
+        self.list
+            .iter()
+            .filter(move |p| !p.silent(silent_limit))
+            .map(|p| p.id)
+    }
+
+    /// Pings each peer whose `interval` has passed (`ping` queues one); reports, into
+    /// `events`, peers that reached `silent_limit` unanswered pings.
+    pub(crate) fn ping_due(
+        &mut self,
+        now: Time,
+        (interval, silent_limit): (Duration, u32),
+        events: &mut VecDeque<Event>,
+        mut ping: impl FnMut(SenderId),
+    ) {
+        for p in &mut self.list {
+            if p.last_ping.is_some_and(|t| t + interval > now) {
+                continue;
+            }
+            if p.last_ping.is_some() {
+                p.unanswered += 1;
+                if p.unanswered == silent_limit {
+                    events.push_back(Event::PeerSilent(p.id));
+                }
+            }
+            p.last_ping = Some(now);
+            ping(p.id);
+        }
+    }
+
+    /// The next time a ping is due.
+    pub(crate) fn next_ping_time(&self, interval: Duration) -> Option<Time> {
+        self.list
+            .iter()
+            .map(|p| p.last_ping.map_or(Time::ZERO, |t| t + interval))
+            .min()
+    }
+
+    /// Takes peer `idx`'s pong echoing our timestamp `echo_us`: an RTT sample (unless the echo
+    /// lies in the future) and proof of life. Returns true if the peer had been silent.
+    pub(crate) fn pong(&mut self, idx: usize, now: Time, echo_us: u64, silent_limit: u32) -> bool {
+        let Some(p) = self.list.get_mut(idx) else {
+            return false;
+        };
+        if echo_us <= now.as_micros() {
+            p.sample_rtt(now.saturating_since(Time::from_micros(echo_us)));
+        }
+        let was_silent = p.silent(silent_limit);
+        p.unanswered = 0;
+        was_silent
+    }
+
+    /// Credits peer `idx` with a first repair (ranking prefers useful peers).
+    pub(crate) fn credit(&mut self, idx: usize) {
+        if let Some(p) = self.list.get_mut(idx) {
+            p.useful_repairs += 1;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -207,13 +261,13 @@ mod tests {
 
     #[test]
     fn rekey_keeps_state_and_old_key_for_grace() {
-        let mut peers = Peers::default();
+        let mut peers = Membership::default();
         let g1 = Group {
             epoch: GroupEpoch(1),
             key: [1; KEY_LEN],
             members: vec![member(1), member(2), member(3)],
         };
-        peers.set(SenderId(1), &g1, Time::ZERO, Duration::from_secs(2), 10);
+        peers.set(SenderId(1), &g1, Time::ZERO, Duration::from_secs(2));
         assert_eq!(peers.list.len(), 2, "we are not our own peer");
         peers.list[0].sample_rtt(Duration::from_millis(7));
         let g2 = Group {
@@ -226,7 +280,6 @@ mod tests {
             &g2,
             Time::from_millis(100),
             Duration::from_secs(2),
-            10,
         );
         let two = peers.find(SenderId(2)).unwrap();
         assert!(peers.list[two].rtt.is_some());
@@ -236,5 +289,33 @@ mod tests {
         assert!(peers.key(GroupEpoch(1), Time::from_millis(2100)).is_none());
         assert!(peers.key(GroupEpoch(3), Time::ZERO).is_none());
         assert_eq!(peers.best(3), Some(two));
+    }
+
+    #[test]
+    fn unanswered_pings_silence_a_peer_until_it_answers() {
+        let mut peers = Membership::default();
+        let g = Group {
+            epoch: GroupEpoch(1),
+            key: [1; KEY_LEN],
+            members: vec![member(2)],
+        };
+        peers.set(SenderId(1), &g, Time::ZERO, Duration::from_secs(2));
+        let (every, mut events, mut pinged) = (Duration::from_secs(1), VecDeque::new(), 0);
+        assert_eq!(peers.next_ping_time(every), Some(Time::ZERO));
+        for s in 0..4 {
+            peers.ping_due(Time::from_secs(s), (every, 3), &mut events, |_| pinged += 1);
+        }
+        assert_eq!(pinged, 4);
+        assert_eq!(events, [Event::PeerSilent(SenderId(2))]);
+        assert_eq!(peers.live(3).count(), 0);
+        assert_eq!(peers.next_ping_time(every), Some(Time::from_secs(4)));
+        let now = Time::from_millis(3_010);
+        assert!(peers.pong(0, now, 3_000_000, 3), "it had been silent");
+        assert_eq!(
+            peers.list[0].rtt.map(|r| r.srtt),
+            Some(Duration::from_millis(10))
+        );
+        assert!(!peers.pong(0, now, now.as_micros() + 1, 3));
+        assert_eq!(peers.live(3).collect::<Vec<_>>(), [SenderId(2)]);
     }
 }

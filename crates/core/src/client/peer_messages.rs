@@ -1,0 +1,161 @@
+//! Messages to and from peers: authenticating and dispatching what arrives on the peer socket
+//! (requests go to the server, repairs to the receive path, pings and pongs to membership),
+//! and writing what the outbox holds.
+
+use super::media::{Arrival, Via};
+use super::outbox::PendingKind;
+use super::server::{Request, Server};
+use super::{Client, Event, Transmit};
+use groupcast_base::Time;
+use groupcast_wire::proto::{Body, Envelope, Header, Message, ProtoError, Ranges, Repair};
+use groupcast_wire::rtp::RtpPacket;
+use groupcast_wire::{SeqNo, Ssrc, ts};
+
+impl Client {
+    /// Takes one datagram received on the peer socket.
+    ///
+    /// Only authenticated messages from current members, for our channel and a known epoch,
+    /// not replayed, are acted on; everything else is counted and dropped, never answered.
+    pub fn handle_peer(&mut self, now: Time, datagram: &[u8]) {
+        let c = &mut self.stats.counters;
+        let Ok(env) = Envelope::parse(datagram) else {
+            c.bad_peer_datagrams += 1;
+            return;
+        };
+        let Some(idx) = self.peers.find(env.header.sender) else {
+            c.unauthenticated += 1;
+            return;
+        };
+        let key = match self.peers.key(env.header.epoch, now) {
+            Some(k) if env.header.channel == self.config.channel => k,
+            _ => {
+                c.stale += 1;
+                return;
+            }
+        };
+        let msg = match env.open(key) {
+            Ok(m) => m,
+            Err(ProtoError::BadTag) => {
+                c.unauthenticated += 1;
+                return;
+            }
+            Err(_) => {
+                c.malformed += 1;
+                return;
+            }
+        };
+        if !self.server.fresh(idx, msg.header.counter) {
+            c.replayed += 1;
+            return;
+        }
+        self.dispatch(now, idx, &msg);
+    }
+
+    /// Acts on an authenticated message from member `idx`.
+    fn dispatch(&mut self, now: Time, idx: usize, msg: &Message<'_>) {
+        let from = self.peers.list[idx].id;
+        match msg.body {
+            Body::Request { ssrc, ranges } => self.serve(now, idx, Ssrc(ssrc), &ranges),
+            Body::Repair(r) => self.on_repair(now, idx, &r),
+            Body::Ping => {
+                let h = msg.header;
+                let echo = PendingKind::Pong {
+                    echo_counter: h.counter,
+                    echo_timestamp_us: h.timestamp_us,
+                };
+                self.outbox.push(from, echo, &mut self.stats.counters);
+            }
+            Body::Pong {
+                echo_timestamp_us, ..
+            } => {
+                let limit = self.config.silent_after_pings;
+                if self.peers.pong(idx, now, echo_timestamp_us, limit) {
+                    self.events.push_back(Event::PeerAnswering(from));
+                }
+            }
+        }
+    }
+
+    /// Hands member `idx`'s request to the server.
+    fn serve(&mut self, now: Time, idx: usize, ssrc: Ssrc, ranges: &Ranges<'_>) {
+        let req = Request {
+            from: idx,
+            ssrc,
+            ranges,
+        };
+        let (raw, receiver) = (&self.raw, &self.receiver);
+        let held = |wire| Server::held(raw, receiver.resolve(ssrc, wire));
+        let c = &mut self.stats.counters;
+        let lookup = (receiver.follows(ssrc), held);
+        self.server.serve(now, req, lookup, &mut self.outbox, c);
+    }
+
+    /// Puts a repaired packet into its slot; the first copy wins.
+    fn on_repair(&mut self, now: Time, idx: usize, r: &Repair<'_>) {
+        let current = self.receiver.ssrc();
+        let previous = self.receiver.previous_ssrc();
+        let Ok(pkt) = RtpPacket::parse(r.rtp) else {
+            self.stats.counters.malformed += 1;
+            return;
+        };
+        let bad_payload = self.config.require_ts && ts::check_payload(pkt.payload).is_err();
+        let a = Arrival {
+            src: r.src,
+            datagram: r.rtp,
+            pkt: &pkt,
+            via: Via::Repair(idx),
+        };
+        if bad_payload || r.rtp.len() > self.config.max_datagram {
+            self.stats.counters.malformed += 1;
+        } else if current == Some(pkt.ssrc) {
+            self.accept(now, a);
+        } else if previous == Some(pkt.ssrc) {
+            self.accept_previous(now, a);
+        } else {
+            self.stats.counters.malformed += 1;
+        }
+    }
+
+    /// Writes the next queued message into `buf`; returns where to send it.
+    ///
+    /// `buf` should hold a full datagram (1,500 bytes for repairs of 1,316-byte payloads).
+    pub fn poll_transmit(&mut self, now: Time, buf: &mut [u8]) -> Option<Transmit> {
+        while let Some(p) = self.outbox.pop() {
+            let (Some((epoch, key)), Some(i)) =
+                (self.peers.current.as_ref(), self.peers.find(p.to))
+            else {
+                continue;
+            };
+            let header = Header {
+                channel: self.config.channel,
+                epoch: *epoch,
+                sender: self.config.sender,
+                counter: self.outbox.counter(),
+                timestamp_us: now.as_micros(),
+            };
+            let (raw, group) = (&self.raw, self.config.group);
+            let Some(body) = p
+                .what
+                .body(|ssrc, seq, wire| Server::answer(raw, group, (ssrc, seq, wire)))
+            else {
+                continue;
+            };
+            let Ok(len) = (Message { header, body }).emit(key, buf) else {
+                self.stats.counters.transmit_dropped += 1;
+                continue;
+            };
+            self.outbox.sent(&p.what, &mut self.stats.counters);
+            return Some(Transmit {
+                dst: self.peers.list[i].addr,
+                len,
+            });
+        }
+        None
+    }
+
+    /// True if a repair for `seq` is queued (used by tests of the serving side).
+    #[doc(hidden)]
+    pub fn repair_queued(&self, seq: SeqNo) -> bool {
+        self.outbox.repair_queued(seq)
+    }
+}

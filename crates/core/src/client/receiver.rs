@@ -1,0 +1,442 @@
+//! The stream receiver: which RTP stream the client follows, how its sequence numbers map into
+//! the client's single numbering space, and source restarts (an SSRC change confirmed by two
+//! consecutive packets while the old stream is quiet).
+//!
+//! It owns no packet: it numbers packets, says where they belong, and keeps the arrival
+//! figures (highest number, smoothed gap, last arrival) that loss detection and tail probes
+//! work from. It also keeps the log of multicast losses for the manager.
+
+use groupcast_base::Time;
+use groupcast_wire::rtp::{MP2T_CLOCK_HZ, RtpPacket};
+use groupcast_wire::{SeqExtender, SeqNo, Ssrc, TimestampExtender};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::time::Duration;
+
+/// Numbers left free between two streams, so that a packet of the new stream reordered
+/// ahead of its first one still has a slot.
+const RESTART_MARGIN: u64 = 2;
+/// Most recent multicast losses kept for [`Client::drain_losses`](crate::Client::drain_losses).
+pub const LOSS_LOG: usize = 512;
+
+/// How one stream's RTP sequence numbers map into the client's single numbering space.
+///
+/// Each source (SSRC) gets its own 64-bit extension; adding `offset` (wrapping) places it after
+/// the previous stream, so the raw and playback buffers run on without a break when the
+/// source restarts, and the old stream's last packets can still be repaired and served.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Numbering {
+    /// The stream.
+    pub(crate) ssrc: Ssrc,
+    /// Added (wrapping) to the stream's extended sequence numbers.
+    offset: u64,
+}
+
+impl Numbering {
+    /// The RTP sequence number of our number `seq`.
+    pub(crate) fn wire(&self, seq: SeqNo) -> u16 {
+        seq.0.wrapping_sub(self.offset) as u16
+    }
+
+    /// Our number for RTP sequence number `wire`, taken nearest to our number `near`.
+    pub(crate) fn resolve(&self, near: SeqNo, wire: u16) -> SeqNo {
+        let ext = SeqNo(near.0.wrapping_sub(self.offset)).nearest(wire);
+        SeqNo(ext.0.wrapping_add(self.offset))
+    }
+}
+
+/// State of the stream currently followed.
+#[derive(Debug)]
+struct Stream {
+    /// Its SSRC and place in the numbering space.
+    numbering: Numbering,
+    /// Extends its sequence numbers (before the offset).
+    seq: SeqExtender,
+    /// Extends its RTP timestamps.
+    ts: TimestampExtender,
+    /// Where its first packet goes, after a previous stream; `None` for the first stream.
+    base: Option<SeqNo>,
+    /// Our number of its first packet: lower numbers belong to the previous stream.
+    start: SeqNo,
+    /// Local time at which extended RTP timestamp `.1` was received (play-out anchor).
+    anchor: (Time, u64),
+    /// Highest number held or known missing.
+    highest: SeqNo,
+    /// Last multicast arrival.
+    last_arrival: Time,
+    /// Last time anything (media or repair) was added.
+    last_progress: Time,
+    /// Smoothed multicast inter-arrival time, µs.
+    gap_us: u64,
+    /// Highest number that arrived by multicast (tail probes estimate from it).
+    arrival_highest: SeqNo,
+}
+
+/// What the repair scheduler needs to know of the current stream's arrivals (a copy).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Activity {
+    /// The stream's numbering (tail probes ask by RTP sequence number).
+    pub(crate) numbering: Numbering,
+    /// Highest number held or known missing.
+    pub(crate) highest: SeqNo,
+    /// Highest number that arrived by multicast.
+    pub(crate) arrival_highest: SeqNo,
+    /// Last multicast arrival.
+    pub(crate) last_arrival: Time,
+    /// Last time anything was added.
+    pub(crate) last_progress: Time,
+    /// Smoothed multicast inter-arrival time, µs.
+    pub(crate) gap_us: u64,
+}
+
+/// The stream before the last source restart, still repaired and served until it plays out.
+#[derive(Clone, Copy, Debug)]
+struct Previous {
+    /// Its SSRC and place in the numbering space.
+    numbering: Numbering,
+    /// Its highest number.
+    highest: SeqNo,
+}
+
+/// A packet of a foreign SSRC held while deciding whether the source restarted.
+#[derive(Debug)]
+struct Candidate {
+    /// Its SSRC, if one is held.
+    ssrc: Option<Ssrc>,
+    /// Its RTP sequence number: a restart needs the next one.
+    seq: u16,
+    /// The datagram.
+    data: Vec<u8>,
+    /// Where it came from.
+    src: SocketAddr,
+}
+
+/// Where a multicast packet of some SSRC belongs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// The stream being followed.
+    Current,
+    /// The stream before the last restart.
+    Previous,
+    /// Another SSRC while the current stream is live: maybe a restart, see
+    /// [`StreamReceiver::confirm`].
+    Foreign,
+    /// No stream yet, or the current one has been quiet for a whole buffer: follow this one.
+    Restart,
+}
+
+/// A packet placed in the numbering space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Numbered {
+    /// Our number for it.
+    pub(crate) seq: SeqNo,
+    /// Its extended RTP timestamp.
+    pub(crate) rtp_ts: u64,
+    /// The first packet of the very first stream: the release cursor starts here.
+    pub(crate) origin: Option<SeqNo>,
+}
+
+/// Follows the source's stream across restarts and numbers its packets.
+#[derive(Debug)]
+pub(crate) struct StreamReceiver {
+    /// The stream being followed, once the first packet arrived.
+    stream: Option<Stream>,
+    /// The stream before the last restart, if any.
+    previous: Option<Previous>,
+    /// Possible new source (SSRC change) under confirmation.
+    candidate: Candidate,
+    /// RTP sequence numbers of the latest multicast losses (oldest dropped beyond
+    /// [`LOSS_LOG`]), for the manager's view of losses shared across a metro.
+    loss_log: VecDeque<u16>,
+}
+
+impl StreamReceiver {
+    /// No stream yet; a held candidate datagram may be up to `max_datagram` bytes.
+    pub(crate) fn new(max_datagram: usize, group: SocketAddr) -> Self {
+        StreamReceiver {
+            stream: None,
+            previous: None,
+            candidate: Candidate {
+                ssrc: None,
+                seq: 0,
+                data: Vec::with_capacity(max_datagram),
+                src: group,
+            },
+            loss_log: VecDeque::with_capacity(LOSS_LOG),
+        }
+    }
+
+    /// The SSRC of the stream being followed.
+    pub(crate) fn ssrc(&self) -> Option<Ssrc> {
+        self.stream.as_ref().map(|s| s.numbering.ssrc)
+    }
+
+    /// The SSRC of the stream before the last restart.
+    pub(crate) fn previous_ssrc(&self) -> Option<Ssrc> {
+        self.previous.map(|p| p.numbering.ssrc)
+    }
+
+    /// The current stream's numbering.
+    pub(crate) fn numbering(&self) -> Option<Numbering> {
+        self.stream.as_ref().map(|s| s.numbering)
+    }
+
+    /// Highest number held or known missing, once a stream is followed.
+    pub(crate) fn highest(&self) -> Option<SeqNo> {
+        self.stream.as_ref().map(|s| s.highest)
+    }
+
+    /// The current stream's arrival figures.
+    pub(crate) fn activity(&self) -> Option<Activity> {
+        self.stream.as_ref().map(|s| Activity {
+            numbering: s.numbering,
+            highest: s.highest,
+            arrival_highest: s.arrival_highest,
+            last_arrival: s.last_arrival,
+            last_progress: s.last_progress,
+            gap_us: s.gap_us,
+        })
+    }
+
+    /// The stream our number `seq` belongs to.
+    pub(crate) fn numbering_of(&self, seq: SeqNo) -> Option<Numbering> {
+        let s = self.stream.as_ref()?;
+        match self.previous {
+            Some(p) if seq < s.start => Some(p.numbering),
+            _ => Some(s.numbering),
+        }
+    }
+
+    /// The RTP sequence number of our number `seq` (0 before any stream).
+    pub(crate) fn wire(&self, seq: SeqNo) -> u16 {
+        self.numbering_of(seq)
+            .map(|n| n.wire(seq))
+            .unwrap_or_default()
+    }
+
+    /// True if `ssrc` is the current stream or the previous one.
+    pub(crate) fn follows(&self, ssrc: Ssrc) -> bool {
+        self.ssrc() == Some(ssrc) || self.previous_ssrc() == Some(ssrc)
+    }
+
+    /// Our number for packet `wire` of stream `ssrc`, if that is the current stream or the
+    /// previous one.
+    pub(crate) fn resolve(&self, ssrc: Ssrc, wire: u16) -> Option<SeqNo> {
+        let s = self.stream.as_ref()?;
+        if s.numbering.ssrc == ssrc {
+            return Some(s.numbering.resolve(s.highest, wire));
+        }
+        let p = self.previous.filter(|p| p.numbering.ssrc == ssrc)?;
+        Some(p.numbering.resolve(p.highest, wire)).filter(|&q| q < s.start)
+    }
+
+    /// Our number for packet `wire` of the previous stream, with the current stream's start
+    /// (numbers from there on are the current stream's).
+    pub(crate) fn resolve_previous(&self, wire: u16) -> Option<(SeqNo, SeqNo)> {
+        let (p, s) = (self.previous?, self.stream.as_ref()?);
+        Some((p.numbering.resolve(p.highest, wire), s.start))
+    }
+
+    /// Where a multicast packet of `ssrc` arriving at `now` belongs. A packet of the current
+    /// stream ends any restart under confirmation.
+    pub(crate) fn route(&mut self, now: Time, ssrc: Ssrc, buffer: Duration) -> Route {
+        match &self.stream {
+            Some(s) if s.numbering.ssrc == ssrc => {
+                self.candidate.ssrc = None;
+                Route::Current
+            }
+            _ if self.previous_ssrc() == Some(ssrc) => Route::Previous,
+            Some(s) if now.saturating_since(s.last_arrival) < buffer => Route::Foreign,
+            _ => Route::Restart,
+        }
+    }
+
+    /// A packet of a foreign SSRC while the current stream is live. A source restart is
+    /// confirmed by two packets of the new SSRC with consecutive numbers while the current
+    /// stream has been quiet for one and a half packet gaps (a restarted source has stopped; a
+    /// stranger sending to the group while the source runs never confirms). Returns true when
+    /// this packet confirms; otherwise it is held (the first of a possible pair) and false is
+    /// returned.
+    pub(crate) fn confirm(
+        &mut self,
+        now: Time,
+        src: SocketAddr,
+        datagram: &[u8],
+        pkt: &RtpPacket<'_>,
+    ) -> bool {
+        let quiet = self.stream.as_ref().is_some_and(|s| {
+            now.saturating_since(s.last_arrival).as_micros() as u64 >= 3 * s.gap_us.max(500) / 2
+        });
+        let follows = self.candidate.ssrc == Some(pkt.ssrc)
+            && pkt.sequence == self.candidate.seq.wrapping_add(1);
+        if follows && quiet {
+            return true;
+        }
+        self.candidate.ssrc = Some(pkt.ssrc);
+        self.candidate.seq = pkt.sequence;
+        self.candidate.data.clear();
+        self.candidate.data.extend_from_slice(datagram);
+        self.candidate.src = src;
+        false
+    }
+
+    /// Takes the held candidate datagram and where it came from; give the buffer back with
+    /// [`release_held`](Self::release_held).
+    pub(crate) fn take_held(&mut self) -> (Vec<u8>, SocketAddr) {
+        (std::mem::take(&mut self.candidate.data), self.candidate.src)
+    }
+
+    /// Returns the candidate buffer (for reuse) and forgets the candidate.
+    pub(crate) fn release_held(&mut self, data: Vec<u8>) {
+        self.candidate.data = data;
+        self.candidate.ssrc = None;
+    }
+
+    /// Starts following `ssrc`; returns the SSRC followed before, if any. The old stream
+    /// becomes the previous one: its packets stay in the buffer, are repaired and served until
+    /// they play out, and the new stream's numbers follow on after them.
+    pub(crate) fn restart(&mut self, now: Time, ssrc: Ssrc, expected_pps: u32) -> Option<Ssrc> {
+        let old = self.stream.take();
+        let base = old.as_ref().map(|o| {
+            self.previous = Some(Previous {
+                numbering: o.numbering,
+                highest: o.highest,
+            });
+            SeqNo(o.highest.0 + 1 + RESTART_MARGIN)
+        });
+        let below_base = base.map_or(SeqNo(0), |b| SeqNo(b.0 - 1));
+        self.stream = Some(Stream {
+            numbering: Numbering { ssrc, offset: 0 },
+            seq: SeqExtender::new(),
+            ts: TimestampExtender::new(),
+            base,
+            start: base.unwrap_or(SeqNo(0)),
+            anchor: (now, 0),
+            highest: below_base,
+            last_arrival: now,
+            last_progress: now,
+            gap_us: old
+                .as_ref()
+                .map_or(1_000_000 / u64::from(expected_pps), |o| o.gap_us),
+            arrival_highest: below_base,
+        });
+        old.map(|o| o.numbering.ssrc)
+    }
+
+    /// True while the current stream awaits its first packet; `None` without a stream.
+    pub(crate) fn awaiting_first(&self) -> Option<bool> {
+        self.stream.as_ref().map(|s| s.seq.highest().is_none())
+    }
+
+    /// True if RTP sequence number `wire` of the current stream lies more than `reach`
+    /// numbers beyond the highest one.
+    pub(crate) fn beyond(&self, wire: u16, reach: u64) -> bool {
+        self.stream
+            .as_ref()
+            .is_some_and(|s| s.numbering.resolve(s.highest, wire).0 > s.highest.0 + reach)
+    }
+
+    /// Numbers a packet of the current stream (extending its sequence number and timestamp;
+    /// the first packet places the stream).
+    pub(crate) fn number(&mut self, now: Time, pkt: &RtpPacket<'_>) -> Option<Numbered> {
+        let stream = self.stream.as_mut()?;
+        let first = stream.seq.highest().is_none();
+        let ext = stream.seq.extend(pkt.sequence);
+        let rtp_ts = stream.ts.extend(pkt.timestamp);
+        let mut origin = None;
+        if first {
+            let place = stream.base.unwrap_or(ext);
+            stream.numbering.offset = place.0.wrapping_sub(ext.0);
+            stream.start = place;
+            stream.anchor = (now, rtp_ts);
+            if stream.base.is_none() {
+                (stream.highest, stream.arrival_highest) = (place, place);
+                origin = Some(place);
+            }
+        }
+        Some(Numbered {
+            seq: SeqNo(ext.0.wrapping_add(stream.numbering.offset)),
+            rtp_ts,
+            origin,
+        })
+    }
+
+    /// Play-out time of extended RTP timestamp `rtp_ts`, `buffer` after its local time;
+    /// re-anchors on timestamp jumps.
+    pub(crate) fn due(&mut self, now: Time, rtp_ts: u64, buffer: Duration) -> Time {
+        let Some(s) = self.stream.as_mut() else {
+            return now;
+        };
+        let offset_us =
+            (rtp_ts as i128 - s.anchor.1 as i128) * 1_000_000 / i128::from(MP2T_CLOCK_HZ);
+        let local = s.anchor.0.as_micros() as i128 + offset_us;
+        let skew = (local - now.as_micros() as i128).unsigned_abs();
+        let limit = (buffer.as_micros() * 4).max(5_000_000);
+        if skew > limit {
+            s.anchor = (now, rtp_ts);
+            return now + buffer;
+        }
+        Time::from_micros(local.max(0) as u64) + buffer
+    }
+
+    /// True if `seq` is above the highest number (its slot cannot stand for it yet).
+    pub(crate) fn is_fresh(&self, seq: SeqNo) -> bool {
+        self.stream.as_ref().is_some_and(|s| seq > s.highest)
+    }
+
+    /// True if `seq` is the first packet of a stream after a restart (a discontinuity).
+    pub(crate) fn is_boundary(&self, seq: SeqNo) -> bool {
+        self.stream
+            .as_ref()
+            .is_some_and(|s| s.base.is_some() && seq == s.start)
+    }
+
+    /// The smoothed packet gap.
+    pub(crate) fn gap(&self) -> Duration {
+        Duration::from_micros(self.stream.as_ref().map_or(0, |s| s.gap_us))
+    }
+
+    /// Notes that `seq` was stored at `now`, by multicast if `media`.
+    pub(crate) fn stored(&mut self, now: Time, seq: SeqNo, media: bool) {
+        let Some(s) = self.stream.as_mut() else {
+            return;
+        };
+        s.highest = s.highest.max(seq);
+        s.last_progress = now;
+        if media {
+            let gap = now.saturating_since(s.last_arrival).as_micros() as u64;
+            s.gap_us = (s.gap_us * 15 + gap.min(1_000_000)) / 16;
+            s.last_arrival = now;
+            s.arrival_highest = s.arrival_highest.max(seq);
+        }
+    }
+
+    /// Goes on from `seq` after a gap longer than the buffer.
+    pub(crate) fn resync(&mut self, seq: SeqNo) {
+        if let Some(s) = self.stream.as_mut() {
+            s.highest = seq;
+        }
+    }
+
+    /// Logs our numbers `range` (of the current stream) as multicast losses.
+    pub(crate) fn log_losses(&mut self, range: Range<u64>) {
+        let Some(numbering) = self.numbering() else {
+            return;
+        };
+        for m in range {
+            if self.loss_log.len() == LOSS_LOG {
+                self.loss_log.pop_front();
+            }
+            self.loss_log.push_back(numbering.wire(SeqNo(m)));
+        }
+    }
+
+    /// Moves the logged losses into `out`.
+    pub(crate) fn drain_losses(&mut self, out: &mut Vec<u16>) {
+        out.extend(self.loss_log.drain(..));
+    }
+}
+
+#[cfg(test)]
+mod tests;

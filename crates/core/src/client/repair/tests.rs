@@ -1,0 +1,192 @@
+use super::*;
+use crate::membership::{Group, Member};
+use groupcast_wire::proto::{ChannelId, GroupEpoch, KEY_LEN};
+use groupcast_wire::rtp::RtpPacket;
+
+fn config() -> Config {
+    let mut c = Config::new(ChannelId(1), SenderId(1), "239.1.1.1:5004".parse().unwrap());
+    c.max_attempts = 2;
+    c
+}
+
+fn members(ids: &[u64]) -> Membership {
+    let mut m = Membership::default();
+    let members = ids
+        .iter()
+        .map(|&id| Member {
+            id: SenderId(id),
+            addr: format!("127.0.0.1:{}", 1000 + id).parse().unwrap(),
+        })
+        .collect();
+    let group = Group {
+        epoch: GroupEpoch(1),
+        key: [1; KEY_LEN],
+        members,
+    };
+    m.set(SenderId(1), &group, Time::ZERO, Duration::from_secs(1));
+    m
+}
+
+/// A receiver following SSRC 5 whose first packet was number 100.
+fn receiver() -> StreamReceiver {
+    let mut d = vec![0x80, 33, 0, 100, 0, 0, 0, 0, 0, 0, 0, 5];
+    d.extend_from_slice(&[0x47; 188]);
+    let mut r = StreamReceiver::new(1500, "127.0.0.1:9".parse().unwrap());
+    r.restart(Time::ZERO, Ssrc(5), 1000);
+    let n = r
+        .number(Time::ZERO, &RtpPacket::parse(&d).unwrap())
+        .unwrap();
+    r.stored(Time::ZERO, n.seq, true);
+    r
+}
+
+/// The (recipient, ranges, tail probe) of every queued request.
+fn drain(out: &mut Outbox) -> Vec<(u64, Vec<SeqRange>, bool)> {
+    std::iter::from_fn(|| out.pop())
+        .map(|p| match p.what {
+            super::super::outbox::PendingKind::Request {
+                ranges,
+                n,
+                tail_probe,
+                ..
+            } => (p.to.0, ranges[..usize::from(n)].to_vec(), tail_probe),
+            other => panic!("not a request: {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn consecutive_numbers_merge_across_wrap() {
+    let mut r = Vec::new();
+    for s in [65_534u16, 65_535, 0, 4] {
+        push_seq(&mut r, s);
+    }
+    assert_eq!(
+        r,
+        vec![
+            SeqRange {
+                start: 65_534,
+                len: 3
+            },
+            SeqRange { start: 4, len: 1 }
+        ]
+    );
+}
+
+#[test]
+fn gaps_wait_for_the_hold_then_are_asked_of_all_until_given_up() {
+    let (c, peers, streams) = (config(), members(&[1, 2, 3]), receiver());
+    let (mut raw, mut out, mut counters) = (
+        RawBuffer::new(8, 4, 64),
+        Outbox::new(1),
+        Counters::default(),
+    );
+    let mut sched = RepairScheduler::new(32);
+    let due = Time::from_secs(1);
+    let spacing = Duration::from_millis(1);
+    let h = streams.highest().unwrap().0;
+    sched.add_gap(
+        &mut raw,
+        h + 1..h + 4,
+        (Time::ZERO, due, spacing),
+        c.reorder_hold,
+    );
+    assert_eq!(
+        raw.get(SeqNo(h + 1)).map(|s| s.due),
+        Some(due - spacing * 3)
+    );
+    assert_eq!(
+        sched.next_request_time(true, &c),
+        Some(Time::ZERO + c.reorder_hold)
+    );
+    assert_eq!(sched.next_request_time(false, &c), None, "nobody to ask");
+    let mut to = Targets {
+        peers: &peers,
+        silent_limit: 3,
+        out: &mut out,
+        counters: &mut counters,
+    };
+    sched.send_requests(Time::ZERO, &mut raw, &streams, &c, &mut to);
+    assert!(drain(to.out).is_empty(), "still in the reorder hold");
+    let now = Time::from_millis(5);
+    sched.send_requests(now, &mut raw, &streams, &c, &mut to);
+    let asked = vec![SeqRange { start: 101, len: 3 }];
+    assert_eq!(
+        drain(to.out),
+        [(2, asked.clone(), false), (3, asked, false)]
+    );
+    let retry = sched.next_request_time(true, &c).unwrap();
+    assert_eq!(retry, now + c.rto_initial);
+    sched.send_requests(retry, &mut raw, &streams, &c, &mut to);
+    assert_eq!(drain(to.out).len(), 2, "second attempt");
+    sched.send_requests(retry + c.rto_initial, &mut raw, &streams, &c, &mut to);
+    assert!(drain(to.out).is_empty(), "out of attempts: given up");
+    assert_eq!(
+        raw.get(SeqNo(h + 2)).map(|s| s.next_request),
+        Some(Time::NEVER)
+    );
+}
+
+#[test]
+fn step_asks_the_best_first_under_the_ranked_strategy_and_gives_up_near_the_deadline() {
+    let mut c = config();
+    c.strategy = RequestStrategy::Ranked;
+    let mut raw = RawBuffer::new(4, 2, 64);
+    let rto = Duration::from_millis(20);
+    raw.mark_missing(
+        SeqNo(1),
+        Time::ZERO,
+        Time::from_millis(100),
+        Time::from_millis(5),
+    );
+    let slot = raw.get(SeqNo(1)).unwrap();
+    assert_eq!(
+        step(slot, Time::ZERO, rto, &c),
+        Step::Wait(Time::from_millis(5))
+    );
+    assert_eq!(
+        step(slot, Time::from_millis(5), rto, &c),
+        Step::Ask { ranked: true }
+    );
+    assert_eq!(step(slot, Time::from_millis(90), rto, &c), Step::GiveUp);
+    let slot = raw.get_mut(SeqNo(1)).unwrap();
+    slot.attempts = 1;
+    assert_eq!(
+        step(slot, Time::from_millis(5), rto, &c),
+        Step::Ask { ranked: false }
+    );
+}
+
+#[test]
+fn tail_probes_ask_past_the_highest_and_back_off() {
+    let (c, peers, streams) = (config(), members(&[1, 2]), receiver());
+    let (mut out, mut counters) = (Outbox::new(1), Counters::default());
+    let mut sched = RepairScheduler::new(32);
+    let act = streams.activity();
+    let first = sched.tail_probe_time(act, true, &c).unwrap();
+    assert_eq!(first, Time::ZERO + c.reorder_hold * 2);
+    assert_eq!(sched.tail_probe_time(None, true, &c), None);
+    let mut to = Targets {
+        peers: &peers,
+        silent_limit: 3,
+        out: &mut out,
+        counters: &mut counters,
+    };
+    sched.tail_probe(first, (act, 8), &c, &mut to);
+    let probes = drain(to.out);
+    assert_eq!(probes.len(), 1);
+    assert_eq!(
+        (probes[0].0, probes[0].1[0].start, probes[0].2),
+        (2, 101, true)
+    );
+    let second = sched.tail_probe_time(act, true, &c).unwrap();
+    assert_eq!(second, first + c.rto_initial);
+    sched.tail_probe(second, (act, 8), &c, &mut to);
+    assert_eq!(
+        sched.tail_probe_time(act, true, &c),
+        Some(second + c.rto_initial * 2)
+    );
+    sched.progressed();
+    sched.restarted();
+    assert_eq!(sched.tail_probe_time(act, true, &c), Some(first));
+}

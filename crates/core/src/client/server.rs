@@ -1,0 +1,200 @@
+//! The server: answers our peers' repair requests from the raw buffer.
+//!
+//! Per sender it keeps the anti-replay window over its message counters and its serving
+//! budget (a token bucket); it decides which requested packets to answer and builds the
+//! answers when the outbox writes them. It never answers anything unauthenticated: the caller
+//! has checked the message before [`Server::serve`].
+
+use super::outbox::{Outbox, PendingKind};
+use crate::config::Config;
+use crate::raw::{RawBuffer, SlotState};
+use crate::stats::Counters;
+use groupcast_base::{Time, TokenBucket};
+use groupcast_wire::proto::{Ranges, Repair, ReplayWindow, SenderId};
+use groupcast_wire::{SeqNo, Ssrc};
+use std::net::SocketAddr;
+
+/// Most packet numbers one request is looked up for; the rest are counted as refused.
+const MAX_SERVED_PER_REQUEST: u32 = 1024;
+
+/// What we keep about one member as a sender of messages to us.
+#[derive(Debug)]
+struct SenderState {
+    /// Its session id.
+    id: SenderId,
+    /// Anti-replay window over its counters.
+    replay: ReplayWindow,
+    /// Its budget for repairs we serve it.
+    budget: TokenBucket,
+}
+
+/// One authenticated request to serve.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Request<'a> {
+    /// The requester's index in the member list.
+    pub(crate) from: usize,
+    /// The stream asked about.
+    pub(crate) ssrc: Ssrc,
+    /// The RTP sequence numbers asked for.
+    pub(crate) ranges: &'a Ranges<'a>,
+}
+
+/// Serving state per member, in the member list's order.
+#[derive(Debug)]
+pub(crate) struct Server {
+    /// One per member other than us, indexed like the member list.
+    senders: Vec<SenderState>,
+    /// Whether requests are answered at all.
+    enabled: bool,
+    /// Repairs per second one peer may draw.
+    rate: u32,
+    /// Token bucket depth for `rate`; new members start with a full bucket.
+    burst: u32,
+}
+
+impl Server {
+    /// A server with no members, budgets from `config`.
+    pub(crate) fn new(config: &Config) -> Self {
+        Server {
+            senders: Vec::new(),
+            enabled: config.serve_enabled,
+            rate: config.serve_rate,
+            burst: config.serve_burst,
+        }
+    }
+
+    /// Follows a new member list (`ids`, in the member list's order), keeping the state of
+    /// members that stay.
+    pub(crate) fn set_members(&mut self, ids: impl Iterator<Item = SenderId>) {
+        let mut old = std::mem::take(&mut self.senders);
+        for id in ids {
+            let kept = old
+                .iter()
+                .position(|s| s.id == id)
+                .map(|i| old.swap_remove(i));
+            self.senders.push(kept.unwrap_or_else(|| SenderState {
+                id,
+                replay: ReplayWindow::new(),
+                budget: TokenBucket::full(self.burst),
+            }));
+        }
+    }
+
+    /// Checks member `idx`'s message counter against its replay window: true if fresh.
+    pub(crate) fn fresh(&mut self, idx: usize, counter: u64) -> bool {
+        self.senders
+            .get_mut(idx)
+            .is_some_and(|s| s.replay.accept(counter).is_ok())
+    }
+
+    /// Queues repairs for the requested packets we hold (`held` gives our number for an RTP
+    /// sequence number of `req.ssrc` if the raw buffer holds it), within the requester's
+    /// budget. `follows` says whether `req.ssrc` is a stream we follow.
+    pub(crate) fn serve(
+        &mut self,
+        now: Time,
+        req: Request<'_>,
+        (follows, held): (bool, impl Fn(u16) -> Option<SeqNo>),
+        out: &mut Outbox,
+        c: &mut Counters,
+    ) {
+        c.requests_received += 1;
+        let asked = req.ranges.iter().map(|r| u32::from(r.len)).sum::<u32>();
+        let Some(sender) = self.senders.get_mut(req.from) else {
+            return;
+        };
+        if !self.enabled || !follows {
+            c.serve_missing += u64::from(asked);
+            return;
+        }
+        let mut looked = 0;
+        for wire in req.ranges.iter().flat_map(|r| r.iter()) {
+            looked += 1;
+            if looked > MAX_SERVED_PER_REQUEST {
+                c.serve_rate_limited += u64::from(asked - MAX_SERVED_PER_REQUEST);
+                break;
+            }
+            let Some(seq) = held(wire) else {
+                c.serve_missing += 1;
+                continue;
+            };
+            if sender.budget.take(now, self.rate, self.burst) {
+                let ssrc = req.ssrc;
+                out.push(sender.id, PendingKind::Repair { ssrc, seq, wire }, c);
+            } else {
+                c.serve_rate_limited += 1;
+            }
+        }
+    }
+
+    /// Our number for `wire` if the raw buffer holds that packet (`seq` is its number, if the
+    /// stream is followed).
+    pub(crate) fn held(raw: &RawBuffer, seq: Option<SeqNo>) -> Option<SeqNo> {
+        seq.filter(|&q| raw.get(q).is_some_and(|s| s.state == SlotState::Present))
+    }
+
+    /// The answer carrying packet `seq` (RTP number `wire` of `ssrc`), rebuilt as sent to
+    /// `group`; `None` if the slot no longer holds it.
+    pub(crate) fn answer(
+        raw: &RawBuffer,
+        group: SocketAddr,
+        (ssrc, seq, wire): (Ssrc, SeqNo, u16),
+    ) -> Option<Repair<'_>> {
+        let slot = raw.get(seq).filter(|s| s.state == SlotState::Present)?;
+        Some(Repair {
+            ssrc: ssrc.0,
+            sequence: wire,
+            src: slot.src,
+            dst: group,
+            rtp: raw.bytes(seq),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use groupcast_wire::proto::{ChannelId, SeqRange};
+
+    fn server(burst: u32) -> Server {
+        let mut config = Config::new(ChannelId(1), SenderId(1), "239.1.1.1:5004".parse().unwrap());
+        config.serve_burst = burst;
+        let mut s = Server::new(&config);
+        s.set_members([SenderId(2), SenderId(3)].into_iter());
+        s
+    }
+
+    #[test]
+    fn replay_state_survives_a_regroup_of_those_who_stay() {
+        let mut s = server(10);
+        assert!(s.fresh(0, 5));
+        assert!(!s.fresh(0, 5), "replayed");
+        s.set_members([SenderId(4), SenderId(2)].into_iter());
+        assert!(!s.fresh(1, 5), "member 2 kept its window");
+        assert!(s.fresh(0, 5), "member 4 is new");
+        assert!(!s.fresh(7, 1), "no such member");
+    }
+
+    #[test]
+    fn serves_held_packets_within_budget() {
+        let (mut s, mut out, mut c) = (server(2), Outbox::new(1), Counters::default());
+        let list = [SeqRange { start: 10, len: 4 }];
+        let ranges = Ranges::List(&list);
+        let req = Request {
+            from: 1,
+            ssrc: Ssrc(9),
+            ranges: &ranges,
+        };
+        let held = |w: u16| (w != 11).then_some(SeqNo(u64::from(w)));
+        s.serve(Time::ZERO, req, (true, held), &mut out, &mut c);
+        assert_eq!(
+            (c.requests_received, c.serve_missing, c.serve_rate_limited),
+            (1, 1, 1)
+        );
+        assert!(out.repair_queued(SeqNo(10)) && out.repair_queued(SeqNo(12)));
+        assert!(!out.repair_queued(SeqNo(13)));
+        assert_eq!(out.pop().map(|p| p.to), Some(SenderId(3)));
+        s.serve(Time::ZERO, req, (false, held), &mut out, &mut c);
+        assert_eq!(c.serve_missing, 5, "a stream we do not follow");
+    }
+}
