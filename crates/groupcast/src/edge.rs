@@ -1,8 +1,10 @@
 //! `groupcast edge`: receives the central's stream by unicast, NACKs what the link lost, and
 //! re-multicasts every packet unchanged (same SSRC, same sequence numbers) in its metro.
 
+use crate::driver::{Stop, clock};
+use crate::dropper::Dropper;
 use crate::net::{self, Iface};
-use crate::run::{Dropper, Stop, write_json};
+use crate::stats::write_json;
 use anyhow::{Context, bail};
 use groupcast_source::{Edge, EdgeConfig, EdgeStats};
 use serde::Serialize;
@@ -93,7 +95,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let out = net::multicast_sender(args.group, &Iface::parse(args.iface.as_deref())?, args.ttl)?;
     let name = args.name.clone().unwrap_or_else(|| args.group.to_string());
     let config = EdgeConfig {
-        initial_counter: net::wall_micros(),
+        initial_counter: clock::wall_micros(),
         ..EdgeConfig::new(&name)
     };
     let mut edge = Edge::new(config, args.token.as_bytes());
@@ -125,7 +127,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
                 received += 1;
                 if dropper.drop() {
                     dropped += 1;
-                } else if edge.handle_upstream(net::now(start), &buf[..n]) {
+                } else if edge.handle_upstream(clock::now(start), &buf[..n]) {
                     let _ = out.send(&buf[..n]);
                 }
             }
@@ -137,7 +139,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
                 ) => {}
             Err(e) => return Err(e).context("receive from upstream"),
         }
-        let now = net::now(start);
+        let now = clock::now(start);
         edge.handle_timeout(now);
         while let Some(n) = edge.poll_transmit(now, &mut msg) {
             let _ = link.send(&msg[..n]);

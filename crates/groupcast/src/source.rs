@@ -1,8 +1,9 @@
 //! `groupcast source`: reads MPEG-TS (a file paced by its PCR, or live UDP/RTP), sends it as
 //! RTP to a multicast group, and relays it by unicast to authenticated edges.
 
+use crate::driver::{Stop, clock};
 use crate::net::{self, Iface};
-use crate::run::{Spread, Stop, write_json};
+use crate::stats::{Spread, write_json};
 use anyhow::{Context, bail};
 use groupcast_source::{Central, Pacer, RtpStamper, TsSync};
 use groupcast_wire::Ssrc;
@@ -144,7 +145,7 @@ impl Sender {
         self.stats.packets += 1;
         self.stats.bytes += len as u64;
         if let Some((_, central)) = self.relay.as_mut() {
-            central.on_sent(net::now(self.start), seq, &self.buf[..len]);
+            central.on_sent(clock::now(self.start), seq, &self.buf[..len]);
         }
         self.service()
     }
@@ -155,7 +156,7 @@ impl Sender {
             let mut buf = [0u8; 2048];
             loop {
                 match sock.recv_from(&mut buf) {
-                    Ok((n, from)) => central.handle_edge(net::now(self.start), from, &buf[..n]),
+                    Ok((n, from)) => central.handle_edge(clock::now(self.start), from, &buf[..n]),
                     Err(e)
                         if matches!(
                             e.kind(),
@@ -182,7 +183,7 @@ impl Sender {
         self.stats.seconds = self.start.elapsed().as_secs_f64();
         if let Some((_, c)) = &self.relay {
             let s = c.stats();
-            let now = net::now(self.start);
+            let now = clock::now(self.start);
             self.stats.relay = Some(RelayStats {
                 relayed: s.relayed,
                 retransmitted: s.retransmitted,
