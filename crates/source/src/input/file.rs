@@ -226,7 +226,7 @@ mod tests {
             f.handle_data(Time::ZERO, &nulls(30)),
             Err(PaceError::NoPcr(20))
         );
-        assert!(TICKS_PER_SEC / 1_000_000 == TICKS_PER_MICRO);
+        assert_eq!(TICKS_PER_SEC / 1_000_000, TICKS_PER_MICRO);
     }
 
     #[test]
