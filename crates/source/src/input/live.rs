@@ -198,6 +198,10 @@ mod tests {
         raw.handle_data(Time::ZERO, b"not a transport stream");
         raw.handle_data(Time::ZERO, &packets(9));
         assert_eq!(raw.bytes_skipped(), 22);
-        assert_eq!(drain(&mut raw), [(0, DATAGRAM)], "two held to confirm the sync");
+        assert_eq!(
+            drain(&mut raw),
+            [(0, DATAGRAM)],
+            "two held to confirm the sync"
+        );
     }
 }
