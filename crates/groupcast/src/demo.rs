@@ -7,7 +7,7 @@
 //! join on 127.0.0.1, and every process stops by itself after `--seconds`.
 
 use crate::api_client::ApiClient;
-use crate::run::Stop;
+use crate::driver::Stop;
 use anyhow::{Context, bail};
 use groupcast_api::{Channel, ChannelSpec, CreatedUser, NewUser, Role};
 use serde::Deserialize;

@@ -1,15 +1,27 @@
 //! `groupcast edge`: receives the central's stream by unicast, NACKs what the link lost, and
 //! re-multicasts every packet unchanged (same SSRC, same sequence numbers) in its metro.
+//!
+//! The one driver shape (see [`crate::driver`]) around the sans-IO [`Edge`]: it sleeps until
+//! [`Edge::poll_timeout`] or until the central's datagrams arrive.
 
+use crate::driver::clock::{self, Clock};
+use crate::driver::{self, Stop};
+use crate::dropper::Dropper;
 use crate::net::{self, Iface};
-use crate::run::{Dropper, Stop, write_json};
+use crate::stats::write_json;
 use anyhow::{Context, bail};
-use groupcast_source::{Edge, EdgeConfig, EdgeStats};
+use groupcast_core::Time;
+use groupcast_source::{Edge, EdgeConfig};
 use serde::Serialize;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+/// How often figures go to the log and `--stats-json`.
+const REPORT_EVERY: Duration = Duration::from_secs(5);
+/// Most datagrams taken from the link before the timers get a turn.
+const BATCH: usize = 64;
 
 /// Options of `groupcast edge`.
 #[derive(clap::Args)]
@@ -89,73 +101,123 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     });
     let link = UdpSocket::bind(local).with_context(|| format!("bind {local}"))?;
     link.connect(upstream)?;
-    link.set_read_timeout(Some(Duration::from_millis(2)))?;
     let out = net::multicast_sender(args.group, &Iface::parse(args.iface.as_deref())?, args.ttl)?;
     let name = args.name.clone().unwrap_or_else(|| args.group.to_string());
     let config = EdgeConfig {
-        initial_counter: net::wall_micros(),
+        initial_counter: clock::wall_micros(),
         ..EdgeConfig::new(&name)
     };
-    let mut edge = Edge::new(config, args.token.as_bytes());
-    let mut dropper = Dropper::new(args.drop_rate, args.drop_seed)?;
-    let (start, stop) = (Instant::now(), Stop::new(args.duration)?);
-    let (mut buf, mut msg) = ([0u8; 65_536], [0u8; 1500]);
-    let (mut received, mut dropped) = (0u64, 0u64);
-    let mut next_report = start + Duration::from_secs(5);
-    tracing::info!(upstream = %upstream, group = %args.group, name, "edge starting");
-    let report = |s: &EdgeStats, received, dropped| Report {
-        name: &name,
-        upstream: &args.upstream,
-        group: args.group.to_string(),
-        received,
-        dropped_for_testing: dropped,
-        forwarded: s.forwarded,
-        recovered: s.recovered,
-        unrecovered: s.unrecovered,
-        duplicates: s.duplicates,
-        bad: s.bad,
-        nacks_sent: s.nacks_sent,
-        packets_nacked: s.packets_nacked,
-        source_restarts: s.source_restarts,
-        seconds: start.elapsed().as_secs_f64(),
+    let mut driver = Driver {
+        edge: Edge::new(config, args.token.as_bytes()),
+        out,
+        dropper: Dropper::new(args.drop_rate, args.drop_seed)?,
+        clock: Clock::start(),
+        received: 0,
+        dropped: 0,
     };
-    while !stop.now() {
-        match link.recv(&mut buf) {
-            Ok(n) => {
-                received += 1;
-                if dropper.drop() {
-                    dropped += 1;
-                } else if edge.handle_upstream(net::now(start), &buf[..n]) {
-                    let _ = out.send(&buf[..n]);
+    let stop = Stop::new(args.duration)?;
+    tracing::info!(upstream = %upstream, group = %args.group, name, "edge starting");
+    let report = |d: &Driver| {
+        let s = d.edge.stats();
+        Report {
+            name: &name,
+            upstream: &args.upstream,
+            group: args.group.to_string(),
+            received: d.received,
+            dropped_for_testing: d.dropped,
+            forwarded: s.forwarded,
+            recovered: s.recovered,
+            unrecovered: s.unrecovered,
+            duplicates: s.duplicates,
+            bad: s.bad,
+            nacks_sent: s.nacks_sent,
+            packets_nacked: s.packets_nacked,
+            source_restarts: s.source_restarts,
+            seconds: d.clock.seconds(),
+        }
+    };
+    let path = args.stats_json.as_deref();
+    let running = |d: &Driver| publish(&report(d), "edge running", path);
+    driver::runtime()?.block_on(driver.drive(link, &stop, running))?;
+    publish(&report(&driver), "edge stopped", path)
+}
+
+/// Everything the run loop owns besides the link socket.
+struct Driver {
+    /// The relay's edge end.
+    edge: Edge,
+    /// The multicast socket into the metro.
+    out: UdpSocket,
+    /// `--drop-rate`.
+    dropper: Dropper,
+    /// The clock's origin.
+    clock: Clock,
+    /// Datagrams received from the central.
+    received: u64,
+    /// Of those, dropped by `--drop-rate`.
+    dropped: u64,
+}
+
+impl Driver {
+    /// The loop: the central's datagrams and timers in; the metro's multicast, NACKs and
+    /// HELLOs out; `report` every 5 s.
+    async fn drive(
+        &mut self,
+        link: UdpSocket,
+        stop: &Stop,
+        report: impl Fn(&Driver) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        link.set_nonblocking(true)?;
+        let link = tokio::net::UdpSocket::from_std(link)?;
+        let mut stopped = stop.watch()?;
+        let (mut buf, mut msg) = (vec![0u8; 65_536], [0u8; 1500]);
+        let mut next_report = Time::ZERO + REPORT_EVERY;
+        while !stop.now() {
+            let now = self.clock.now();
+            while let Some(n) = self.edge.poll_transmit(now, &mut msg) {
+                let _ = link.try_send(&msg[..n]);
+            }
+            if now >= next_report {
+                next_report = next_report + REPORT_EVERY;
+                report(self)?;
+            }
+            let wake = self.edge.poll_timeout().min(next_report);
+            tokio::select! {
+                () = stopped.wait() => break,
+                r = link.readable() => { r?; self.take_upstream(&link, &mut buf)?; }
+                () = driver::sleep_until(&self.clock, Some(wake)) => {
+                    self.edge.handle_timeout(self.clock.now());
                 }
             }
-            // The central is down or restarting: keep saying HELLO until it answers.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::ConnectionRefused
-                ) => {}
-            Err(e) => return Err(e).context("receive from upstream"),
         }
-        let now = net::now(start);
-        edge.handle_timeout(now);
-        while let Some(n) = edge.poll_transmit(now, &mut msg) {
-            let _ = link.send(&msg[..n]);
-        }
-        if Instant::now() >= next_report {
-            next_report += Duration::from_secs(5);
-            publish(
-                &report(edge.stats(), received, dropped),
-                "edge running",
-                args.stats_json.as_deref(),
-            )?;
-        }
+        Ok(())
     }
-    publish(
-        &report(edge.stats(), received, dropped),
-        "edge stopped",
-        args.stats_json.as_deref(),
-    )
+
+    /// Takes the central's waiting datagrams (up to a batch) and multicasts the first copies.
+    fn take_upstream(
+        &mut self,
+        link: &tokio::net::UdpSocket,
+        buf: &mut [u8],
+    ) -> anyhow::Result<()> {
+        for _ in 0..BATCH {
+            match link.try_recv(buf) {
+                Ok(n) => {
+                    self.received += 1;
+                    if self.dropper.drop() {
+                        self.dropped += 1;
+                    } else if self.edge.handle_upstream(self.clock.now(), &buf[..n]) {
+                        let _ = self.out.send(&buf[..n]);
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                // The central is down or restarting: the edge keeps saying HELLO until it
+                // answers.
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => break,
+                Err(e) => return Err(e).context("receive from upstream"),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Logs the headline figures and writes the statistics file, if asked for.

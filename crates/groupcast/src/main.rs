@@ -5,12 +5,15 @@ mod api_client;
 mod client;
 mod config;
 mod demo;
+mod driver;
+mod dropper;
 mod edge;
+mod logging;
 mod manager;
 mod net;
-mod run;
 mod sim;
 mod source;
+mod stats;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -46,7 +49,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    run::init_logging();
+    logging::init_logging();
     let cli = match config::expand(std::env::args_os().collect()) {
         Ok(args) => Cli::parse_from(args),
         Err(e) => {

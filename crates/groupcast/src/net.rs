@@ -1,26 +1,12 @@
 //! Sockets: multicast senders and receivers (IPv4 and IPv6, any-source and source-specific),
-//! unicast sockets, and the process clock.
+//! and unicast sockets.
 
 use anyhow::{Context, bail};
-use groupcast_core::Time;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::time::Instant;
 
 /// Receive buffer asked for on media sockets (the kernel may cap it).
 const RECV_BUFFER: usize = 8 << 20;
-
-/// Time since `start`, as the core's [`Time`].
-pub(crate) fn now(start: Instant) -> Time {
-    Time::from_micros(start.elapsed().as_micros() as u64)
-}
-
-/// Microseconds since the Unix epoch: a message counter that keeps increasing across restarts.
-pub(crate) fn wall_micros() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_micros() as u64)
-}
 
 /// The outgoing interface: an IPv4 address, or for IPv6 an interface index or name.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -153,11 +153,23 @@ impl Central {
         }
     }
 
+    /// Runs timers: forgets edges silent for longer than [`EDGE_TIMEOUT`].
+    pub fn handle_timeout(&mut self, now: Time) {
+        self.edges
+            .retain(|e| e.info.last_hello + EDGE_TIMEOUT >= now);
+    }
+
+    /// The next time [`handle_timeout`](Self::handle_timeout) has work: just after the
+    /// quietest edge's timeout; `None` with no edge.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        let last = self.edges.iter().map(|e| e.info.last_hello).min()?;
+        Some(last + EDGE_TIMEOUT + Duration::from_micros(1))
+    }
+
     /// Records a datagram just multicast as `seq` and queues it for every live edge.
     pub fn on_sent(&mut self, now: Time, seq: SeqNo, datagram: &[u8]) {
         self.ring.push(now, seq, datagram);
-        self.edges
-            .retain(|e| e.info.last_hello + EDGE_TIMEOUT >= now);
+        self.handle_timeout(now);
         for i in 0..self.edges.len() {
             if self.queue.len() < QUEUE_LIMIT {
                 self.queue.push_back((self.edges[i].info.addr, seq));
@@ -182,5 +194,53 @@ impl Central {
             }
         };
         self.ring.get(seq.wire()).map(|(_, bytes)| (addr, bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use groupcast_wire::relay::RelayMessage;
+
+    fn hello(key_token: &[u8], name: &str, counter: u64) -> Vec<u8> {
+        let mut buf = [0u8; 512];
+        let msg = RelayMessage {
+            name,
+            counter,
+            body: RelayBody::Hello,
+        };
+        let n = msg
+            .emit(&GroupKey::from_secret(key_token), &mut buf)
+            .unwrap();
+        buf[..n].to_vec()
+    }
+
+    #[test]
+    fn a_silent_edge_is_forgotten_at_its_timeout() {
+        let mut c = Central::new(b"token", Duration::from_secs(2));
+        assert_eq!(c.poll_timeout(), None, "no edge, no timer");
+        let from: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        c.handle_edge(Time::from_millis(100), from, &hello(b"token", "a", 1));
+        c.handle_edge(Time::from_millis(900), from, &hello(b"token", "b", 1));
+        let due = Time::from_millis(5_100) + Duration::from_micros(1);
+        assert_eq!(c.poll_timeout(), Some(due));
+        c.handle_timeout(Time::from_millis(5_100));
+        assert_eq!(c.edges().count(), 2, "not before its timeout");
+        c.handle_timeout(due);
+        let names: Vec<&str> = c.edges().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["b"]);
+        assert_eq!(
+            c.poll_timeout(),
+            Some(Time::from_millis(5_900) + Duration::from_micros(1))
+        );
+    }
+
+    #[test]
+    fn a_wrong_token_registers_nothing() {
+        let mut c = Central::new(b"token", Duration::from_secs(2));
+        let from: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        c.handle_edge(Time::from_millis(1), from, &hello(b"other", "a", 1));
+        assert_eq!(c.stats().unauthenticated, 1);
+        assert_eq!(c.poll_timeout(), None);
     }
 }

@@ -6,6 +6,9 @@
 //!   with a monotonic stream clock across PCR wraps, discontinuities and file loops;
 //! - [`RtpStamper`]: RTP (RFC 3550/2250, PT 33) headers with the source's SSRC, sequence
 //!   numbers and 90 kHz timestamps from stream time;
+//! - [`SourceInput`]: the source's input as a state machine: a file paced by its clock
+//!   (pacing origin, due times, loops) or live UDP/RTP input (regrouping, partial flush
+//!   after a lull, stall detection);
 //! - [`Ring`]: the retransmission ring the central keeps for its edges;
 //! - [`Central`] and [`Edge`]: the two ends of the central-to-edge unicast relay, with
 //!   token-authenticated HELLO/NACK and retransmission, so an edge re-multicasts the very same
@@ -17,6 +20,7 @@
 
 mod central;
 mod edge;
+mod input;
 mod pacer;
 mod ring;
 mod stamp;
@@ -24,6 +28,7 @@ mod sync;
 
 pub use central::{Central, CentralStats, EdgeInfo};
 pub use edge::{Edge, EdgeConfig, EdgeStats};
+pub use input::{FLUSH_AFTER, InputEvent, InputStats, Ready, STALL_AFTER, SourceInput};
 pub use pacer::{PaceError, Pacer, TICKS_PER_SEC, TsBytes};
 pub use ring::Ring;
 pub use stamp::RtpStamper;

@@ -5,7 +5,7 @@
 
 use super::report::Report;
 use crate::api_client::{ApiClient, Beat, Refused};
-use crate::run::Stop;
+use crate::driver::Stop;
 use groupcast_api::{Assignment, Heartbeat, OpenSession, SessionId, SessionInfo, Ssrc};
 use groupcast_core::{Client, LOSS_LOG};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -10,8 +10,10 @@ mod output;
 mod report;
 
 use crate::api_client::ApiClient;
+use crate::driver::{Stop, clock};
+use crate::dropper::Dropper;
 use crate::net::{self, Iface};
-use crate::run::{Dropper, Stop, write_json};
+use crate::stats::write_json;
 use anyhow::Context;
 use groupcast_api::{Assignment, OpenSession, SessionInfo};
 use groupcast_core::{Client, Config, Group, Member, Time};
@@ -158,7 +160,7 @@ fn core_config(args: &Args, info: &SessionInfo) -> anyhow::Result<Config> {
     c.buffer = Duration::from_millis(buffer_ms);
     c.repair_enabled = !args.no_repair;
     c.serve_enabled = !args.no_serve;
-    c.initial_counter = net::wall_micros();
+    c.initial_counter = clock::wall_micros();
     Ok(c)
 }
 
@@ -207,7 +209,7 @@ struct Driver {
 
 impl Driver {
     fn now(&self) -> Time {
-        net::now(self.start)
+        clock::now(self.start)
     }
 
     fn instant(&self, t: Time) -> tokio::time::Instant {

@@ -1,0 +1,142 @@
+//! `groupcast source`: reads MPEG-TS (a file paced by its PCR, or live UDP/RTP), sends it as
+//! RTP to a multicast group, and relays it by unicast to authenticated edges.
+//!
+//! This file parses the options and sets up; [`drive`] is the run loop around the sans-IO
+//! [`SourceInput`] and [`Central`]; [`report`] holds the figures.
+
+mod drive;
+mod report;
+
+use crate::driver::{self, Stop};
+use crate::net::{self, Iface};
+use anyhow::{Context, bail};
+use drive::{Feed, FileReader, Sender};
+use groupcast_source::{Central, Pacer, RtpStamper, SourceInput};
+use groupcast_wire::Ssrc;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Packets held before the first PCR before a file is refused (about 12 MB).
+const MAX_BEFORE_PCR: usize = 65_536;
+
+/// Options of `groupcast source`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// A TS file, `udp://@IP:PORT` (raw TS over UDP) or `rtp://@IP:PORT` (RTP/TS).
+    #[arg(long)]
+    input: String,
+    /// The multicast group to send to, IP:PORT (IPv4 or IPv6).
+    #[arg(long)]
+    group: SocketAddr,
+    /// Outgoing interface: an IPv4 address, or an IPv6 interface name or index.
+    #[arg(long)]
+    iface: Option<String>,
+    /// Multicast TTL / hop limit.
+    #[arg(long, default_value_t = 1)]
+    ttl: u32,
+    /// Start the file again at its end, with continuous timing.
+    #[arg(long = "loop")]
+    looped: bool,
+    /// Pace a file without PCR at this many bits per second.
+    #[arg(long)]
+    bitrate: Option<u64>,
+    /// Send a file as fast as possible, ignoring its clock (benchmarks).
+    #[arg(long)]
+    unpaced: bool,
+    /// Accept edges on this address and relay the stream to them.
+    #[arg(long)]
+    relay_listen: Option<SocketAddr>,
+    /// The token edges must prove (also from the environment).
+    #[arg(long, env = "GROUPCAST_EDGE_TOKEN", hide_env_values = true)]
+    edge_token: Option<String>,
+    /// How much history the retransmission ring keeps for edges, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    ring_ms: u64,
+    /// Write statistics here as JSON at exit (and every 5 s).
+    #[arg(long)]
+    stats_json: Option<PathBuf>,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    duration: Option<f64>,
+}
+
+/// Where the TS comes from.
+enum Input {
+    File(PathBuf),
+    Udp(SocketAddr),
+    Rtp(SocketAddr),
+}
+
+fn parse_input(s: &str) -> anyhow::Result<Input> {
+    let addr = |rest: &str| -> anyhow::Result<SocketAddr> {
+        rest.trim_start_matches('@')
+            .parse()
+            .with_context(|| format!("--input {s}: expected IP:PORT after the scheme"))
+    };
+    if let Some(rest) = s.strip_prefix("udp://") {
+        Ok(Input::Udp(addr(rest)?))
+    } else if let Some(rest) = s.strip_prefix("rtp://") {
+        Ok(Input::Rtp(addr(rest)?))
+    } else if s.contains("://") {
+        bail!("--input {s}: unknown scheme (use a file path, udp://@IP:PORT or rtp://@IP:PORT)")
+    } else {
+        Ok(Input::File(s.into()))
+    }
+}
+
+/// Runs `groupcast source`.
+pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
+    let input = parse_input(&args.input)?;
+    let iface = Iface::parse(args.iface.as_deref())?;
+    let out = net::multicast_sender(args.group, &iface, args.ttl)?;
+    let relay = match (args.relay_listen, &args.edge_token) {
+        (Some(addr), Some(token)) if !token.is_empty() => {
+            let sock = UdpSocket::bind(addr).with_context(|| format!("--relay-listen {addr}"))?;
+            let keep = Duration::from_millis(args.ring_ms);
+            Some((sock, Central::new(token.as_bytes(), keep)))
+        }
+        (Some(_), _) => bail!("--relay-listen needs --edge-token (or GROUPCAST_EDGE_TOKEN)"),
+        (None, _) => None,
+    };
+    let ssrc = Ssrc(getrandom::u32().context("random SSRC")?);
+    let first_seq = getrandom::u32().context("random sequence number")? as u16;
+    let stamper = RtpStamper::new(
+        ssrc,
+        first_seq,
+        getrandom::u32().context("random timestamp")?,
+    );
+    tracing::info!(group = %args.group, ssrc = %ssrc, input = args.input, "source starting");
+    let (machine, feed) = open_input(input, args, &iface)?;
+    let mut sender = Sender::new(machine, out, stamper);
+    sender.stats.ssrc = ssrc.0;
+    sender.stats_json.clone_from(&args.stats_json);
+    let (relay_socket, central) = relay.unzip();
+    sender.central = central;
+    let stop = Stop::new(args.duration)?;
+    let result = driver::runtime()?.block_on(sender.drive(feed, relay_socket, &stop));
+    result?;
+    sender.report(true)
+}
+
+/// The input machine and what feeds it: a file paced by its PCR (or bitrate), or a socket.
+fn open_input(input: Input, args: &Args, iface: &Iface) -> anyhow::Result<(SourceInput, Feed)> {
+    Ok(match input {
+        Input::File(path) => {
+            let pacer = match args.bitrate {
+                Some(b) => Pacer::by_bitrate(b),
+                None => Pacer::by_pcr(MAX_BEFORE_PCR),
+            };
+            let machine = SourceInput::file(pacer, !args.unpaced, args.looped);
+            (machine, Feed::File(FileReader::open(path)?))
+        }
+        Input::Udp(addr) | Input::Rtp(addr) => {
+            let rtp = matches!(input, Input::Rtp(_));
+            let socket = net::input_socket(addr, iface)?;
+            (
+                SourceInput::live(groupcast_core::Time::ZERO, rtp),
+                Feed::Live(socket),
+            )
+        }
+    })
+}
