@@ -153,7 +153,7 @@ impl Central {
         }
     }
 
-    /// Runs timers: forgets edges silent for longer than [`EDGE_TIMEOUT`].
+    /// Runs timers: forgets edges silent for longer than 5 s.
     pub fn handle_timeout(&mut self, now: Time) {
         self.edges
             .retain(|e| e.info.last_hello + EDGE_TIMEOUT >= now);
