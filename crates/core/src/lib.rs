@@ -47,6 +47,7 @@
 
 mod client;
 mod config;
+mod link;
 mod peers;
 mod playback;
 mod raw;
@@ -55,6 +56,7 @@ mod stats;
 pub use client::{Client, Event, LOSS_LOG, Transmit};
 pub use config::{Config, ConfigError, RequestStrategy};
 pub use groupcast_base::{Time, TokenBucket};
+pub use link::{BeatOutcome, LinkAction, LinkConfig, LinkEvent, ManagerLink, OpenOutcome};
 pub use peers::{Group, Member};
 pub use playback::Playout;
 pub use stats::{Counters, Stats};
