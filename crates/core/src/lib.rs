@@ -52,6 +52,7 @@
 
 mod client;
 mod config;
+mod link;
 mod membership;
 mod playback;
 mod raw;
@@ -60,6 +61,7 @@ mod stats;
 pub use client::{Client, Event, LOSS_LOG, Transmit};
 pub use config::{Config, ConfigError, RequestStrategy};
 pub use groupcast_base::{Time, TokenBucket};
+pub use link::{BeatOutcome, LinkAction, LinkConfig, LinkEvent, ManagerLink, OpenOutcome};
 pub use membership::{Group, Member};
 pub use playback::Playout;
 pub use stats::{Counters, Stats};

@@ -4,7 +4,9 @@ use anyhow::{Context, bail};
 use clap::ValueEnum;
 use groupcast_core::RequestStrategy;
 use groupcast_grouping::Policy;
-use groupcast_sim::{ClientSettings, LossModel, Report, Scenario, run as simulate};
+use groupcast_sim::{
+    ClientSettings, LossModel, ManagerOutage, ManagerSettings, Report, Scenario, run as simulate,
+};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -35,6 +37,13 @@ pub(crate) struct Args {
     /// A metro outage, METRO:FROM_S:TO_S (repeatable): that metro's trunk drops everything.
     #[arg(long)]
     outage: Vec<String>,
+    /// The manager is away FROM_S:TO_S (seconds into the run); `FROM_S:TO_S:restart` brings it
+    /// back empty (every session is reopened and regrouped).
+    #[arg(long)]
+    manager_outage: Option<String>,
+    /// Delay of every manager answer, ms.
+    #[arg(long, default_value_t = 0.0)]
+    manager_latency_ms: f64,
     /// Share of clients leaving each second (they rejoin a second later), in percent.
     #[arg(long, default_value_t = 0.0)]
     churn: f64,
@@ -127,6 +136,27 @@ fn outage(s: &str, pps: u32, metros: usize) -> anyhow::Result<(usize, u64, u64)>
     Ok((m, (a * f64::from(pps)) as u64, (b * f64::from(pps)) as u64))
 }
 
+fn manager_outage(s: &str) -> anyhow::Result<ManagerOutage> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let (a, b, restart) = match parts[..] {
+        [a, b] => (a, b, false),
+        [a, b, "restart"] => (a, b, true),
+        _ => bail!("--manager-outage {s}: expected FROM_S:TO_S or FROM_S:TO_S:restart"),
+    };
+    let (a, b): (f64, f64) = (
+        a.parse().context("--manager-outage: from")?,
+        b.parse().context("--manager-outage: to")?,
+    );
+    if a < 0.0 || b <= a {
+        bail!("--manager-outage {s}: FROM must be at least 0 and before TO");
+    }
+    Ok(ManagerOutage {
+        from: Duration::from_secs_f64(a),
+        until: Duration::from_secs_f64(b),
+        restart,
+    })
+}
+
 /// The scenario `args` describe.
 fn scenario(args: &Args) -> anyhow::Result<Scenario> {
     let loss = percent(args.loss, "loss")?;
@@ -181,6 +211,15 @@ fn scenario(args: &Args) -> anyhow::Result<Scenario> {
             repair_enabled: !args.no_repair,
             ..ClientSettings::default()
         },
+        manager: ManagerSettings {
+            latency: Duration::from_secs_f64(args.manager_latency_ms.max(0.0) / 1000.0),
+            outage: args
+                .manager_outage
+                .as_deref()
+                .map(manager_outage)
+                .transpose()?,
+            ..ManagerSettings::default()
+        },
         ..Scenario::default()
     })
 }
@@ -217,6 +256,23 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             report.output_faults().to_string()
         }
     );
+    if scenario.manager.outage.is_some() {
+        let c = &report.clients;
+        let count =
+            |f: fn(&groupcast_sim::LinkFigures) -> bool| c.iter().filter(|x| f(&x.link)).count();
+        let longest = c
+            .iter()
+            .map(|x| x.link.longest_away)
+            .max()
+            .unwrap_or_default();
+        println!(
+            "manager outage: {} clients noticed, {} re-attached, {} opened a new session; longest away {:.1} s",
+            count(|l| l.away > 0),
+            count(|l| l.back > 0),
+            count(|l| l.sessions > 1),
+            longest.as_secs_f64()
+        );
+    }
     println!(
         "simulated {:.1} s of {} clients in {wall:.2} s",
         report.seconds, s.clients

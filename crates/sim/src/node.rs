@@ -1,21 +1,21 @@
-//! One simulated viewer and how it runs through a window of virtual time: its own media, its
-//! inbox of delayed datagrams and its timer, in time order, with its own random generator.
-//!
-//! Clients only reach each other through peer links whose delay is at least the window's
-//! length, so a client can run a whole window before the next one starts without missing
-//! anything another client sends in that window: its state stays in cache for several
-//! packets instead of being fetched from memory once per packet.
+//! One simulated viewer: its repair core, its manager link, its inbox of delayed datagrams and
+//! manager answers, its own random generator and its results. It knows nothing of the other
+//! viewers nor of the event loop ([`crate::net`]) that runs it.
 
+use crate::manager::{LinkFigures, LinkReply, SimGroup};
 use crate::model::LossState;
-use crate::net::{SOURCE, Sim, client_of};
 use crate::report::ClientReport;
-use groupcast_core::{Client, Stats, Time};
-use rand::RngExt;
+use crate::scenario::Scenario;
+use groupcast_core::{
+    Client, Config, Counters, LinkAction, LinkConfig, LinkEvent, ManagerLink, Stats, Time,
+};
+use groupcast_wire::proto::{ChannelId, GroupEpoch, SenderId};
+use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Duration;
 
 /// A datagram on its way to a client.
 pub(crate) enum Inbound {
@@ -23,6 +23,8 @@ pub(crate) enum Inbound {
     Media(Rc<[u8]>),
     /// A peer datagram.
     Peer(Vec<u8>),
+    /// An answer from the manager.
+    Link(LinkReply),
 }
 
 /// An inbox entry: earliest `at` first, then the order it was sent in.
@@ -55,9 +57,10 @@ impl Ord for Arrival {
 
 /// One simulated viewer.
 pub(crate) struct Node {
+    /// The repair core (a fresh one for each churn rejoin).
     pub(crate) core: Client,
-    /// Its current session id.
-    pub(crate) session: u64,
+    /// The real manager link state machine.
+    pub(crate) link: ManagerLink<SimGroup>,
     /// Its metro.
     pub(crate) metro: usize,
     /// Watching now (false between a churn leave and the rejoin).
@@ -66,7 +69,7 @@ pub(crate) struct Node {
     pub(crate) rejoin_at: Option<u64>,
     /// When the core next wants `handle_timeout`, as of its last input.
     pub(crate) timer: Option<Time>,
-    /// Datagrams on their way to it.
+    /// Datagrams and manager answers on their way to it.
     pub(crate) inbox: BinaryHeap<Arrival>,
     /// Its own draws: its media path's losses and jitter, its uplink's losses and delays.
     pub(crate) rng: SmallRng,
@@ -78,167 +81,131 @@ pub(crate) struct Node {
     pub(crate) peer_loss: LossState,
     /// Results gathered during the run.
     pub(crate) report: ClientReport,
+    /// How its manager link went.
+    pub(crate) figures: LinkFigures,
     /// Repair latencies of its earlier sessions (churn).
-    pub(crate) past: Stats,
+    past: Stats,
     /// Counters of its earlier sessions (churn).
-    pub(crate) past_counters: groupcast_core::Counters,
+    past_counters: Counters,
+    /// The epoch of the group installed in the core (each group change has a new one).
+    applied: Option<GroupEpoch>,
+}
+
+/// A client core for the scenario. Its sender id is set when its session opens; until then
+/// it has no group and sends nothing.
+fn new_core(s: &Scenario) -> Client {
+    let group: SocketAddr = SocketAddr::from(([239, 255, 0, 1], 5004));
+    let mut c = Config::new(ChannelId(1), SenderId(0), group);
+    s.client.apply(&mut c, s.pps);
+    c.max_datagram = 12 + s.ts_per_datagram.clamp(1, 7) * 188;
+    Client::new(c).unwrap_or_else(|e| panic!("scenario config: {e}"))
 }
 
 impl Node {
-    /// The earliest thing it has to do: an arrival or its timer.
+    /// Client `i` of scenario `s`, with its own generator seeded by `seed`, opening its
+    /// session at `now`.
+    pub(crate) fn new(s: &Scenario, i: usize, seed: u64, now: Time) -> Node {
+        let metro = i % s.metros.max(1);
+        Node {
+            core: new_core(s),
+            link: ManagerLink::new(LinkConfig::default(), now),
+            metro,
+            active: true,
+            rejoin_at: None,
+            timer: None,
+            inbox: BinaryHeap::new(),
+            rng: SmallRng::seed_from_u64(seed),
+            silent_from: s.silent.iter().find(|x| x.0 == i).map(|x| x.1),
+            loss: LossState::new(s.media_loss),
+            peer_loss: LossState::new(s.peer_loss),
+            report: ClientReport::new(metro),
+            figures: LinkFigures::default(),
+            past: Stats::default(),
+            past_counters: Counters::default(),
+            applied: None,
+        }
+    }
+
+    /// The earliest thing it has to do: an arrival, its core's timer or its link's.
     pub(crate) fn wake(&self) -> Time {
         let inbox = self.inbox.peek().map_or(Time::NEVER, |a| a.at);
-        inbox.min(self.timer.unwrap_or(Time::NEVER))
+        let link = self.link.poll_timeout().unwrap_or(Time::NEVER);
+        inbox.min(self.timer.unwrap_or(Time::NEVER)).min(link)
     }
-}
 
-/// What a client does next within a window.
-enum Next {
-    /// The source sends the window's packet `k`.
-    Send(usize),
-    /// The earliest inbox entry arrives.
-    Arrive,
-    /// Its timer fires.
-    Timer,
-}
+    /// Hands a manager answer to the link.
+    pub(crate) fn handle_link(&mut self, now: Time, reply: LinkReply) {
+        match reply {
+            LinkReply::Open(o) => self.link.handle_open(now, o),
+            LinkReply::Beat(s, b) => self.link.handle_heartbeat(now, s, b),
+            LinkReply::Group(s, g) => self.link.handle_group_event(now, s, g),
+            LinkReply::StreamEnded(s) => self.link.handle_stream_ended(now, s),
+        }
+    }
 
-fn jitter(rng: &mut SmallRng, (base, spread): (Duration, Duration)) -> Duration {
-    base + spread.mul_f64(rng.random::<f64>())
-}
+    /// The link's next request for the manager.
+    pub(crate) fn poll_action(&mut self) -> Option<LinkAction> {
+        self.link.poll_action()
+    }
 
-impl Sim<'_> {
-    /// Runs client `i` through the window ending at `end` (exclusive): the window's packets,
-    /// then its arrivals and timer, in time order.
-    pub(crate) fn run_client(&mut self, i: usize, end: Time) {
-        let mut k = 0;
-        loop {
-            let node = &self.nodes[i];
-            let mut next = None;
-            let mut at = end;
-            if let Some(p) = self.window.get(k) {
-                (next, at) = (Some(Next::Send(k)), p.at);
-            }
-            if let Some(a) = node.inbox.peek().filter(|a| a.at < at) {
-                (next, at) = (Some(Next::Arrive), a.at);
-            }
-            if let Some(t) = node.timer.filter(|&t| t < at) {
-                (next, at) = (Some(Next::Timer), t);
-            }
-            match next {
-                None => break,
-                Some(Next::Send(j)) => {
-                    k += 1;
-                    self.media_sent(at, i, j, end);
+    /// Acts on the link's news as the real client does: a new session id, a changed group
+    /// installed in the core; the manager's comings and goings noted.
+    pub(crate) fn take_link_news(&mut self, now: Time) {
+        while let Some(e) = self.link.poll_event() {
+            match e {
+                LinkEvent::Session(id) => {
+                    self.core.set_sender(id);
+                    self.figures.sessions += 1;
                 }
-                Some(Next::Arrive) => {
-                    let Some(a) = self.nodes[i].inbox.pop() else {
-                        break;
-                    };
-                    match a.what {
-                        Inbound::Media(data) => {
-                            if self.nodes[i].active {
-                                self.nodes[i].core.handle_media(at, SOURCE, &data);
-                                self.drive(at, i, end);
-                            }
-                        }
-                        Inbound::Peer(data) => {
-                            if self.nodes[i].active {
-                                self.nodes[i].core.handle_peer(at, &data);
-                                self.drive(at, i, end);
-                            }
-                            self.spare.push(data);
-                        }
-                    }
+                LinkEvent::Group(Some(g)) if self.applied != Some(g.epoch) => {
+                    self.core.set_group(now, &g);
+                    self.applied = Some(g.epoch);
                 }
-                Some(Next::Timer) => {
-                    self.nodes[i].timer = None;
-                    if self.nodes[i].active {
-                        self.nodes[i].core.handle_timeout(at);
-                        self.drive(at, i, end);
-                    }
+                LinkEvent::Group(_) | LinkEvent::Refused => {}
+                LinkEvent::Away => self.figures.away += 1,
+                LinkEvent::Back(d) => {
+                    self.figures.back += 1;
+                    self.figures.longest_away = self.figures.longest_away.max(d);
                 }
             }
         }
-        self.wake[i] = self.nodes[i].wake();
     }
 
-    /// The window's packet `j` leaves the source towards client `i`: its trunk and its own
-    /// path may lose it; otherwise it arrives now (ideal links) or after its link's delay.
-    fn media_sent(&mut self, now: Time, i: usize, j: usize, end: Time) {
-        let metros = self.metro_loss.len();
-        let p = &self.window[j];
-        let (n, trunk_lost) = (p.n, self.trunk[j * metros + self.nodes[i].metro]);
-        let data = Rc::clone(&p.data);
-        let s = self.s;
-        let node = &mut self.nodes[i];
-        let own = node.loss.lose(&mut node.rng);
-        if trunk_lost || own {
-            node.report.dropped_by_network += 1;
-            node.report.dropped_packets.push(n);
-            return;
-        }
-        if self.fast {
-            if node.active {
-                node.core.handle_media(now, SOURCE, &data);
-                self.drive(now, i, end);
-            }
-            return;
-        }
-        let mut at = now + jitter(&mut node.rng, s.media_delay);
-        if node.rng.random_bool(s.reorder) {
-            at = at + s.reorder_delay;
-        }
-        if node.rng.random_bool(s.duplicate) {
-            let dup = at + Duration::from_micros(100);
-            self.deliver(i, dup, Inbound::Media(Rc::clone(&data)));
-        }
-        self.deliver(i, at, Inbound::Media(data));
+    /// It stops watching: its session is closed.
+    pub(crate) fn leave(&mut self, rejoin_at: u64) {
+        self.active = false;
+        self.rejoin_at = Some(rejoin_at);
+        self.link.close();
     }
 
-    /// Puts a datagram in client `i`'s inbox.
-    fn deliver(&mut self, i: usize, at: Time, what: Inbound) {
-        self.order += 1;
-        let order = self.order;
-        self.nodes[i].inbox.push(Arrival { at, order, what });
-        self.wake[i] = self.wake[i].min(at);
+    /// It comes back with a fresh core and a new link opening a new session at `now`.
+    pub(crate) fn rejoin(&mut self, s: &Scenario, now: Time) {
+        let old = std::mem::replace(&mut self.core, new_core(s));
+        self.past.merge_latencies(old.stats());
+        self.past_counters += &old.stats().counters;
+        self.link = ManagerLink::new(LinkConfig::default(), now);
+        self.applied = None;
+        self.active = true;
+        self.rejoin_at = None;
+        self.report.output.new_session();
     }
 
-    /// Pulls everything client `i` has to say after an input and notes its next timer. Peer
-    /// messages arrive no earlier than `not_before`, the end of the window (the lookahead
-    /// guarantees their delay reaches it anyway; this only matters for zero-delay links).
-    fn drive(&mut self, now: Time, i: usize, not_before: Time) {
-        let mut buf = std::mem::take(&mut self.out_buf);
-        let sent = self.packets_sent_by(now);
-        let clients = self.nodes.len();
-        while let Some(t) = self.nodes[i].core.poll_transmit(now, &mut buf) {
-            let node = &mut self.nodes[i];
-            let silent = node.silent_from.is_some_and(|from| sent > from);
-            let to = client_of(t.dst);
-            node.report.peer_bytes_sent += t.len as u64;
-            if buf[3] == 2 {
-                node.report.repair_bytes_sent += t.len as u64;
-            }
-            if silent || to >= clients || node.peer_loss.lose(&mut node.rng) {
-                continue;
-            }
-            let at = (now + jitter(&mut node.rng, self.s.peer_delay)).max(not_before);
-            let mut msg = self.spare.pop().unwrap_or_default();
-            msg.clear();
-            msg.extend_from_slice(&buf[..t.len]);
-            self.deliver(to, at, Inbound::Peer(msg));
+    /// Adds its repair latencies, over all its sessions, to `all`.
+    pub(crate) fn merge_latencies(&self, all: &mut Stats) {
+        all.merge_latencies(self.core.stats());
+        all.merge_latencies(&self.past);
+    }
+
+    /// Its results over all its sessions.
+    pub(crate) fn finish(self) -> ClientReport {
+        let stats = self.core.stats();
+        let mut merged = self.past;
+        merged.merge_latencies(stats);
+        ClientReport {
+            counters: &self.past_counters + &stats.counters,
+            latency: (merged.repair_latency(0.5), merged.repair_latency(0.99)),
+            link: self.figures,
+            ..self.report
         }
-        self.out_buf = buf;
-        let check = self.s.check_output;
-        let node = &mut self.nodes[i];
-        while let Some(out) = node.core.poll_playout(now) {
-            if check {
-                node.report.output.check(&out, &self.streams);
-            }
-        }
-        while node.core.poll_event().is_some() {}
-        node.timer = node
-            .core
-            .poll_timeout()
-            .map(|t| t.max(now + Duration::from_micros(1)));
     }
 }

@@ -1,6 +1,7 @@
 //! Results of a run: per-client counters, latency, and a byte-exact check of what each client
 //! handed its player against what the source sent.
 
+use crate::manager::LinkFigures;
 use crate::source::is_payload;
 use groupcast_core::{Counters, Playout};
 use groupcast_wire::Ssrc;
@@ -82,6 +83,8 @@ pub struct ClientReport {
     pub peer_bytes_sent: u64,
     /// Repair bytes this client sent.
     pub repair_bytes_sent: u64,
+    /// How its manager link went.
+    pub link: LinkFigures,
 }
 
 impl ClientReport {
@@ -96,6 +99,7 @@ impl ClientReport {
             dropped_packets: Vec::new(),
             peer_bytes_sent: 0,
             repair_bytes_sent: 0,
+            link: LinkFigures::default(),
         }
     }
 }

@@ -56,6 +56,46 @@ pub struct Scenario {
     pub silent: Vec<(usize, u64)>,
     /// Client settings.
     pub client: ClientSettings,
+    /// The manager's latency, heartbeat interval and outage.
+    pub manager: ManagerSettings,
+}
+
+/// How the simulated manager behaves; every client reaches it through the real
+/// [`ManagerLink`](groupcast_core::ManagerLink).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ManagerSettings {
+    /// Delay of every answer. Requests made within a simulation window are answered at its end
+    /// at the earliest (zero: at the next window boundary).
+    pub latency: Duration,
+    /// The heartbeat interval it asks clients for.
+    pub heartbeat: Duration,
+    /// A time during which it answers nothing.
+    pub outage: Option<ManagerOutage>,
+}
+
+impl Default for ManagerSettings {
+    /// No latency, 1 s heartbeats (the real manager's default), no outage.
+    fn default() -> Self {
+        ManagerSettings {
+            latency: Duration::ZERO,
+            heartbeat: Duration::from_secs(1),
+            outage: None,
+        }
+    }
+}
+
+/// The manager is away from `from` to `until` (from the start of the run): requests fail
+/// and event streams break; clients play on with their last group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ManagerOutage {
+    /// When it goes away.
+    pub from: Duration,
+    /// When it is back.
+    pub until: Duration,
+    /// It comes back as a fresh process that forgot every session and group (clients
+    /// reopen sessions and are grouped anew); otherwise it kept them (a network partition,
+    /// or a restart with stored state).
+    pub restart: bool,
 }
 
 /// The client settings a scenario varies; the rest are [`Config`] defaults.
@@ -125,6 +165,7 @@ impl Default for Scenario {
             restart_at: None,
             silent: Vec::new(),
             client: ClientSettings::default(),
+            manager: ManagerSettings::default(),
         }
     }
 }

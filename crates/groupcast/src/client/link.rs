@@ -1,234 +1,251 @@
-//! The client's link to the manager, on its own threads so that a slow or absent manager never
-//! holds up the media path: heartbeats carry the figures and bring back the group; a
-//! server-sent event stream brings group changes at once; a lost session is reopened.
-//! While the manager is unreachable the client plays on with the last group it was given.
+//! The client's link to the manager: a thin executor of [`groupcast_core::ManagerLink`].
+//!
+//! The state machine decides when to open, heartbeat, follow the event stream or back off;
+//! this file carries its actions out with the blocking HTTP client, each in
+//! `tokio::task::spawn_blocking`, and brings the outcomes back over a tokio channel into the
+//! run loop's `select!` ([`Link::recv`]), so a slow or absent manager never holds up the media
+//! path. The event stream is one blocking task feeding the same channel.
 
+use super::instant;
 use super::report::Report;
 use crate::api_client::{ApiClient, Beat, Refused};
+use crate::driver::clock::now;
 use crate::driver::Stop;
-use groupcast_api::{Assignment, Heartbeat, OpenSession, SessionId, SessionInfo, Ssrc};
-use groupcast_core::{Client, LOSS_LOG};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
-use tokio::sync::Notify;
+use groupcast_api::{Assignment, Heartbeat, OpenSession, SessionInfo};
+use groupcast_core::{
+    BeatOutcome, Client, LOSS_LOG, LinkAction, LinkConfig, LinkEvent, ManagerLink, OpenOutcome,
+    Time,
+};
+use groupcast_wire::proto::SenderId;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-/// Wait between attempts to reach the manager.
-const RETRY: Duration = Duration::from_secs(1);
+/// Longest wait for the first session between two looks at `--duration` and the signals.
+const STOP_CHECK: Duration = Duration::from_millis(200);
 
-/// News from the manager for the run loop.
+/// An outcome of a blocking call, on its way back to the run loop.
 #[derive(Debug)]
-pub(super) enum LinkEvent {
-    /// The session's group (possibly unchanged).
-    Group(Assignment),
-    /// The old session had ended; this is the new one.
-    Session(SessionInfo),
-}
-
-/// What the link threads share with the run loop.
-struct Shared {
-    /// The next heartbeat's content, refreshed by the run loop.
-    heartbeat: Mutex<Heartbeat>,
-    /// The current session id (changes when a lost session is reopened).
-    session: AtomicU64,
-    /// Set when the client stops.
-    closing: AtomicBool,
-    /// Wakes the run loop when news arrives.
-    notify: Arc<Notify>,
-    /// News for the run loop.
-    tx: Mutex<Sender<LinkEvent>>,
-}
-
-impl Shared {
-    fn send(&self, e: LinkEvent) {
-        let _ = self
-            .tx
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .send(e);
-        self.notify.notify_one();
-    }
-
-    fn closing(&self) -> bool {
-        self.closing.load(Ordering::Relaxed)
-    }
-
-    /// Sleeps `d` in small steps, returning early (false) if the client is closing.
-    fn sleep(&self, d: Duration) -> bool {
-        let step = Duration::from_millis(50);
-        let mut left = d;
-        while !left.is_zero() {
-            if self.closing() {
-                return false;
-            }
-            std::thread::sleep(step.min(left));
-            left = left.saturating_sub(step);
-        }
-        !self.closing()
-    }
+pub(super) enum Reply {
+    /// The answer to an open.
+    Open(anyhow::Result<SessionInfo>),
+    /// The answer to a heartbeat of the session.
+    Beat(SenderId, anyhow::Result<Beat>),
+    /// A group change from the session's event stream.
+    Group(SenderId, Assignment),
+    /// The session's event stream ended.
+    StreamEnded(SenderId),
 }
 
 /// The manager link as the run loop sees it.
 pub(super) struct Link {
-    /// Shared with the threads.
-    shared: Arc<Shared>,
-    /// News from the threads.
-    rx: Receiver<LinkEvent>,
-    /// For closing the session at exit.
+    /// The decisions.
+    machine: ManagerLink<Assignment>,
+    /// The manager.
     api: ApiClient,
-    /// Wakes the run loop when news arrives.
-    notify: Arc<Notify>,
-}
-
-/// Opens a session, retrying every second while the manager is unreachable, until `stop`.
-/// A refusal (bad token, unknown channel, not entitled) is not retried: it is reported.
-pub(crate) fn open_session(
-    api: &ApiClient,
-    req: &OpenSession,
-    stop: &Stop,
-) -> anyhow::Result<Option<SessionInfo>> {
-    let mut warned = false;
-    loop {
-        match api.open_session(req) {
-            Ok(info) => return Ok(Some(info)),
-            Err(e) if e.downcast_ref::<Refused>().is_some() => return Err(e),
-            Err(e) => {
-                if !warned {
-                    tracing::warn!(error = %format!("{e:#}"), "manager unreachable; retrying");
-                    warned = true;
-                }
-            }
-        }
-        let until = std::time::Instant::now() + RETRY;
-        while std::time::Instant::now() < until {
-            if stop.now() {
-                return Ok(None);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+    /// What an open asks for.
+    request: OpenSession,
+    /// Handed to each blocking call.
+    tx: UnboundedSender<Reply>,
+    /// Their outcomes.
+    rx: UnboundedReceiver<Reply>,
+    /// The next heartbeat's content, refreshed by [`publish`](Self::publish).
+    heartbeat: Heartbeat,
+    /// Set to end the running event stream when another replaces it.
+    stream_stop: Arc<AtomicBool>,
+    /// The last session opened.
+    info: Option<SessionInfo>,
+    /// Why the first open was refused.
+    refused: Option<anyhow::Error>,
 }
 
 impl Link {
-    /// Starts the heartbeat and event threads for the session `info`.
-    pub(super) fn start(api: ApiClient, req: OpenSession, info: &SessionInfo) -> Link {
-        let (tx, rx) = channel();
-        let notify = Arc::new(Notify::new());
-        let shared = Arc::new(Shared {
-            heartbeat: Mutex::new(Heartbeat::default()),
-            session: AtomicU64::new(info.session.0),
-            closing: AtomicBool::new(false),
-            notify: Arc::clone(&notify),
-            tx: Mutex::new(tx),
-        });
-        let every = Duration::from_millis(u64::from(info.heartbeat_ms.clamp(100, 60_000)));
-        let (s, a) = (Arc::clone(&shared), api.clone());
-        std::thread::spawn(move || heartbeats(&a, &req, &s, every));
-        let (s, a) = (Arc::clone(&shared), api.clone());
-        std::thread::spawn(move || events(&a, &s));
+    /// A link that opens a session as soon as it is [`pump`](Self::pump)ed.
+    pub(super) fn new(api: ApiClient, request: OpenSession, now: Time) -> Link {
+        let (tx, rx) = unbounded_channel();
         Link {
-            shared,
-            rx,
+            machine: ManagerLink::new(LinkConfig::default(), now),
             api,
-            notify,
+            request,
+            tx,
+            rx,
+            heartbeat: Heartbeat::default(),
+            stream_stop: Arc::new(AtomicBool::new(false)),
+            info: None,
+            refused: None,
         }
     }
 
-    /// Notified when news may be waiting (see [`try_next`](Self::try_next)).
-    pub(super) fn notify(&self) -> Arc<Notify> {
-        Arc::clone(&self.notify)
+    /// Drives the link until its first session is open (its group stays queued for the run
+    /// loop), the manager refuses, or `stop`.
+    pub(super) async fn open(
+        &mut self,
+        stop: &Stop,
+        start: Instant,
+    ) -> anyhow::Result<Option<SessionInfo>> {
+        while !stop.now() {
+            self.pump(now(start));
+            while let Some(e) = self.poll_event() {
+                match e {
+                    LinkEvent::Session(_) => return Ok(self.info.clone()),
+                    LinkEvent::Refused => {
+                        return Err(self
+                            .refused
+                            .take()
+                            .unwrap_or_else(|| anyhow::anyhow!("manager refused the session")));
+                    }
+                    LinkEvent::Away => tracing::warn!("manager unreachable; retrying"),
+                    LinkEvent::Back(_) | LinkEvent::Group(_) => {}
+                }
+            }
+            let check = Instant::now() + STOP_CHECK;
+            let wake = self
+                .poll_timeout()
+                .map_or(check, |t| instant(start, t).min(check));
+            tokio::select! {
+                r = self.recv() => if let Some(r) = r { self.handle(now(start), r) },
+                () = tokio::time::sleep_until(wake.into()) => {}
+            }
+        }
+        Ok(None)
     }
 
-    /// The next piece of news, if any.
-    pub(super) fn try_next(&self) -> Option<LinkEvent> {
-        self.rx.try_recv().ok()
+    /// The next outcome of a blocking call (cancel-safe, for `select!`).
+    pub(super) async fn recv(&mut self) -> Option<Reply> {
+        self.rx.recv().await
+    }
+
+    /// When [`pump`](Self::pump) is next due.
+    pub(super) fn poll_timeout(&self) -> Option<Time> {
+        self.machine.poll_timeout()
+    }
+
+    /// The next piece of news for the run loop.
+    pub(super) fn poll_event(&mut self) -> Option<LinkEvent<Assignment>> {
+        self.machine.poll_event()
+    }
+
+    /// Feeds an outcome to the state machine.
+    pub(super) fn handle(&mut self, now: Time, reply: Reply) {
+        match reply {
+            Reply::Open(r) => {
+                let outcome = self.open_outcome(r);
+                self.machine.handle_open(now, outcome);
+            }
+            Reply::Beat(session, r) => {
+                let outcome = match r {
+                    Ok(Beat::Alive(a)) => BeatOutcome::Alive(a),
+                    Ok(Beat::Gone) => {
+                        tracing::info!(session = session.0, "the manager lost the session");
+                        BeatOutcome::Gone
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %format!("{e:#}"), "heartbeat");
+                        BeatOutcome::Unreachable
+                    }
+                };
+                self.machine.handle_heartbeat(now, session, outcome);
+            }
+            Reply::Group(session, a) => self.machine.handle_group_event(now, session, a),
+            Reply::StreamEnded(session) => self.machine.handle_stream_ended(now, session),
+        }
+    }
+
+    fn open_outcome(&mut self, r: anyhow::Result<SessionInfo>) -> OpenOutcome<Assignment> {
+        match r {
+            Ok(info) => {
+                let outcome = OpenOutcome::Opened {
+                    session: info.session,
+                    heartbeat: Duration::from_millis(u64::from(info.heartbeat_ms)),
+                    group: info.assignment.clone(),
+                };
+                self.info = Some(info);
+                outcome
+            }
+            Err(e) if e.downcast_ref::<Refused>().is_some() => {
+                tracing::warn!(error = %format!("{e:#}"), "opening a session");
+                self.refused = Some(e);
+                OpenOutcome::Refused
+            }
+            Err(e) => {
+                tracing::debug!(error = %format!("{e:#}"), "opening a session");
+                OpenOutcome::Unreachable
+            }
+        }
+    }
+
+    /// Queues what is due at `now` and starts the calls it asks for.
+    pub(super) fn pump(&mut self, now: Time) {
+        self.machine.handle_timeout(now);
+        while let Some(action) = self.machine.poll_action() {
+            self.start(action);
+        }
+    }
+
+    /// Starts one call on a blocking thread; its outcome comes back through [`recv`](Self::recv).
+    fn start(&mut self, action: LinkAction) {
+        let (api, tx) = (self.api.clone(), self.tx.clone());
+        match action {
+            LinkAction::Open => {
+                let request = self.request.clone();
+                spawn(move || {
+                    let _ = tx.send(Reply::Open(api.open_session(&request)));
+                });
+            }
+            LinkAction::Heartbeat(session) => {
+                let hb = std::mem::take(&mut self.heartbeat);
+                spawn(move || {
+                    let _ = tx.send(Reply::Beat(session, api.heartbeat(session, &hb)));
+                });
+            }
+            LinkAction::Follow(session) => {
+                self.stream_stop.store(true, Ordering::Relaxed);
+                let stop = Arc::new(AtomicBool::new(false));
+                self.stream_stop = Arc::clone(&stop);
+                spawn(move || follow(&api, session, &stop, &tx));
+            }
+            LinkAction::Close(session) => {
+                if let Err(e) = self.api.delete(&format!("/sessions/{}", session.0)) {
+                    tracing::debug!(error = %format!("{e:#}"), "closing the session");
+                }
+            }
+        }
     }
 
     /// Refreshes the next heartbeat from the core's figures and its newly detected losses.
-    pub(super) fn publish(&self, core: &mut Client, report: &Report) {
-        let mut hb = self
-            .shared
-            .heartbeat
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+    pub(super) fn publish(&mut self, core: &mut Client, report: &Report) {
+        let hb = &mut self.heartbeat;
         hb.stats = report.client_stats();
-        hb.ssrc = Ssrc(report.ssrc);
+        hb.ssrc = groupcast_api::Ssrc(report.ssrc);
         core.drain_losses(&mut hb.losses);
         let excess = hb.losses.len().saturating_sub(LOSS_LOG);
         hb.losses.drain(..excess);
     }
 
-    /// Stops the threads and ends the session at the manager (best effort, bounded).
-    pub(super) fn close(&self) {
-        self.shared.closing.store(true, Ordering::Relaxed);
-        let session = self.shared.session.load(Ordering::Relaxed);
-        if let Err(e) = self.api.delete(&format!("/sessions/{session}")) {
-            tracing::debug!(error = %format!("{e:#}"), "closing the session");
+    /// Stops the link and ends the session at the manager (a blocking call, bounded by the
+    /// client's call timeout), so the group is refilled at once.
+    pub(super) fn close(&mut self) {
+        self.stream_stop.store(true, Ordering::Relaxed);
+        self.machine.close();
+        while let Some(action) = self.machine.poll_action() {
+            self.start(action);
         }
     }
 }
 
-/// The heartbeat thread: every `every`, sends the figures; reopens a session the manager lost.
-fn heartbeats(api: &ApiClient, req: &OpenSession, shared: &Shared, every: Duration) {
-    let mut reachable = true;
-    while shared.sleep(every) {
-        let session = shared.session.load(Ordering::Relaxed);
-        let hb = std::mem::take(
-            &mut *shared
-                .heartbeat
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
-        match api.heartbeat(SessionId(session), &hb) {
-            Ok(Beat::Alive(a)) => {
-                if !reachable {
-                    tracing::info!(session, "manager reachable again; session re-attached");
-                }
-                reachable = true;
-                shared.send(LinkEvent::Group(a));
-            }
-            Ok(Beat::Gone) => reopen(api, req, shared),
-            Err(e) => {
-                if reachable {
-                    tracing::warn!(
-                        error = %format!("{e:#}"),
-                        "manager unreachable; playing on with the last group"
-                    );
-                }
-                reachable = false;
-            }
-        }
-    }
+fn spawn(f: impl FnOnce() + Send + 'static) {
+    drop(tokio::task::spawn_blocking(f));
 }
 
-/// Opens a new session after the manager ended the old one.
-fn reopen(api: &ApiClient, req: &OpenSession, shared: &Shared) {
-    match api.open_session(req) {
-        Ok(info) => {
-            shared.session.store(info.session.0, Ordering::Relaxed);
-            shared.send(LinkEvent::Session(info));
-        }
-        Err(e) => tracing::warn!(error = %format!("{e:#}"), "reopening the session"),
+/// The event stream of `session`: each group change goes to the run loop until the stream
+/// ends, `stop` is set or the run loop is gone; then the end is reported.
+fn follow(api: &ApiClient, session: SenderId, stop: &AtomicBool, tx: &UnboundedSender<Reply>) {
+    let result = api.follow_events(session, |a| {
+        !stop.load(Ordering::Relaxed) && tx.send(Reply::Group(session, a)).is_ok()
+    });
+    if let Err(e) = result {
+        tracing::debug!(error = %format!("{e:#}"), "group events");
     }
-}
-
-/// The event thread: follows the current session's group changes, reconnecting as needed.
-fn events(api: &ApiClient, shared: &Shared) {
-    loop {
-        let session = shared.session.load(Ordering::Relaxed);
-        let result = api.follow_events(SessionId(session), |a| {
-            let current = shared.session.load(Ordering::Relaxed) == session;
-            if current && !shared.closing() {
-                shared.send(LinkEvent::Group(a));
-            }
-            current && !shared.closing()
-        });
-        if let Err(e) = result {
-            tracing::debug!(error = %format!("{e:#}"), "group events");
-        }
-        if !shared.sleep(RETRY) {
-            return;
-        }
-    }
+    let _ = tx.send(Reply::StreamEnded(session));
 }

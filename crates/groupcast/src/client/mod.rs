@@ -2,26 +2,33 @@
 //! serves the group from its own buffer, and feeds a player.
 //!
 //! A thin driver around [`groupcast_core::Client`]: this file owns the sockets and the clock
-//! and moves bytes between them and the core; [`link`] talks to the manager on its own threads;
-//! [`output`] writes the played TS; [`report`] shows and records the figures.
+//! and moves bytes between them and the core; [`link`] carries out the manager link's calls on
+//! blocking tasks whose outcomes come back into the same loop; [`output`] writes the played TS;
+//! [`report`] shows and records the figures; [`setup`] builds sockets and configuration.
+//!
+//! One concurrency style: a current-thread tokio runtime whose loop `select!`s over the
+//! sockets, the link's outcomes and `sleep_until` the earliest deadline of the core and the
+//! link.
 
 mod link;
 mod output;
 mod report;
+mod setup;
 
 use crate::api_client::ApiClient;
-use crate::driver::{Stop, clock};
+use crate::net::Iface;
+use crate::driver::Stop;
+use crate::driver::clock::now;
 use crate::dropper::Dropper;
-use crate::net::{self, Iface};
 use crate::stats::write_json;
-use anyhow::Context;
-use groupcast_api::{Assignment, OpenSession, SessionInfo};
-use groupcast_core::{Client, Config, Group, Member, Time};
-use link::{Link, LinkEvent};
+use groupcast_api::{Assignment, OpenSession};
+use groupcast_core::{Client, LinkEvent, Time};
+use link::{Link, Reply};
 use output::Output;
 use report::{Report, StatusLine};
+use setup::{bind_peer, core_config, media_socket, to_group};
 use std::io::ErrorKind;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -86,13 +93,38 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let dropper = Dropper::new(args.drop_rate, args.drop_seed)?;
     let iface = Iface::parse(args.iface.as_deref())?;
     let peer_socket = bind_peer(args.peer_listen, &iface)?;
-    let api = ApiClient::new(&args.manager, &args.token);
     let request = OpenSession {
         channel: args.channel.clone(),
         metro: args.metro.clone(),
         peer_addr: peer_socket.local_addr()?.to_string(),
     };
-    let Some(info) = link::open_session(&api, &request, &stop)? else {
+    let start = Instant::now();
+    let api = ApiClient::new(&args.manager, &args.token);
+    let link = Link::new(api, request, now(start));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(session(
+        args,
+        &stop,
+        link,
+        (peer_socket, iface, dropper),
+        start,
+    ));
+    // Blocking calls still under way (an event stream) are abandoned, not waited for.
+    rt.shutdown_background();
+    result
+}
+
+/// Opens the session, then runs the loop until `stop`.
+async fn session(
+    args: &Args,
+    stop: &Stop,
+    mut link: Link,
+    (peer_socket, iface, dropper): (UdpSocket, Iface, Dropper),
+    start: Instant,
+) -> anyhow::Result<()> {
+    let Some(info) = link.open(stop, start).await? else {
         return Ok(()); // stopped before the manager answered
     };
     tracing::info!(
@@ -104,10 +136,6 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let media = media_socket(&info, &iface)?;
     let core = Client::new(core_config(args, &info)?)?;
     let output = Output::open(&args.output)?;
-    let link = Link::start(api, request, &info);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let mut driver = Driver {
         core,
         output,
@@ -117,72 +145,28 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         report: Report::new(&info, &args.metro),
         status: StatusLine::new(args.quiet),
         stats_json: args.stats_json.clone(),
-        start: Instant::now(),
+        start,
     };
-    driver.apply_group(&info.assignment);
-    let result = rt.block_on(driver.drive(media, peer_socket, &stop));
+    let result = driver.drive(media, peer_socket, stop).await;
     driver.finish()?;
     result
 }
 
-/// The peer socket: `--peer-listen`, else the `--iface` address (IPv4), else any, port 0.
-fn bind_peer(listen: Option<SocketAddr>, iface: &Iface) -> anyhow::Result<UdpSocket> {
-    let addr = listen.unwrap_or_else(|| match iface {
-        Iface::V4(a) => SocketAddr::new(IpAddr::V4(*a), 0),
-        _ => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-    });
-    UdpSocket::bind(addr).with_context(|| format!("bind peer socket {addr}"))
+/// The instant of `t` on the clock that starts at `start`.
+pub(super) fn instant(start: Instant, t: Time) -> Instant {
+    start + Duration::from_micros(t.as_micros())
 }
 
-/// The multicast receiver for the session's group (and SSM source, if the channel names one).
-fn media_socket(info: &SessionInfo, iface: &Iface) -> anyhow::Result<UdpSocket> {
-    let group: SocketAddr = info
-        .channel
-        .group
-        .parse()
-        .with_context(|| format!("channel group {:?}", info.channel.group))?;
-    let source = match &info.channel.source {
-        Some(s) => Some(
-            s.parse::<IpAddr>()
-                .with_context(|| format!("SSM source {s:?}"))?,
-        ),
-        None => None,
-    };
-    net::multicast_receiver(group, iface, source)
-}
-
-/// The core's configuration from the session and the command line.
-fn core_config(args: &Args, info: &SessionInfo) -> anyhow::Result<Config> {
-    let group = info.channel.group.parse()?;
-    let mut c = Config::new(info.channel.id, info.session, group);
-    c.chunk_packets = info.channel.chunk_packets.max(1) as usize;
-    let buffer_ms = args.buffer_ms.unwrap_or(u64::from(info.channel.buffer_ms));
-    c.buffer = Duration::from_millis(buffer_ms);
-    c.repair_enabled = !args.no_repair;
-    c.serve_enabled = !args.no_serve;
-    c.initial_counter = clock::wall_micros();
-    Ok(c)
-}
-
-/// The manager's assignment as the core's group; members with unusable addresses are left out.
-fn to_group(a: &Assignment) -> Option<Group> {
-    let key = groupcast_api::parse_key(&a.key)?;
-    let members = a
-        .members
-        .iter()
-        .filter_map(|m| {
-            let addr = m.peer_addr.parse().ok()?;
-            Some(Member {
-                id: m.session,
-                addr,
-            })
-        })
-        .collect();
-    Some(Group {
-        epoch: a.epoch,
-        key,
-        members,
-    })
+/// What woke the run loop.
+enum Wake {
+    /// A multicast datagram is waiting.
+    Media,
+    /// A peer datagram is waiting.
+    Peer,
+    /// A manager call finished.
+    Link(Option<Reply>),
+    /// A deadline passed.
+    Timer,
 }
 
 /// Everything the run loop owns besides its sockets.
@@ -191,12 +175,12 @@ struct Driver {
     core: Client,
     /// Where played TS goes.
     output: Output,
-    /// The manager link's threads and their news.
+    /// The manager link and the outcomes of its calls.
     link: Link,
     /// `--drop-rate`.
     dropper: Dropper,
     /// Group and epoch last installed in the core.
-    applied: Option<(u64, u32, usize)>,
+    applied: Option<(groupcast_api::GroupId, groupcast_api::GroupEpoch, usize)>,
     /// Figures for `--stats-json` and the manager.
     report: Report,
     /// The live line on a terminal.
@@ -209,11 +193,11 @@ struct Driver {
 
 impl Driver {
     fn now(&self) -> Time {
-        clock::now(self.start)
+        now(self.start)
     }
 
     fn instant(&self, t: Time) -> tokio::time::Instant {
-        (self.start + Duration::from_micros(t.as_micros())).into()
+        instant(self.start, t).into()
     }
 
     /// The loop: sockets and timers in, core, transmits and play-out out.
@@ -231,22 +215,36 @@ impl Driver {
         let mut pbuf = vec![0u8; 2048];
         let mut tbuf = vec![0u8; 2048];
         let mut next_report = Instant::now();
-        let news = self.link.notify();
+        self.take_link_news(); // the first session's group
         while !stop.now() {
-            let wake = [self.core.poll_timeout(), self.core.next_playout()]
-                .into_iter()
-                .flatten()
-                .min()
-                .map_or(next_report.into(), |t| self.instant(t))
-                .min(next_report.into());
-            tokio::select! {
-                r = media.readable() => { r?; self.take_media(&media, &mut mbuf); }
-                r = peer.readable() => { r?; self.take_peer(&peer, &mut pbuf); }
-                () = news.notified() => {}
-                () = tokio::time::sleep_until(wake) => {}
+            let wake = [
+                self.core.poll_timeout(),
+                self.core.next_playout(),
+                self.link.poll_timeout(),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .map_or(next_report.into(), |t| self.instant(t))
+            .min(next_report.into());
+            let woken = tokio::select! {
+                r = media.readable() => { r?; Wake::Media }
+                r = peer.readable() => { r?; Wake::Peer }
+                r = self.link.recv() => Wake::Link(r),
+                () = tokio::time::sleep_until(wake) => Wake::Timer,
+            };
+            match woken {
+                Wake::Media => self.take_media(&media, &mut mbuf),
+                Wake::Peer => self.take_peer(&peer, &mut pbuf),
+                Wake::Link(Some(reply)) => {
+                    let now = self.now();
+                    self.link.handle(now, reply);
+                }
+                Wake::Link(None) | Wake::Timer => {}
             }
-            self.take_link_news();
             let now = self.now();
+            self.link.pump(now);
+            self.take_link_news();
             self.core.handle_timeout(now);
             self.transmit(&peer, now, &mut tbuf);
             self.play(now)?;
@@ -327,28 +325,32 @@ impl Driver {
         }
     }
 
-    /// Installs group changes and new sessions from the manager link.
+    /// Installs group changes and new sessions from the manager link; logs its comings and goings.
     fn take_link_news(&mut self) {
-        while let Some(news) = self.link.try_next() {
+        while let Some(news) = self.link.poll_event() {
             match news {
                 LinkEvent::Group(a) => self.apply_group(&a),
-                LinkEvent::Session(info) => {
-                    tracing::info!(
-                        session = info.session.0,
-                        "new session after the old one ended"
-                    );
-                    self.core.set_sender(info.session);
-                    self.report.session = info.session.0;
+                LinkEvent::Session(session) => {
+                    tracing::info!(session = session.0, "new session after the old one ended");
+                    self.core.set_sender(session);
+                    self.report.session = session.0;
                     self.applied = None;
-                    self.apply_group(&info.assignment);
                 }
+                LinkEvent::Away => {
+                    tracing::warn!("manager unreachable; playing on with the last group");
+                }
+                LinkEvent::Back(away) => tracing::info!(
+                    away_ms = away.as_millis() as u64,
+                    "manager reachable again; session re-attached"
+                ),
+                LinkEvent::Refused => {} // only the first open's, taken by `open`
             }
         }
     }
 
     /// Installs an assignment if it differs from the one in force.
     fn apply_group(&mut self, a: &Assignment) {
-        let id = (a.group.0, a.epoch.0, a.members.len());
+        let id = (a.group, a.epoch, a.members.len());
         if self.applied == Some(id) {
             return;
         }

@@ -1,0 +1,570 @@
+//! [`ManagerLink`]: a client's link to the manager as a sans-IO state machine.
+//!
+//! It decides *when* to open a session, send a heartbeat, (re)connect the event stream or give
+//! up for a while, and *which* group news is current; the driver does the talking (HTTP and
+//! JSON, or a simulated manager) and answers with typed outcomes. While the manager is away
+//! the client plays on with the last group it was given; the link notes since when, keeps
+//! heartbeating so that it notices the manager's return, and reopens a lost session with
+//! backoff.
+//!
+//! The group itself is opaque here (`G`): the real client passes the manager's assignment,
+//! the simulator the core's [`Group`](crate::Group).
+//!
+//! ```
+//! use groupcast_core::{LinkAction, LinkConfig, LinkEvent, ManagerLink, OpenOutcome, Time};
+//! use groupcast_wire::proto::SenderId;
+//! use std::time::Duration;
+//!
+//! let mut link: ManagerLink<&str> = ManagerLink::new(LinkConfig::default(), Time::ZERO);
+//! assert_eq!(link.poll_action(), Some(LinkAction::Open));
+//! let opened = OpenOutcome::Opened { session: SenderId(7), heartbeat: Duration::from_secs(1), group: "g1" };
+//! link.handle_open(Time::ZERO, opened);
+//! assert_eq!(link.poll_event(), Some(LinkEvent::Session(SenderId(7))));
+//! assert_eq!(link.poll_event(), Some(LinkEvent::Group("g1")));
+//! assert_eq!(link.poll_action(), Some(LinkAction::Follow(SenderId(7))));
+//! assert_eq!(link.poll_timeout(), Some(Time::from_secs(1))); // the first heartbeat
+//! ```
+
+use crate::Time;
+use groupcast_base::SessionId;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// The link's timing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkConfig {
+    /// First wait after a failed open, and the wait before reconnecting the event stream.
+    pub retry: Duration,
+    /// Longest wait between open attempts (the wait doubles from `retry` up to this).
+    pub max_backoff: Duration,
+    /// Shortest heartbeat interval accepted from the manager.
+    pub min_heartbeat: Duration,
+    /// Longest heartbeat interval accepted from the manager.
+    pub max_heartbeat: Duration,
+}
+
+impl Default for LinkConfig {
+    /// Retries after 1 s, backing off to 8 s; heartbeats between 100 ms and 60 s.
+    fn default() -> Self {
+        LinkConfig {
+            retry: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(8),
+            min_heartbeat: Duration::from_millis(100),
+            max_heartbeat: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What the driver should do for the link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkAction {
+    /// Open a session; answer with [`ManagerLink::handle_open`].
+    Open,
+    /// Send the session's figures; answer with [`ManagerLink::handle_heartbeat`].
+    Heartbeat(SessionId),
+    /// Follow the session's group changes (dropping any older stream); report each with
+    /// [`ManagerLink::handle_group_event`] and the stream's end with
+    /// [`ManagerLink::handle_stream_ended`].
+    Follow(SessionId),
+    /// End the session at the manager (best effort; no answer expected).
+    Close(SessionId),
+}
+
+/// How an open attempt went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpenOutcome<G> {
+    /// The session is open.
+    Opened {
+        /// Its id.
+        session: SessionId,
+        /// The heartbeat interval the manager asks for.
+        heartbeat: Duration,
+        /// Its group.
+        group: G,
+    },
+    /// The manager could not be reached (or answered too late): try again later.
+    Unreachable,
+    /// The manager refused (bad token, unknown channel, not entitled): trying again will not help.
+    Refused,
+}
+
+/// How a heartbeat went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BeatOutcome<G> {
+    /// The session lives; its current group.
+    Alive(G),
+    /// The manager no longer knows the session.
+    Gone,
+    /// The manager could not be reached.
+    Unreachable,
+}
+
+/// News for the driver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkEvent<G> {
+    /// A session is open under this id (the first one, or a new one after the old one ended):
+    /// peer messages go out under it from now on.
+    Session(SessionId),
+    /// The current group, from an open, a heartbeat or the event stream (possibly unchanged).
+    Group(G),
+    /// The manager stopped answering: play on with the last group.
+    Away,
+    /// The manager answers again after being away this long.
+    Back(Duration),
+    /// The first open was refused: the link has stopped.
+    Refused,
+}
+
+/// Where the link stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// No session: an open attempt is due at `due` (or in flight).
+    Opening {
+        /// When the next attempt goes out.
+        due: Time,
+        /// An attempt awaits its answer.
+        in_flight: bool,
+    },
+    /// A session is open.
+    Open {
+        /// Its id.
+        session: SessionId,
+        /// When the next heartbeat goes out (`Time::NEVER` while one is in flight).
+        beat_due: Time,
+        /// When the event stream is reconnected (`Time::NEVER` while it runs).
+        follow_due: Time,
+    },
+    /// Closed or refused: nothing more to do.
+    Done,
+}
+
+/// A client's link to the manager: open, heartbeat timing, group news, manager-away
+/// behaviour and reopening with backoff. See the [module docs](self).
+#[derive(Debug)]
+pub struct ManagerLink<G> {
+    /// Timing.
+    config: LinkConfig,
+    /// Where it stands.
+    state: State,
+    /// The heartbeat interval of the current session.
+    heartbeat: Duration,
+    /// The wait before the next open attempt after a failure (doubles up to the maximum).
+    backoff: Duration,
+    /// Whether a session was ever open (only the first open's refusal is final).
+    ever_opened: bool,
+    /// Since when the manager has not answered, if it is away.
+    away_since: Option<Time>,
+    /// Actions for the driver.
+    actions: VecDeque<LinkAction>,
+    /// News for the driver.
+    events: VecDeque<LinkEvent<G>>,
+}
+
+impl<G> ManagerLink<G> {
+    /// A link that opens its first session at `now`.
+    pub fn new(config: LinkConfig, now: Time) -> Self {
+        let mut link = ManagerLink {
+            config,
+            state: State::Opening {
+                due: now,
+                in_flight: false,
+            },
+            heartbeat: config.retry,
+            backoff: config.retry,
+            ever_opened: false,
+            away_since: None,
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+        };
+        link.handle_timeout(now);
+        link
+    }
+
+    /// The open session, if any.
+    pub fn session(&self) -> Option<SessionId> {
+        match self.state {
+            State::Open { session, .. } => Some(session),
+            _ => None,
+        }
+    }
+
+    /// Since when the manager has been away, if it is.
+    pub fn away_since(&self) -> Option<Time> {
+        self.away_since
+    }
+
+    /// Queues whatever is due at `now`.
+    pub fn handle_timeout(&mut self, now: Time) {
+        match &mut self.state {
+            State::Opening { due, in_flight } if !*in_flight && *due <= now => {
+                *in_flight = true;
+                self.actions.push_back(LinkAction::Open);
+            }
+            State::Open {
+                session,
+                beat_due,
+                follow_due,
+            } => {
+                if *beat_due <= now {
+                    *beat_due = Time::NEVER;
+                    self.actions.push_back(LinkAction::Heartbeat(*session));
+                }
+                if *follow_due <= now {
+                    *follow_due = Time::NEVER;
+                    self.actions.push_back(LinkAction::Follow(*session));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The answer to [`LinkAction::Open`].
+    pub fn handle_open(&mut self, now: Time, outcome: OpenOutcome<G>) {
+        if !matches!(
+            self.state,
+            State::Opening {
+                in_flight: true,
+                ..
+            }
+        ) {
+            return;
+        }
+        match outcome {
+            OpenOutcome::Opened {
+                session,
+                heartbeat,
+                group,
+            } => {
+                self.reached(now);
+                self.ever_opened = true;
+                self.backoff = self.config.retry;
+                self.heartbeat =
+                    heartbeat.clamp(self.config.min_heartbeat, self.config.max_heartbeat);
+                self.state = State::Open {
+                    session,
+                    beat_due: now + self.heartbeat,
+                    follow_due: Time::NEVER,
+                };
+                self.events.push_back(LinkEvent::Session(session));
+                self.events.push_back(LinkEvent::Group(group));
+                self.actions.push_back(LinkAction::Follow(session));
+            }
+            OpenOutcome::Refused if !self.ever_opened => {
+                self.state = State::Done;
+                self.events.push_back(LinkEvent::Refused);
+            }
+            // A reopen refused (a token revoked since, say) is retried with backoff.
+            OpenOutcome::Refused => self.retry_open(now),
+            OpenOutcome::Unreachable => {
+                self.unreachable(now);
+                self.retry_open(now);
+            }
+        }
+    }
+
+    /// The answer to [`LinkAction::Heartbeat`] for `session`.
+    pub fn handle_heartbeat(&mut self, now: Time, session: SessionId, outcome: BeatOutcome<G>) {
+        let State::Open {
+            session: current,
+            beat_due,
+            ..
+        } = &mut self.state
+        else {
+            return;
+        };
+        if *current != session {
+            return;
+        }
+        match outcome {
+            BeatOutcome::Alive(group) => {
+                *beat_due = now + self.heartbeat;
+                self.reached(now);
+                self.events.push_back(LinkEvent::Group(group));
+            }
+            BeatOutcome::Unreachable => {
+                *beat_due = now + self.heartbeat;
+                self.unreachable(now);
+            }
+            BeatOutcome::Gone => {
+                // The manager answers but lost the session: open a new one at once, keeping
+                // the last group meanwhile.
+                self.reached(now);
+                self.state = State::Opening {
+                    due: now,
+                    in_flight: false,
+                };
+                self.handle_timeout(now);
+            }
+        }
+    }
+
+    /// A group change for `session` from the event stream.
+    pub fn handle_group_event(&mut self, now: Time, session: SessionId, group: G) {
+        if self.session() == Some(session) {
+            self.reached(now);
+            self.events.push_back(LinkEvent::Group(group));
+        }
+    }
+
+    /// The event stream of `session` ended or failed: reconnect after the retry wait.
+    pub fn handle_stream_ended(&mut self, now: Time, session: SessionId) {
+        if let State::Open {
+            session: current,
+            follow_due,
+            ..
+        } = &mut self.state
+            && *current == session
+            && *follow_due == Time::NEVER
+        {
+            *follow_due = now + self.config.retry;
+        }
+    }
+
+    /// Stops the link; the open session, if any, is to be closed.
+    pub fn close(&mut self) {
+        if let Some(session) = self.session() {
+            self.actions.push_back(LinkAction::Close(session));
+        }
+        self.state = State::Done;
+    }
+
+    /// The next thing to do, if any.
+    pub fn poll_action(&mut self) -> Option<LinkAction> {
+        self.actions.pop_front()
+    }
+
+    /// The next piece of news, if any.
+    pub fn poll_event(&mut self) -> Option<LinkEvent<G>> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is next due, if ever.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        let t = match self.state {
+            State::Opening {
+                due,
+                in_flight: false,
+            } => due,
+            State::Open {
+                beat_due,
+                follow_due,
+                ..
+            } => beat_due.min(follow_due),
+            _ => Time::NEVER,
+        };
+        (t != Time::NEVER).then_some(t)
+    }
+
+    /// The next open attempt after the backoff, which then doubles.
+    fn retry_open(&mut self, now: Time) {
+        self.state = State::Opening {
+            due: now + self.backoff,
+            in_flight: false,
+        };
+        self.backoff = (self.backoff * 2).min(self.config.max_backoff);
+    }
+
+    /// The manager answered.
+    fn reached(&mut self, now: Time) {
+        if let Some(since) = self.away_since.take() {
+            self.events
+                .push_back(LinkEvent::Back(now.saturating_since(since)));
+        }
+    }
+
+    /// The manager did not answer.
+    fn unreachable(&mut self, now: Time) {
+        if self.away_since.is_none() {
+            self.away_since = Some(now);
+            self.events.push_back(LinkEvent::Away);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S1: SessionId = SessionId(1);
+    const S2: SessionId = SessionId(2);
+
+    fn ms(n: u64) -> Time {
+        Time::from_millis(n)
+    }
+
+    fn opened(session: SessionId, group: u32) -> OpenOutcome<u32> {
+        OpenOutcome::Opened {
+            session,
+            heartbeat: Duration::from_millis(500),
+            group,
+        }
+    }
+
+    fn drain(link: &mut ManagerLink<u32>) -> (Vec<LinkAction>, Vec<LinkEvent<u32>>) {
+        let actions = std::iter::from_fn(|| link.poll_action()).collect();
+        let events = std::iter::from_fn(|| link.poll_event()).collect();
+        (actions, events)
+    }
+
+    /// A link with session S1 open at 0 and its first actions and events drained.
+    fn open_link() -> ManagerLink<u32> {
+        let mut link = ManagerLink::new(LinkConfig::default(), ms(0));
+        link.handle_open(ms(0), opened(S1, 10));
+        drain(&mut link);
+        link
+    }
+
+    #[test]
+    fn opens_then_follows_and_heartbeats_on_time() {
+        let mut link = ManagerLink::new(LinkConfig::default(), ms(0));
+        assert_eq!(link.poll_action(), Some(LinkAction::Open));
+        assert_eq!(
+            link.poll_timeout(),
+            None,
+            "nothing due while the open is in flight"
+        );
+        link.handle_open(ms(20), opened(S1, 10));
+        let (actions, events) = drain(&mut link);
+        assert_eq!(actions, [LinkAction::Follow(S1)]);
+        assert_eq!(events, [LinkEvent::Session(S1), LinkEvent::Group(10)]);
+        assert_eq!(link.poll_timeout(), Some(ms(520)));
+        link.handle_timeout(ms(519));
+        assert_eq!(link.poll_action(), None);
+        link.handle_timeout(ms(520));
+        assert_eq!(link.poll_action(), Some(LinkAction::Heartbeat(S1)));
+        // The next beat counts from the answer, one at a time.
+        assert_eq!(link.poll_timeout(), None);
+        link.handle_heartbeat(ms(530), S1, BeatOutcome::Alive(11));
+        assert_eq!(link.poll_event(), Some(LinkEvent::Group(11)));
+        assert_eq!(link.poll_timeout(), Some(ms(1030)));
+    }
+
+    #[test]
+    fn open_failures_back_off_doubling_to_the_cap() {
+        let mut link: ManagerLink<u32> = ManagerLink::new(LinkConfig::default(), ms(0));
+        let mut now = ms(0);
+        let mut waits = Vec::new();
+        for _ in 0..6 {
+            assert_eq!(link.poll_action(), Some(LinkAction::Open));
+            link.handle_open(now, OpenOutcome::Unreachable);
+            let due = link.poll_timeout().unwrap_or(Time::NEVER);
+            waits.push(due.saturating_since(now).as_secs());
+            now = due;
+            link.handle_timeout(now);
+        }
+        assert_eq!(waits, [1, 2, 4, 8, 8, 8]);
+        assert_eq!(link.poll_event(), Some(LinkEvent::Away), "away noted once");
+        assert_eq!(link.poll_event(), None);
+        link.handle_open(now, opened(S1, 1));
+        let (_, events) = drain(&mut link);
+        assert_eq!(events[0], LinkEvent::Back(Duration::from_secs(31)));
+        assert_eq!(link.away_since(), None);
+    }
+
+    #[test]
+    fn a_first_refusal_is_final() {
+        let mut link: ManagerLink<u32> = ManagerLink::new(LinkConfig::default(), ms(0));
+        link.handle_open(ms(5), OpenOutcome::Refused);
+        assert_eq!(link.poll_event(), Some(LinkEvent::Refused));
+        assert_eq!(link.poll_timeout(), None);
+    }
+
+    #[test]
+    fn an_absent_manager_keeps_the_group_and_is_noticed_when_back() {
+        let mut link = open_link();
+        link.handle_timeout(ms(500));
+        link.handle_heartbeat(ms(3500), S1, BeatOutcome::Unreachable);
+        assert_eq!(link.poll_event(), Some(LinkEvent::Away));
+        assert_eq!(link.away_since(), Some(ms(3500)));
+        assert_eq!(
+            link.session(),
+            Some(S1),
+            "the session and its group are kept"
+        );
+        assert_eq!(link.poll_timeout(), Some(ms(4000)), "heartbeats go on");
+        link.handle_timeout(ms(4000));
+        assert_eq!(link.poll_action(), Some(LinkAction::Heartbeat(S1)));
+        link.handle_heartbeat(ms(4010), S1, BeatOutcome::Alive(10));
+        let (_, events) = drain(&mut link);
+        assert_eq!(
+            events,
+            [
+                LinkEvent::Back(Duration::from_millis(510)),
+                LinkEvent::Group(10)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_lost_session_is_reopened_and_stale_news_ignored() {
+        let mut link = open_link();
+        link.handle_timeout(ms(500));
+        link.handle_heartbeat(ms(510), S1, BeatOutcome::Gone);
+        assert_eq!(link.session(), None);
+        assert_eq!(link.poll_action(), Some(LinkAction::Heartbeat(S1)));
+        assert_eq!(
+            link.poll_action(),
+            Some(LinkAction::Open),
+            "reopened at once"
+        );
+        link.handle_group_event(ms(511), S1, 99);
+        assert_eq!(
+            link.poll_event(),
+            None,
+            "news of the lost session is dropped"
+        );
+        link.handle_open(ms(520), opened(S2, 20));
+        let (actions, events) = drain(&mut link);
+        assert_eq!(actions, [LinkAction::Follow(S2)]);
+        assert_eq!(events, [LinkEvent::Session(S2), LinkEvent::Group(20)]);
+        link.handle_heartbeat(ms(600), S1, BeatOutcome::Gone);
+        assert_eq!(
+            link.session(),
+            Some(S2),
+            "a late answer for S1 changes nothing"
+        );
+    }
+
+    #[test]
+    fn a_failed_reopen_backs_off_and_a_refusal_is_retried() {
+        let mut link = open_link();
+        link.handle_timeout(ms(500));
+        link.handle_heartbeat(ms(500), S1, BeatOutcome::Gone);
+        drain(&mut link);
+        link.handle_open(ms(600), OpenOutcome::Refused);
+        assert_eq!(link.poll_timeout(), Some(ms(1600)));
+        link.handle_timeout(ms(1600));
+        assert_eq!(link.poll_action(), Some(LinkAction::Open));
+        link.handle_open(ms(1700), OpenOutcome::Unreachable);
+        assert_eq!(link.poll_timeout(), Some(ms(3700)));
+    }
+
+    #[test]
+    fn the_event_stream_is_reconnected_after_the_retry_wait() {
+        let mut link = open_link();
+        link.handle_group_event(ms(100), S1, 12);
+        assert_eq!(link.poll_event(), Some(LinkEvent::Group(12)));
+        link.handle_stream_ended(ms(200), S1);
+        link.handle_stream_ended(ms(250), S2);
+        assert_eq!(
+            link.poll_timeout(),
+            Some(ms(500)),
+            "the heartbeat comes first"
+        );
+        link.handle_timeout(ms(500));
+        assert_eq!(link.poll_action(), Some(LinkAction::Heartbeat(S1)));
+        assert_eq!(link.poll_timeout(), Some(ms(1200)));
+        link.handle_timeout(ms(1200));
+        assert_eq!(link.poll_action(), Some(LinkAction::Follow(S1)));
+    }
+
+    #[test]
+    fn closing_ends_the_session_and_all_timers() {
+        let mut link = open_link();
+        link.close();
+        assert_eq!(link.poll_action(), Some(LinkAction::Close(S1)));
+        assert_eq!(link.poll_timeout(), None);
+        link.handle_timeout(ms(10_000));
+        assert_eq!(link.poll_action(), None);
+    }
+}

@@ -1,0 +1,70 @@
+//! Setting a client up from its command line and its session: sockets, the core's
+//! configuration, and the manager's assignments as the core's groups.
+
+use super::Args;
+use crate::net::{self, Iface};
+use anyhow::Context;
+use groupcast_api::{Assignment, SessionInfo};
+use groupcast_core::{Config, Group, Member};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::time::Duration;
+
+/// The peer socket: `--peer-listen`, else the `--iface` address (IPv4), else any, port 0.
+pub(super) fn bind_peer(listen: Option<SocketAddr>, iface: &Iface) -> anyhow::Result<UdpSocket> {
+    let addr = listen.unwrap_or_else(|| match iface {
+        Iface::V4(a) => SocketAddr::new(IpAddr::V4(*a), 0),
+        _ => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+    });
+    UdpSocket::bind(addr).with_context(|| format!("bind peer socket {addr}"))
+}
+
+/// The multicast receiver for the session's group (and SSM source, if the channel names one).
+pub(super) fn media_socket(info: &SessionInfo, iface: &Iface) -> anyhow::Result<UdpSocket> {
+    let group: SocketAddr = info
+        .channel
+        .group
+        .parse()
+        .with_context(|| format!("channel group {:?}", info.channel.group))?;
+    let source = match &info.channel.source {
+        Some(s) => Some(
+            s.parse::<IpAddr>()
+                .with_context(|| format!("SSM source {s:?}"))?,
+        ),
+        None => None,
+    };
+    net::multicast_receiver(group, iface, source)
+}
+
+/// The core's configuration from the session and the command line.
+pub(super) fn core_config(args: &Args, info: &SessionInfo) -> anyhow::Result<Config> {
+    let group = info.channel.group.parse()?;
+    let mut c = Config::new(info.channel.id, info.session, group);
+    c.chunk_packets = info.channel.chunk_packets.max(1) as usize;
+    let buffer_ms = args.buffer_ms.unwrap_or(u64::from(info.channel.buffer_ms));
+    c.buffer = Duration::from_millis(buffer_ms);
+    c.repair_enabled = !args.no_repair;
+    c.serve_enabled = !args.no_serve;
+    c.initial_counter = crate::driver::clock::wall_micros();
+    Ok(c)
+}
+
+/// The manager's assignment as the core's group; members with unusable addresses are left out.
+pub(super) fn to_group(a: &Assignment) -> Option<Group> {
+    let key = groupcast_api::parse_key(&a.key)?;
+    let members = a
+        .members
+        .iter()
+        .filter_map(|m| {
+            let addr = m.peer_addr.parse().ok()?;
+            Some(Member {
+                id: m.session,
+                addr,
+            })
+        })
+        .collect();
+    Some(Group {
+        epoch: a.epoch,
+        key,
+        members,
+    })
+}
