@@ -13,7 +13,8 @@
 //!   that depacketizes to MPEG-TS and releases it paced by RTP timestamp;
 //! - the **serving side**: answers authenticated requests from the raw buffer under a per-peer
 //!   rate budget, never anything unauthenticated;
-//! - [`Stats`]: counters and a repair latency histogram.
+//! - [`Stats`]: counters and a repair latency histogram;
+//! - [`CleanStart`]: the gate that makes every player's output begin at a random access point.
 //!
 //! What it deliberately does not do: own a socket, read a clock, spawn, or draw random numbers.
 //! Time comes in as [`Time`]; datagrams come in as byte slices and go out into the caller's
@@ -45,6 +46,7 @@
 //! let _playout = client.next_playout();
 //! ```
 
+mod clean_start;
 mod client;
 mod config;
 mod peers;
@@ -52,6 +54,7 @@ mod playback;
 mod raw;
 mod stats;
 
+pub use clean_start::{Chunk, CleanCounters, CleanStart, HOLD_CAP, Sink};
 pub use client::{Client, Event, LOSS_LOG, Transmit};
 pub use config::{Config, ConfigError, RequestStrategy};
 pub use groupcast_base::{Time, TokenBucket};
