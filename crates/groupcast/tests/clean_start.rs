@@ -133,7 +133,7 @@ fn every_http_connection_starts_clean_and_a_late_one_at_once() {
         let (addr, a) = (&addr, &a);
         s.spawn(move || watch_http(addr, a, end));
         std::thread::sleep(Duration::from_millis(2700));
-        watch_http(&addr, &b, end)
+        watch_http(addr, &b, end)
     });
     assert_clean("the first HTTP connection", &a, 300_000);
     assert_clean("the second HTTP connection", &b, 300_000);
