@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Checks that a player's output is a byte-exact contiguous slice of the source file.
 
-The output may start mid-stream and stop early; it starts on a TS packet boundary. With
+The output may start mid-stream and stop early; it starts on a TS packet boundary. A client
+starts its output clean: a copy of the PAT and PMT the sample carries last before a keyframe,
+then the sample from that keyframe's PES on; that head is checked against the sample in place
+and is not counted as a segment. With
 --loop the source was looped, so the slice may wrap around the file's end (and the
 discontinuity flag the source sets after each seam is ignored). The output is cut
 into the longest runs that match the sample; null packets where the sample has something else are holes played as filler; every run after the first is a hole (a forward
@@ -129,6 +132,40 @@ while pos < len(out):
     pos += n
     expect = (off + n) % L if a.loop else off + n
 
+
+
+def pid(p):
+    return (p[1] & 0x1F) << 8 | p[2]
+
+
+def clean_start_head(segments):
+    """A client's output starts clean (at a random access point): the PAT and PMT packets the
+    sample carries last before the keyframe, then the sample from that keyframe's PES on. That
+    head is at most 3 packets (PAT, PMT, maybe SDT) placed before the first long run; each of
+    its packets must equal the sample's last packet of the same PID before that run. Returns
+    how many packets form such a head (0: none)."""
+    if len(segments) < 2 or segments[0][0] != 0 or segments[0][2] > 3 * TS:
+        return 0
+    head, o1 = out[:segments[0][2]], segments[1][1]
+    if pid(head) != 0:
+        return 0
+    for i in range(0, len(head), TS):
+        p, back = head[i:i + TS], TS
+        while back <= 1000 * TS and (a.loop or o1 - back >= 0):
+            q = at((o1 - back) % L if a.loop else o1 - back, TS)
+            if pid(q) == pid(p):
+                break
+            back += TS
+        else:
+            return 0
+        if q != p:
+            return 0
+    return len(head) // TS
+
+
+head_packets = clean_start_head(segments)
+if head_packets:
+    segments = segments[1:]
 missing = 0
 resyncs = 0
 holes = []  # [first missing TS packet of the sample, how many]
@@ -149,6 +186,7 @@ r = {
     "unmatched_ts_packets": bad_packets,
     "null_filler_ts_packets": filler,
     "first_offset": segments[0][1] if segments else None,
+    "clean_start_head_ts_packets": head_packets,
     "holes": holes,
 }
 ok = bool(segments) and bad_packets == 0 and filler == 0 and len(out) >= a.min_bytes

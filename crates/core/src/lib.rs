@@ -20,6 +20,10 @@
 //! and a repair latency histogram). The first repair wins; later copies are dropped and
 //! counted; nothing unauthenticated is ever answered.
 //!
+//! Beside the client: [`ManagerLink`] (`link.rs`) decides when to open a session, heartbeat,
+//! follow the manager's events and back off; [`CleanStart`] (`clean_start/`) makes every
+//! player's output begin at a random access point.
+//!
 //! What it deliberately does not do: own a socket, read a clock, spawn, or draw random numbers.
 //! Time comes in as [`Time`]; datagrams come in as byte slices and go out into the caller's
 //! buffer. The same code therefore runs under the real driver and under the simulator.
@@ -50,6 +54,7 @@
 //! let _playout = client.next_playout();
 //! ```
 
+mod clean_start;
 mod client;
 mod config;
 mod link;
@@ -58,6 +63,7 @@ mod playback;
 mod raw;
 mod stats;
 
+pub use clean_start::{Chunk, CleanCounters, CleanStart, HOLD_CAP, Sink};
 pub use client::{Client, Event, LOSS_LOG, Transmit};
 pub use config::{Config, ConfigError, RequestStrategy};
 pub use groupcast_base::{Time, TokenBucket};

@@ -3,6 +3,7 @@
 //! What it does: parses and writes the bytes groupcast puts on the network, as types:
 //! - [`rtp`]: RTP packets (RFC 3550) with CSRCs, header extension and padding;
 //! - [`ts`]: MPEG-TS payload checks (188-byte packets, sync byte) and header fields;
+//! - [`rap`]: random access points in a TS: PAT, PMT, PES headers and keyframes;
 //! - [`seq`]: 64-bit extended sequence numbers ([`SeqNo`]) and timestamps across the wrap;
 //! - [`udp`]: the UDP header with its pseudo-header checksum, rebuilt for repairs;
 //! - [`proto`]: the peer repair protocol (request, repair, ping, pong), authenticated with a
@@ -29,6 +30,7 @@
 //! ```
 
 pub mod proto;
+pub mod rap;
 pub mod relay;
 pub mod rtp;
 pub mod seq;

@@ -23,6 +23,8 @@ pub enum TsError {
     BadLength(usize),
     /// The packet at this index does not start with 0x47.
     BadSync(usize),
+    /// The adaptation field length (this value) runs past the packet's end.
+    BadAdaptation(u8),
 }
 
 impl fmt::Display for TsError {
@@ -31,6 +33,7 @@ impl fmt::Display for TsError {
             TsError::Empty => f.write_str("empty TS payload"),
             TsError::BadLength(n) => write!(f, "TS payload of {n} bytes is not a multiple of 188"),
             TsError::BadSync(i) => write!(f, "TS packet {i} lacks the 0x47 sync byte"),
+            TsError::BadAdaptation(n) => write!(f, "TS adaptation field of {n} bytes overruns"),
         }
     }
 }
@@ -88,11 +91,45 @@ impl<'a> TsPacket<'a> {
         self.bytes[1] & 0x40 != 0
     }
 
+    /// Whether an adaptation field is present.
+    fn has_adaptation(&self) -> bool {
+        self.bytes[3] & 0x20 != 0
+    }
+
+    /// The adaptation field's `random_access_indicator`: the next PES of this PID starts at a
+    /// random access point (a keyframe, for video).
+    pub fn random_access(&self) -> bool {
+        self.has_adaptation() && self.bytes[4] > 0 && self.bytes[5] & 0x40 != 0
+    }
+
+    /// The payload after the header and any adaptation field; empty when the packet has none.
+    /// An adaptation field longer than the packet is [`TsError::BadAdaptation`].
+    pub fn payload(&self) -> Result<&'a [u8], TsError> {
+        let bytes: &'a [u8; TS_PACKET_LEN] = self.bytes;
+        let start = if self.has_adaptation() {
+            5 + usize::from(bytes[4])
+        } else {
+            4
+        };
+        if start > TS_PACKET_LEN {
+            return Err(TsError::BadAdaptation(bytes[4]));
+        }
+        Ok(if bytes[3] & 0x10 != 0 {
+            &bytes[start..]
+        } else {
+            &[]
+        })
+    }
+
+    /// The whole 188-byte packet.
+    pub fn as_bytes(&self) -> &'a [u8; TS_PACKET_LEN] {
+        self.bytes
+    }
+
     /// The program clock reference in 27 MHz units, if this packet carries one.
     pub fn pcr(&self) -> Option<u64> {
-        let has_adaptation = self.bytes[3] & 0x20 != 0;
         let af_len = usize::from(self.bytes[4]);
-        if !has_adaptation || af_len < 7 || self.bytes[5] & 0x10 == 0 {
+        if !self.has_adaptation() || af_len < 7 || self.bytes[5] & 0x10 == 0 {
             return None;
         }
         let b = &self.bytes[6..12];
@@ -154,5 +191,31 @@ mod tests {
         p[6..12].copy_from_slice(&[0x80, 0x00, 0x00, 0x00, 0xff, 0x01]);
         let pcr = TsPacket::new_checked(&p).unwrap().pcr().unwrap();
         assert_eq!(pcr, 0x1_0000_0001 * 300 + 0x101);
+    }
+
+    #[test]
+    fn reads_payload_and_random_access() {
+        let mut p = packet(0x100, 0);
+        assert_eq!(
+            TsPacket::new_checked(&p).unwrap().payload().unwrap().len(),
+            184
+        );
+        p[3] = 0x30; // adaptation field and payload
+        p[4] = 1;
+        p[5] = 0x40;
+        let ts = TsPacket::new_checked(&p).unwrap();
+        assert!(ts.random_access());
+        assert_eq!(ts.payload().unwrap().len(), 182);
+        p[4] = 183; // adaptation only, filling the packet
+        p[3] = 0x20;
+        assert_eq!(
+            TsPacket::new_checked(&p).unwrap().payload().unwrap(),
+            &[] as &[u8]
+        );
+        p[4] = 200;
+        let bad = TsPacket::new_checked(&p).unwrap().payload();
+        assert_eq!(bad, Err(TsError::BadAdaptation(200)));
+        p[4] = 0;
+        assert!(!TsPacket::new_checked(&p).unwrap().random_access());
     }
 }

@@ -322,6 +322,9 @@ impl Driver {
     fn events(&mut self) {
         while let Some(e) = self.core.poll_event() {
             tracing::info!(event = ?e, "client");
+            if let groupcast_core::Event::SourceRestarted { .. } = e {
+                self.output.restart(); // resume at the new stream's first random access point
+            }
         }
     }
 
