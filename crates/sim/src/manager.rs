@@ -6,9 +6,9 @@
 //! [`Delivery`]s for the event loop to hand over.
 
 use crate::scenario::ManagerSettings;
+use groupcast_base::{GroupId, MetroId};
 use groupcast_core::{BeatOutcome, Group, LinkAction, Member, OpenOutcome, Time};
 use groupcast_grouping::{Change, Grouping, Policy};
-use groupcast_base::{GroupId, MetroId};
 use groupcast_wire::proto::{GroupEpoch, KEY_LEN, SenderId};
 use rand::Rng;
 use rand::rngs::SmallRng;

@@ -9,8 +9,8 @@
 use super::instant;
 use super::report::Report;
 use crate::api_client::{ApiClient, Beat, Refused};
-use crate::driver::clock::now;
 use crate::driver::Stop;
+use crate::driver::clock::now;
 use groupcast_api::{Assignment, Heartbeat, OpenSession, SessionInfo};
 use groupcast_core::{
     BeatOutcome, Client, LOSS_LOG, LinkAction, LinkConfig, LinkEvent, ManagerLink, OpenOutcome,

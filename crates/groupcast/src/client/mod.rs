@@ -16,10 +16,10 @@ mod report;
 mod setup;
 
 use crate::api_client::ApiClient;
-use crate::net::Iface;
 use crate::driver::Stop;
 use crate::driver::clock::now;
 use crate::dropper::Dropper;
+use crate::net::Iface;
 use crate::stats::write_json;
 use groupcast_api::{Assignment, OpenSession};
 use groupcast_core::{Client, LinkEvent, Time};
