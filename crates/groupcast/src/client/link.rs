@@ -6,11 +6,10 @@
 //! run loop's `select!` ([`Link::recv`]), so a slow or absent manager never holds up the media
 //! path. The event stream is one blocking task feeding the same channel.
 
-use super::instant;
 use super::report::Report;
 use crate::api_client::{ApiClient, Beat, Refused};
-use crate::driver::Stop;
-use crate::driver::clock::now;
+use crate::driver::clock::Clock;
+use crate::driver::{self, StopWatch};
 use groupcast_api::{Assignment, Heartbeat, OpenSession, SessionInfo};
 use groupcast_core::{
     BeatOutcome, Client, LOSS_LOG, LinkAction, LinkConfig, LinkEvent, ManagerLink, OpenOutcome,
@@ -19,11 +18,8 @@ use groupcast_core::{
 use groupcast_wire::proto::SenderId;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
-
-/// Longest wait for the first session between two looks at `--duration` and the signals.
-const STOP_CHECK: Duration = Duration::from_millis(200);
 
 /// An outcome of a blocking call, on its way back to the run loop.
 #[derive(Debug)]
@@ -78,14 +74,14 @@ impl Link {
     }
 
     /// Drives the link until its first session is open (its group stays queued for the run
-    /// loop), the manager refuses, or `stop`.
+    /// loop), the manager refuses, or `stopped` resolves.
     pub(super) async fn open(
         &mut self,
-        stop: &Stop,
-        start: Instant,
+        stopped: &mut StopWatch,
+        clock: Clock,
     ) -> anyhow::Result<Option<SessionInfo>> {
-        while !stop.now() {
-            self.pump(now(start));
+        loop {
+            self.pump(clock.now());
             while let Some(e) = self.poll_event() {
                 match e {
                     LinkEvent::Session(_) => return Ok(self.info.clone()),
@@ -99,16 +95,13 @@ impl Link {
                     LinkEvent::Back(_) | LinkEvent::Group(_) => {}
                 }
             }
-            let check = Instant::now() + STOP_CHECK;
-            let wake = self
-                .poll_timeout()
-                .map_or(check, |t| instant(start, t).min(check));
+            let wake = self.poll_timeout();
             tokio::select! {
-                r = self.recv() => if let Some(r) = r { self.handle(now(start), r) },
-                () = tokio::time::sleep_until(wake.into()) => {}
+                () = stopped.wait() => return Ok(None),
+                r = self.recv() => if let Some(r) = r { self.handle(clock.now(), r) },
+                () = driver::sleep_until(&clock, wake) => {}
             }
         }
-        Ok(None)
     }
 
     /// The next outcome of a blocking call (cancel-safe, for `select!`).

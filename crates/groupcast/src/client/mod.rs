@@ -16,8 +16,8 @@ mod report;
 mod setup;
 
 use crate::api_client::ApiClient;
-use crate::driver::Stop;
-use crate::driver::clock::now;
+use crate::driver::clock::Clock;
+use crate::driver::{self, Stop, StopWatch};
 use crate::dropper::Dropper;
 use crate::net::Iface;
 use crate::stats::write_json;
@@ -30,7 +30,7 @@ use setup::{bind_peer, core_config, media_socket, to_group};
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How often figures go to the manager's link, the status line and `--stats-json`.
 const REPORT_EVERY: Duration = Duration::from_millis(500);
@@ -98,18 +98,16 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         metro: args.metro.clone(),
         peer_addr: peer_socket.local_addr()?.to_string(),
     };
-    let start = Instant::now();
+    let clock = Clock::start();
     let api = ApiClient::new(&args.manager, &args.token);
-    let link = Link::new(api, request, now(start));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let link = Link::new(api, request, clock.now());
+    let rt = driver::runtime()?;
     let result = rt.block_on(session(
         args,
         &stop,
         link,
         (peer_socket, iface, dropper),
-        start,
+        clock,
     ));
     // Blocking calls still under way (an event stream) are abandoned, not waited for.
     rt.shutdown_background();
@@ -122,9 +120,10 @@ async fn session(
     stop: &Stop,
     mut link: Link,
     (peer_socket, iface, dropper): (UdpSocket, Iface, Dropper),
-    start: Instant,
+    clock: Clock,
 ) -> anyhow::Result<()> {
-    let Some(info) = link.open(stop, start).await? else {
+    let mut stopped = stop.watch()?;
+    let Some(info) = link.open(&mut stopped, clock).await? else {
         return Ok(()); // stopped before the manager answered
     };
     tracing::info!(
@@ -145,16 +144,11 @@ async fn session(
         report: Report::new(&info, &args.metro),
         status: StatusLine::new(args.quiet),
         stats_json: args.stats_json.clone(),
-        start,
+        clock,
     };
-    let result = driver.drive(media, peer_socket, stop).await;
+    let result = driver.drive(media, peer_socket, &mut stopped).await;
     driver.finish()?;
     result
-}
-
-/// The instant of `t` on the clock that starts at `start`.
-pub(super) fn instant(start: Instant, t: Time) -> Instant {
-    start + Duration::from_micros(t.as_micros())
 }
 
 /// What woke the run loop.
@@ -187,17 +181,13 @@ struct Driver {
     status: StatusLine,
     /// `--stats-json`.
     stats_json: Option<PathBuf>,
-    /// The clock's origin.
-    start: Instant,
+    /// The driver's clock.
+    clock: Clock,
 }
 
 impl Driver {
     fn now(&self) -> Time {
-        now(self.start)
-    }
-
-    fn instant(&self, t: Time) -> tokio::time::Instant {
-        instant(self.start, t).into()
+        self.clock.now()
     }
 
     /// The loop: sockets and timers in, core, transmits and play-out out.
@@ -205,7 +195,7 @@ impl Driver {
         &mut self,
         media: UdpSocket,
         peer: UdpSocket,
-        stop: &Stop,
+        stopped: &mut StopWatch,
     ) -> anyhow::Result<()> {
         media.set_nonblocking(true)?;
         peer.set_nonblocking(true)?;
@@ -214,24 +204,21 @@ impl Driver {
         let mut mbuf = vec![0u8; 2048];
         let mut pbuf = vec![0u8; 2048];
         let mut tbuf = vec![0u8; 2048];
-        let mut next_report = Instant::now();
+        let mut next_report = self.now();
         self.take_link_news(); // the first session's group
-        while !stop.now() {
-            let wake = [
+        loop {
+            let wake = driver::earliest([
                 self.core.poll_timeout(),
                 self.core.next_playout(),
                 self.link.poll_timeout(),
-            ]
-            .into_iter()
-            .flatten()
-            .min()
-            .map_or(next_report.into(), |t| self.instant(t))
-            .min(next_report.into());
+                Some(next_report),
+            ]);
             let woken = tokio::select! {
+                () = stopped.wait() => break,
                 r = media.readable() => { r?; Wake::Media }
                 r = peer.readable() => { r?; Wake::Peer }
                 r = self.link.recv() => Wake::Link(r),
-                () = tokio::time::sleep_until(wake) => Wake::Timer,
+                () = driver::sleep_until(&self.clock, wake) => Wake::Timer,
             };
             match woken {
                 Wake::Media => self.take_media(&media, &mut mbuf),
@@ -249,8 +236,8 @@ impl Driver {
             self.transmit(&peer, now, &mut tbuf);
             self.play(now)?;
             self.events();
-            if Instant::now() >= next_report {
-                next_report = Instant::now() + REPORT_EVERY;
+            if now >= next_report {
+                next_report = now + REPORT_EVERY;
                 self.publish()?;
             }
         }
@@ -376,7 +363,7 @@ impl Driver {
 
     /// Updates the figures for the manager, the status line and `--stats-json`.
     fn publish(&mut self) -> anyhow::Result<()> {
-        let secs = self.start.elapsed().as_secs_f64();
+        let secs = self.clock.seconds();
         self.report.update(&self.core, secs);
         self.link.publish(&mut self.core, &self.report);
         self.status.show(&self.report);

@@ -37,7 +37,7 @@ mod stop;
 use clock::Clock;
 use groupcast_core::Time;
 use std::time::Duration;
-pub(crate) use stop::Stop;
+pub(crate) use stop::{Stop, StopWatch};
 
 /// How much of a precise wait is left to a thread sleep (tokio's timer granularity).
 const TIMER_GRANULARITY: Duration = Duration::from_millis(2);
