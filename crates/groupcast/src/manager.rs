@@ -27,6 +27,11 @@ pub(crate) struct Args {
     /// A session without heartbeat for this long is ended, ms.
     #[arg(long, default_value_t = 5000)]
     session_timeout_ms: u32,
+    /// Callers in this network (ADDR/PREFIX, repeatable; e.g. viewers behind NAT or a proxy)
+    /// may register a peer address other than their own IP. Everyone else may only register
+    /// their own IP as the manager sees it (or 0.0.0.0, meaning that).
+    #[arg(long = "peer-addr-from", value_name = "CIDR")]
+    peer_addr_from: Vec<groupcast_manager::Network>,
 }
 
 /// Runs the manager.
@@ -37,6 +42,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         admin_token: args.admin_token.clone(),
         heartbeat_ms: args.heartbeat_ms,
         session_timeout_ms: args.session_timeout_ms,
+        peer_addr_from: args.peer_addr_from.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

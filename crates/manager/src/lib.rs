@@ -33,12 +33,14 @@ mod groups;
 mod live;
 mod metrics;
 mod overview;
+mod peer_addr;
 mod routes;
 mod sessions;
 mod stats;
 mod tasks;
 mod users;
 
+pub use peer_addr::Network;
 pub use routes::ROUTES;
 
 use std::future::Future;
@@ -58,6 +60,9 @@ pub struct Config {
     pub heartbeat_ms: u32,
     /// A session without heartbeat for this long is ended, ms.
     pub session_timeout_ms: u32,
+    /// Callers in these networks (e.g. viewers behind NAT, or a proxy) may register a
+    /// `peer_addr` other than their own IP; everyone else may only name their own.
+    pub peer_addr_from: Vec<Network>,
 }
 
 impl Default for Config {
@@ -68,6 +73,7 @@ impl Default for Config {
             admin_token: None,
             heartbeat_ms: 1000,
             session_timeout_ms: 5000,
+            peer_addr_from: Vec::new(),
         }
     }
 }

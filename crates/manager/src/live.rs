@@ -101,6 +101,8 @@ pub(crate) struct AppState {
     pub(crate) metrics: Metrics,
     /// Set when the server stops: SSE streams end.
     pub(crate) stopping: watch::Sender<bool>,
+    /// Callers in these networks may register a `peer_addr` other than their own.
+    pub(crate) peer_addr_from: Vec<crate::peer_addr::Network>,
 }
 
 impl AppState {

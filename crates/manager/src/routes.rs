@@ -162,6 +162,7 @@ impl Server {
             stats: Mutex::default(),
             metrics: Default::default(),
             stopping: tokio::sync::watch::channel(false).0,
+            peer_addr_from: config.peer_addr_from.clone(),
         });
         tasks::load_all(&app)
             .await

@@ -33,16 +33,8 @@ pub(crate) async fn open(
     Body(req): Body<OpenSession>,
 ) -> Result<(StatusCode, Json<SessionInfo>), ApiErr> {
     check_name("metro", &req.metro)?;
-    let mut peer: SocketAddr = req
-        .peer_addr
-        .parse()
-        .map_err(|_| ApiErr::bad(format!("peer_addr: {:?} is not IP:PORT", req.peer_addr)))?;
-    if peer.port() == 0 {
-        return Err(ApiErr::bad("peer_addr: port 0"));
-    }
-    if peer.ip().is_unspecified() {
-        peer.set_ip(from.ip());
-    }
+    let peer = crate::peer_addr::check(&req.peer_addr, from.ip(), &app.peer_addr_from)
+        .inspect_err(|_| app.metrics.refused.peer_addr.inc())?;
     let mut channel = channels::entitled(&app, &caller, &req.channel).await?;
     let metro = metro_id(&app.db, &req.metro).await?;
     let id = new_session_id();
