@@ -219,8 +219,8 @@ pub(crate) async fn load_group(app: &App, channel: u32, group: u64) -> Result<()
     reload(app, channel, Which::Group(group)).await
 }
 
-/// A member row: session, user, metro id, metro, peer, group, stats JSON, last seen.
-type MemberRow = (i64, String, i64, String, String, i64, String, i64);
+/// A member row: session, user, metro id, metro, peer, group, stats JSON, last seen, opened.
+type MemberRow = (i64, String, i64, String, String, i64, String, i64, i64);
 
 async fn reload(app: &App, channel: u32, which: Which) -> Result<(), ApiErr> {
     // The filter is one of two constants: no input reaches the SQL text.
@@ -236,7 +236,7 @@ async fn reload(app: &App, channel: u32, which: Which) -> Result<(), ApiErr> {
     .fetch_all(&app.db)
     .await?;
     let members: Vec<MemberRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT s.id, s.user_name, s.metro_id, m.name, s.peer_addr, s.group_id, s.stats, s.last_seen_ms \
+        "SELECT s.id, s.user_name, s.metro_id, m.name, s.peer_addr, s.group_id, s.stats, s.last_seen_ms, s.created_ms \
          FROM sessions s JOIN metros m ON m.id = s.metro_id \
          WHERE s.channel_id = $1 AND s.group_id IN (SELECT id FROM repair_groups WHERE channel_id = $1 AND {filter}) \
          ORDER BY s.group_id, s.pos"
@@ -259,7 +259,7 @@ fn install(app: &App, channel: u32, groups: &[(i64, i64, String)], members: Vec<
         .collect();
     let mut by_group: BTreeMap<u64, Vec<MemberInfo>> = BTreeMap::new();
     let mut present = HashSet::new();
-    for (id, user, metro_id, metro, peer, group, stats, seen) in members {
+    for (id, user, metro_id, metro, peer, group, stats, seen, opened) in members {
         let (id, group) = (id as u64, global_group(channel, group as u64));
         present.insert(id);
         by_group.entry(group).or_default().push(MemberInfo {
@@ -275,6 +275,7 @@ fn install(app: &App, channel: u32, groups: &[(i64, i64, String)], members: Vec<
             group,
             stats: serde_json::from_str::<ClientStats>(&stats).unwrap_or_default(),
             last_seen_ms: seen,
+            opened_ms: opened,
             dirty: false,
         });
         entry.group = group;

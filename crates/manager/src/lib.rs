@@ -27,6 +27,7 @@
 
 mod auth;
 mod channels;
+mod counters;
 mod db;
 mod error;
 mod groups;

@@ -30,6 +30,8 @@ pub(crate) struct LiveSession {
     pub(crate) stats: ClientStats,
     /// Unix ms of its latest heartbeat (or of its opening).
     pub(crate) last_seen_ms: i64,
+    /// Unix ms of its opening: bounds how far its counters can have gone.
+    pub(crate) opened_ms: i64,
     /// Changed since the last write-behind.
     pub(crate) dirty: bool,
 }

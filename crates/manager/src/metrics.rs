@@ -67,6 +67,8 @@ pub(crate) struct Metrics {
 pub(crate) struct Refused {
     /// A `peer_addr` that is not unicast or not the caller's.
     pub(crate) peer_addr: Counter,
+    /// Heartbeat counters that went back or beyond the plausible rate (clamped).
+    pub(crate) counters: Counter,
 }
 
 impl Refused {
@@ -76,7 +78,7 @@ impl Refused {
             out,
             "# HELP {name} Requests refused by a hardening check, by reason.\n# TYPE {name} counter"
         );
-        let reasons = [("peer_addr", &self.peer_addr)];
+        let reasons = [("peer_addr", &self.peer_addr), ("counters", &self.counters)];
         for (reason, c) in reasons {
             let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {}", c.get());
         }

@@ -101,7 +101,7 @@ pub(crate) async fn heartbeat(
     State(app): State<App>,
     Auth(caller): Auth,
     Path(raw): Path<String>,
-    Body(hb): Body<Heartbeat>,
+    Body(mut hb): Body<Heartbeat>,
 ) -> Result<Json<Assignment>, ApiErr> {
     let started = Instant::now();
     let id = session_id(&raw)?;
@@ -113,6 +113,11 @@ pub(crate) async fn heartbeat(
     let (assignment, metro, old) = {
         let mut live = app.live();
         let s = live.sessions.get_mut(&id).ok_or_else(gone)?;
+        let clamped;
+        (hb.stats, clamped) = crate::counters::admit(&s.stats, &hb.stats, now - s.opened_ms);
+        if clamped {
+            app.metrics.refused.counters.inc();
+        }
         let old = std::mem::replace(&mut s.stats, hb.stats.clone());
         s.last_seen_ms = now;
         s.dirty = true;

@@ -3,6 +3,7 @@
 //! changes. Each loop ticks at a fixed period and ends when the server stops.
 
 use crate::App;
+use crate::counters::to_db;
 use crate::db::now_ms;
 use crate::groups::{Op, change, refresh};
 use crate::stats::BUCKET_MS;
@@ -109,10 +110,10 @@ async fn flush_buckets(app: &App) -> Result<(), sqlx::Error> {
         )
         .bind(i64::from(metro))
         .bind(at)
-        .bind(s.received as i64)
-        .bind(s.lost as i64)
-        .bind(s.repaired as i64)
-        .bind(s.unrecovered as i64)
+        .bind(to_db(s.received))
+        .bind(to_db(s.lost))
+        .bind(to_db(s.repaired))
+        .bind(to_db(s.unrecovered))
         .execute(&mut *tx)
         .await?;
     }
