@@ -94,6 +94,7 @@ async fn apply(
 ) -> Result<Option<Vec<Change>>, ApiErr> {
     match op {
         Op::Join(s) => {
+            crate::access::check_in(tx, &s.user, channel).await?;
             sqlx::query(
                 "INSERT INTO sessions (id, user_name, channel_id, metro_id, peer_addr, group_id, pos, stats, last_seen_ms, created_ms) \
                  VALUES ($1, $2, $3, $4, $5, 0, 0, '{}', $6, $6)",

@@ -25,6 +25,7 @@
 //! handle.stop();
 //! ```
 
+mod access;
 mod auth;
 mod channels;
 mod counters;

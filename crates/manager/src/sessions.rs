@@ -108,7 +108,8 @@ pub(crate) async fn heartbeat(
     if hb.losses.len() > 512 {
         return Err(ApiErr::bad("at most 512 losses per heartbeat"));
     }
-    owned(&app, &caller, id).await?;
+    let channel = owned(&app, &caller, id).await?;
+    crate::access::check_cached(&caller, channel)?;
     let now = now_ms();
     let (assignment, metro, old) = {
         let mut live = app.live();
@@ -154,19 +155,25 @@ pub(crate) async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiErr> {
     let id = session_id(&raw)?;
     let channel = owned(&app, &caller, id).await?;
+    crate::access::check_cached(&caller, channel)?;
+    let user: std::sync::Arc<str> = caller.name.as_str().into();
     let wake = app.sync(channel).wake.subscribe();
     let stopping = app.stopping.subscribe();
-    let state = (app, wake, stopping, None::<(u64, u32, String)>);
+    let state = ((app, user), wake, stopping, None::<(u64, u32, String)>);
     let stream = futures_util::stream::unfold(
         state,
-        move |(app, mut wake, mut stopping, last)| async move {
+        move |((app, user), mut wake, mut stopping, last)| async move {
             loop {
                 let current = app.live().assignment(id)?;
                 let key = (current.group, current.epoch, current.key.clone());
                 if last.as_ref() != Some(&key) {
+                    if !crate::access::may_watch_now(&app.db, &user, channel).await {
+                        return None; // revoked: the stream ends, no new key
+                    }
                     app.metrics.sse_events.inc();
                     let event = Event::default().event("group").json_data(&*current).ok()?;
-                    return Some((Ok(event), (app, wake, stopping, Some(key))));
+                    let state = ((app, user), wake, stopping, Some(key));
+                    return Some((Ok(event), state));
                 }
                 tokio::select! {
                     changed = wake.changed() => changed.ok()?,

@@ -154,6 +154,7 @@ async fn expire(app: &App) -> Result<(), sqlx::Error> {
 /// Refreshes every channel whose version moved (another instance changed it), and forgets
 /// deleted channels.
 async fn poll(app: &App) -> Result<(), crate::error::ApiErr> {
+    crate::access::poll(app).await?;
     let versions: Vec<(i64, i64)> = sqlx::query_as("SELECT id, version FROM channels")
         .fetch_all(&app.db)
         .await?;
