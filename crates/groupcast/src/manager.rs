@@ -32,6 +32,12 @@ pub(crate) struct Args {
     /// their own IP as the manager sees it (or 0.0.0.0, meaning that).
     #[arg(long = "peer-addr-from", value_name = "CIDR")]
     peer_addr_from: Vec<groupcast_manager::Network>,
+    /// Most sessions one user may hold at once (default: no cap).
+    #[arg(long)]
+    max_sessions_per_user: Option<u32>,
+    /// Most SSE event streams open at once on one session.
+    #[arg(long, default_value_t = 4)]
+    max_streams_per_session: u32,
 }
 
 /// Runs the manager.
@@ -43,6 +49,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         heartbeat_ms: args.heartbeat_ms,
         session_timeout_ms: args.session_timeout_ms,
         peer_addr_from: args.peer_addr_from.clone(),
+        max_sessions_per_user: args.max_sessions_per_user,
+        max_streams_per_session: args.max_streams_per_session,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

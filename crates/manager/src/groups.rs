@@ -30,6 +30,8 @@ pub(crate) struct NewSession {
     pub(crate) peer_addr: String,
     /// Unix ms now.
     pub(crate) now_ms: i64,
+    /// The user's session cap (`None`: none).
+    pub(crate) max_user_sessions: Option<u32>,
 }
 
 /// A membership change.
@@ -95,6 +97,7 @@ async fn apply(
     match op {
         Op::Join(s) => {
             crate::access::check_in(tx, &s.user, channel).await?;
+            crate::limits::check_sessions(tx, &s.user, s.max_user_sessions).await?;
             sqlx::query(
                 "INSERT INTO sessions (id, user_name, channel_id, metro_id, peer_addr, group_id, pos, stats, last_seen_ms, created_ms) \
                  VALUES ($1, $2, $3, $4, $5, 0, 0, '{}', $6, $6)",

@@ -32,6 +32,7 @@ mod counters;
 mod db;
 mod error;
 mod groups;
+mod limits;
 mod live;
 mod metrics;
 mod overview;
@@ -65,6 +66,10 @@ pub struct Config {
     /// Callers in these networks (e.g. viewers behind NAT, or a proxy) may register a
     /// `peer_addr` other than their own IP; everyone else may only name their own.
     pub peer_addr_from: Vec<Network>,
+    /// Most sessions one user may hold at once (`None`: no cap).
+    pub max_sessions_per_user: Option<u32>,
+    /// Most SSE event streams open at once on one session.
+    pub max_streams_per_session: u32,
 }
 
 impl Default for Config {
@@ -76,6 +81,8 @@ impl Default for Config {
             heartbeat_ms: 1000,
             session_timeout_ms: 5000,
             peer_addr_from: Vec::new(),
+            max_sessions_per_user: None,
+            max_streams_per_session: 4,
         }
     }
 }

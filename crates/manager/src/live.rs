@@ -105,6 +105,10 @@ pub(crate) struct AppState {
     pub(crate) stopping: watch::Sender<bool>,
     /// Callers in these networks may register a `peer_addr` other than their own.
     pub(crate) peer_addr_from: Vec<crate::peer_addr::Network>,
+    /// Most sessions per user (`None`: no cap).
+    pub(crate) max_sessions_per_user: Option<u32>,
+    /// SSE streams open per session, capped.
+    pub(crate) sse_slots: crate::limits::SseSlots,
 }
 
 impl AppState {

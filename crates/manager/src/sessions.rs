@@ -44,6 +44,7 @@ pub(crate) async fn open(
         metro_id: metro,
         peer_addr: peer.to_string(),
         now_ms: now_ms(),
+        max_user_sessions: app.max_sessions_per_user,
     };
     change(&app, channel.id, Op::Join(new)).await?;
     app.metrics.sessions_opened.inc();
@@ -157,12 +158,18 @@ pub(crate) async fn events(
     let channel = owned(&app, &caller, id).await?;
     crate::access::check_cached(&caller, channel)?;
     let user: std::sync::Arc<str> = caller.name.as_str().into();
+    let slot = app.sse_slots.take(id)?;
     let wake = app.sync(channel).wake.subscribe();
     let stopping = app.stopping.subscribe();
-    let state = ((app, user), wake, stopping, None::<(u64, u32, String)>);
+    let state = (
+        (app, user, slot),
+        wake,
+        stopping,
+        None::<(u64, u32, String)>,
+    );
     let stream = futures_util::stream::unfold(
         state,
-        move |((app, user), mut wake, mut stopping, last)| async move {
+        move |((app, user, slot), mut wake, mut stopping, last)| async move {
             loop {
                 let current = app.live().assignment(id)?;
                 let key = (current.group, current.epoch, current.key.clone());
@@ -172,7 +179,7 @@ pub(crate) async fn events(
                     }
                     app.metrics.sse_events.inc();
                     let event = Event::default().event("group").json_data(&*current).ok()?;
-                    let state = ((app, user), wake, stopping, Some(key));
+                    let state = ((app, user, slot), wake, stopping, Some(key));
                     return Some((Ok(event), state));
                 }
                 tokio::select! {
