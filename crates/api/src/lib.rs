@@ -133,7 +133,9 @@ pub struct OpenSession {
     /// The viewer's metro network (any name; new names are registered).
     pub metro: String,
     /// Where the viewer's peer socket listens, `IP:PORT`. An unspecified IP (`0.0.0.0`) is
-    /// replaced by the address the request came from.
+    /// replaced by the address the request came from. The manager accepts only a unicast
+    /// address with a non-zero port (400 otherwise), and only the caller's own IP unless its
+    /// operator trusts the caller's network (`--peer-addr-from`; 403 otherwise).
     pub peer_addr: String,
 }
 

@@ -27,6 +27,17 @@ pub(crate) struct Args {
     /// A session without heartbeat for this long is ended, ms.
     #[arg(long, default_value_t = 5000)]
     session_timeout_ms: u32,
+    /// Callers in this network (ADDR/PREFIX, repeatable; e.g. viewers behind NAT or a proxy)
+    /// may register a peer address other than their own IP. Everyone else may only register
+    /// their own IP as the manager sees it (or 0.0.0.0, meaning that).
+    #[arg(long = "peer-addr-from", value_name = "CIDR")]
+    peer_addr_from: Vec<groupcast_manager::Network>,
+    /// Most sessions one user may hold at once (default: no cap).
+    #[arg(long)]
+    max_sessions_per_user: Option<u32>,
+    /// Most SSE event streams open at once on one session.
+    #[arg(long, default_value_t = 4)]
+    max_streams_per_session: u32,
 }
 
 /// Runs the manager.
@@ -37,6 +48,9 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         admin_token: args.admin_token.clone(),
         heartbeat_ms: args.heartbeat_ms,
         session_timeout_ms: args.session_timeout_ms,
+        peer_addr_from: args.peer_addr_from.clone(),
+        max_sessions_per_user: args.max_sessions_per_user,
+        max_streams_per_session: args.max_streams_per_session,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use groupcast_api::{ChannelId, Role};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -47,14 +48,27 @@ impl Caller {
     }
 }
 
-/// Token hash to caller, with the time it was loaded.
+/// Token hash to caller, with the time it was loaded; and the `auth_version` the cache
+/// reflects (entries loaded while it moved are not kept).
 #[derive(Default)]
-pub(crate) struct AuthCache(Mutex<HashMap<String, (Arc<Caller>, Instant)>>);
+pub(crate) struct AuthCache(Mutex<HashMap<String, (Arc<Caller>, Instant)>>, AtomicI64);
 
 impl AuthCache {
     /// Forgets everything (after a change of users or entitlements).
     pub(crate) fn clear(&self) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// The `auth_version` this cache reflects.
+    fn version(&self) -> i64 {
+        self.1.load(SeqCst)
+    }
+
+    /// Records that `auth_version` is `v`: when it moved, everything cached is forgotten.
+    pub(crate) fn advance(&self, v: i64) {
+        if self.1.fetch_max(v, SeqCst) < v {
+            self.clear();
+        }
     }
 
     fn get(&self, hash: &str) -> Option<Arc<Caller>> {
@@ -64,8 +78,11 @@ impl AuthCache {
             .map(|(c, _)| c.clone())
     }
 
-    fn put(&self, hash: String, caller: Arc<Caller>) {
+    fn put(&self, hash: String, caller: Arc<Caller>, loaded_at_version: i64) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if self.version() != loaded_at_version {
+            return; // users or entitlements changed while it was loaded
+        }
         if map.len() > 10_000 {
             map.retain(|_, (_, at)| at.elapsed() < TTL);
         }
@@ -91,8 +108,9 @@ impl FromRequestParts<App> for Auth {
         if let Some(caller) = app.auth.get(&hash) {
             return Ok(Auth(caller));
         }
+        let version = app.auth.version();
         let caller = Arc::new(load(app, &hash).await?);
-        app.auth.put(hash, caller.clone());
+        app.auth.put(hash, caller.clone(), version);
         Ok(Auth(caller))
     }
 }

@@ -32,6 +32,8 @@ pub(crate) struct NewSession {
     pub(crate) peer_addr: String,
     /// Unix ms now.
     pub(crate) now_ms: i64,
+    /// The user's session cap (`None`: none).
+    pub(crate) max_user_sessions: Option<u32>,
 }
 
 /// A membership change.
@@ -96,6 +98,8 @@ async fn apply(
 ) -> Result<Option<Vec<Change>>, ApiErr> {
     match op {
         Op::Join(s) => {
+            crate::access::check_in(tx, &s.user, channel).await?;
+            crate::limits::check_sessions(tx, &s.user, s.max_user_sessions).await?;
             sqlx::query(
                 "INSERT INTO sessions (id, user_name, channel_id, metro_id, peer_addr, group_id, pos, stats, last_seen_ms, created_ms) \
                  VALUES ($1, $2, $3, $4, $5, 0, 0, '{}', $6, $6)",
@@ -238,8 +242,8 @@ pub(crate) async fn load_group(
     reload(app, channel, Which::Group(group)).await
 }
 
-/// A member row: session, user, metro id, metro, peer, group, stats JSON, last seen.
-type MemberRow = (i64, String, i64, String, String, i64, String, i64);
+/// A member row: session, user, metro id, metro, peer, group, stats JSON, last seen, opened.
+type MemberRow = (i64, String, i64, String, String, i64, String, i64, i64);
 
 async fn reload(app: &App, channel: ChannelId, which: Which) -> Result<(), ApiErr> {
     // The filter is one of two constants: no input reaches the SQL text.
@@ -255,7 +259,7 @@ async fn reload(app: &App, channel: ChannelId, which: Which) -> Result<(), ApiEr
     .fetch_all(&app.db)
     .await?;
     let members: Vec<MemberRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT s.id, s.user_name, s.metro_id, m.name, s.peer_addr, s.group_id, s.stats, s.last_seen_ms \
+        "SELECT s.id, s.user_name, s.metro_id, m.name, s.peer_addr, s.group_id, s.stats, s.last_seen_ms, s.created_ms \
          FROM sessions s JOIN metros m ON m.id = s.metro_id \
          WHERE s.channel_id = $1 AND s.group_id IN (SELECT id FROM repair_groups WHERE channel_id = $1 AND {filter}) \
          ORDER BY s.group_id, s.pos"
@@ -278,7 +282,7 @@ fn install(app: &App, channel: ChannelId, groups: &[(i64, i64, String)], members
         .collect();
     let mut by_group: BTreeMap<GroupId, Vec<MemberInfo>> = BTreeMap::new();
     let mut present = HashSet::new();
-    for (id, user, metro_id, metro, peer, group, stats, seen) in members {
+    for (id, user, metro_id, metro, peer, group, stats, seen, opened) in members {
         let (id, group) = (
             SessionId(id as u64),
             global_group(channel, GroupId(group as u64)),
@@ -297,6 +301,7 @@ fn install(app: &App, channel: ChannelId, groups: &[(i64, i64, String)], members
             group,
             stats: serde_json::from_str::<ClientStats>(&stats).unwrap_or_default(),
             last_seen_ms: seen,
+            opened_ms: opened,
             dirty: false,
         });
         entry.group = group;

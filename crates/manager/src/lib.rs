@@ -25,20 +25,25 @@
 //! handle.stop();
 //! ```
 
+mod access;
 mod auth;
 mod channels;
+mod counters;
 mod db;
 mod error;
 mod groups;
+mod limits;
 mod live;
 mod metrics;
 mod overview;
+mod peer_addr;
 mod routes;
 mod sessions;
 mod stats;
 mod tasks;
 mod users;
 
+pub use peer_addr::Network;
 pub use routes::ROUTES;
 
 use std::future::Future;
@@ -58,6 +63,13 @@ pub struct Config {
     pub heartbeat_ms: u32,
     /// A session without heartbeat for this long is ended, ms.
     pub session_timeout_ms: u32,
+    /// Callers in these networks (e.g. viewers behind NAT, or a proxy) may register a
+    /// `peer_addr` other than their own IP; everyone else may only name their own.
+    pub peer_addr_from: Vec<Network>,
+    /// Most sessions one user may hold at once (`None`: no cap).
+    pub max_sessions_per_user: Option<u32>,
+    /// Most SSE event streams open at once on one session.
+    pub max_streams_per_session: u32,
 }
 
 impl Default for Config {
@@ -68,6 +80,9 @@ impl Default for Config {
             admin_token: None,
             heartbeat_ms: 1000,
             session_timeout_ms: 5000,
+            peer_addr_from: Vec::new(),
+            max_sessions_per_user: None,
+            max_streams_per_session: 4,
         }
     }
 }

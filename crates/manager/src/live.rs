@@ -30,6 +30,8 @@ pub(crate) struct LiveSession {
     pub(crate) stats: ClientStats,
     /// Unix ms of its latest heartbeat (or of its opening).
     pub(crate) last_seen_ms: i64,
+    /// Unix ms of its opening: bounds how far its counters can have gone.
+    pub(crate) opened_ms: i64,
     /// Changed since the last write-behind.
     pub(crate) dirty: bool,
 }
@@ -101,6 +103,12 @@ pub(crate) struct AppState {
     pub(crate) metrics: Metrics,
     /// Set when the server stops: SSE streams end.
     pub(crate) stopping: watch::Sender<bool>,
+    /// Callers in these networks may register a `peer_addr` other than their own.
+    pub(crate) peer_addr_from: Vec<crate::peer_addr::Network>,
+    /// Most sessions per user (`None`: no cap).
+    pub(crate) max_sessions_per_user: Option<u32>,
+    /// SSE streams open per session, capped.
+    pub(crate) sse_slots: crate::limits::SseSlots,
 }
 
 impl AppState {

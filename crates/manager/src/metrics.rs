@@ -58,6 +58,31 @@ pub(crate) struct Metrics {
     pub(crate) auth_failures: Counter,
     /// SSE group events sent.
     pub(crate) sse_events: Counter,
+    /// Requests refused by a hardening check, by reason.
+    pub(crate) refused: Refused,
+}
+
+/// Requests refused by the checks of issue 13, one counter per reason.
+#[derive(Default)]
+pub(crate) struct Refused {
+    /// A `peer_addr` that is not unicast or not the caller's.
+    pub(crate) peer_addr: Counter,
+    /// Heartbeat counters that went back or beyond the plausible rate (clamped).
+    pub(crate) counters: Counter,
+}
+
+impl Refused {
+    fn render(&self, out: &mut String) {
+        let name = "groupcast_refused_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Requests refused by a hardening check, by reason.\n# TYPE {name} counter"
+        );
+        let reasons = [("peer_addr", &self.peer_addr), ("counters", &self.counters)];
+        for (reason, c) in reasons {
+            let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {}", c.get());
+        }
+    }
 }
 
 impl Metrics {
@@ -146,6 +171,7 @@ pub(crate) async fn metrics(State(app): State<App>) -> impl IntoResponse {
     let mut out = String::new();
     app.metrics.render_counters(&mut out);
     app.metrics.render_histogram(&mut out);
+    app.metrics.refused.render(&mut out);
     let (sessions, groups, metros) = {
         let live = app.live();
         let mut metros = std::collections::BTreeMap::<String, u64>::new();

@@ -3,6 +3,7 @@
 use crate::App;
 use crate::auth::Auth;
 use crate::channels;
+use crate::counters::from_db;
 use crate::db::now_ms;
 use crate::error::ApiErr;
 use crate::sessions::views;
@@ -57,6 +58,31 @@ pub(crate) async fn overview(
     }))
 }
 
+/// The recent samples by (metro id, bucket), summed over instances in Rust with saturation
+/// (an SQL `SUM` of large client-supplied counts overflowed and failed the overview).
+async fn summed_samples(app: &App, now: i64) -> Result<BTreeMap<(i64, i64), MetroSample>, ApiErr> {
+    type Row = (i64, i64, i64, i64, i64, i64);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT metro_id, at_ms, received, lost, repaired, unrecovered \
+         FROM metro_samples WHERE at_ms > $1",
+    )
+    .bind(now - HISTORY_MS - BUCKET_MS)
+    .fetch_all(&app.db)
+    .await?;
+    let mut sums: BTreeMap<(i64, i64), MetroSample> = BTreeMap::new();
+    for (metro, at_ms, received, lost, repaired, unrecovered) in rows {
+        let s = sums.entry((metro, at_ms)).or_insert_with(|| MetroSample {
+            at_ms,
+            ..MetroSample::default()
+        });
+        s.received = s.received.saturating_add(from_db(received));
+        s.lost = s.lost.saturating_add(from_db(lost));
+        s.repaired = s.repaired.saturating_add(from_db(repaired));
+        s.unrecovered = s.unrecovered.saturating_add(from_db(unrecovered));
+    }
+    Ok(sums)
+}
+
 /// Every metro with its recent samples (summed over instances) and the detector's verdict.
 async fn metro_views(
     app: &App,
@@ -66,29 +92,14 @@ async fn metro_views(
     let names: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM metros ORDER BY name")
         .fetch_all(&app.db)
         .await?;
-    type Row = (i64, i64, i64, i64, i64, i64);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT metro_id, at_ms, CAST(SUM(received) AS BIGINT), CAST(SUM(lost) AS BIGINT), \
-         CAST(SUM(repaired) AS BIGINT), CAST(SUM(unrecovered) AS BIGINT) \
-         FROM metro_samples WHERE at_ms > $1 GROUP BY metro_id, at_ms ORDER BY at_ms",
-    )
-    .bind(now - HISTORY_MS - BUCKET_MS)
-    .fetch_all(&app.db)
-    .await?;
+    let rows = summed_samples(app, now).await?;
     let stats = app.stats();
     Ok(names
         .into_iter()
         .map(|(id, name)| {
             let samples = rows
-                .iter()
-                .filter(|r| r.0 == id)
-                .map(|r| MetroSample {
-                    at_ms: r.1,
-                    received: r.2 as u64,
-                    lost: r.3 as u64,
-                    repaired: r.4 as u64,
-                    unrecovered: r.5 as u64,
-                })
+                .range((id, i64::MIN)..=(id, i64::MAX))
+                .map(|(_, s)| s.clone())
                 .collect();
             let (shared_loss, flagged) = stats.flag(&name);
             MetroView {

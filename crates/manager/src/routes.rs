@@ -162,6 +162,9 @@ impl Server {
             stats: Mutex::default(),
             metrics: Default::default(),
             stopping: tokio::sync::watch::channel(false).0,
+            peer_addr_from: config.peer_addr_from.clone(),
+            max_sessions_per_user: config.max_sessions_per_user,
+            sse_slots: crate::limits::SseSlots::new(config.max_streams_per_session),
         });
         tasks::load_all(&app)
             .await

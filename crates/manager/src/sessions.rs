@@ -37,16 +37,8 @@ pub(crate) async fn open(
     Body(req): Body<OpenSession>,
 ) -> Result<(StatusCode, Json<SessionInfo>), ApiErr> {
     check_name("metro", &req.metro)?;
-    let mut peer: SocketAddr = req
-        .peer_addr
-        .parse()
-        .map_err(|_| ApiErr::bad(format!("peer_addr: {:?} is not IP:PORT", req.peer_addr)))?;
-    if peer.port() == 0 {
-        return Err(ApiErr::bad("peer_addr: port 0"));
-    }
-    if peer.ip().is_unspecified() {
-        peer.set_ip(from.ip());
-    }
+    let peer = crate::peer_addr::check(&req.peer_addr, from.ip(), &app.peer_addr_from)
+        .inspect_err(|_| app.metrics.refused.peer_addr.inc())?;
     let mut channel = channels::entitled(&app, &caller, &req.channel).await?;
     let metro = metro_id(&app.db, &req.metro).await?;
     let id = new_session_id();
@@ -56,6 +48,7 @@ pub(crate) async fn open(
         metro_id: metro,
         peer_addr: peer.to_string(),
         now_ms: now_ms(),
+        max_user_sessions: app.max_sessions_per_user,
     };
     change(&app, channel.id, Op::Join(new)).await?;
     app.metrics.sessions_opened.inc();
@@ -114,18 +107,24 @@ pub(crate) async fn heartbeat(
     State(app): State<App>,
     Auth(caller): Auth,
     Path(raw): Path<String>,
-    Body(hb): Body<Heartbeat>,
+    Body(mut hb): Body<Heartbeat>,
 ) -> Result<Json<Assignment>, ApiErr> {
     let started = Instant::now();
     let id = session_id(&raw)?;
     if hb.losses.len() > 512 {
         return Err(ApiErr::bad("at most 512 losses per heartbeat"));
     }
-    owned(&app, &caller, id).await?;
+    let channel = owned(&app, &caller, id).await?;
+    crate::access::check_cached(&caller, channel)?;
     let now = now_ms();
     let (assignment, metro, old) = {
         let mut live = app.live();
         let s = live.sessions.get_mut(&id).ok_or_else(gone)?;
+        let clamped;
+        (hb.stats, clamped) = crate::counters::admit(&s.stats, &hb.stats, now - s.opened_ms);
+        if clamped {
+            app.metrics.refused.counters.inc();
+        }
         let old = std::mem::replace(&mut s.stats, hb.stats.clone());
         s.last_seen_ms = now;
         s.dirty = true;
@@ -162,19 +161,31 @@ pub(crate) async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiErr> {
     let id = session_id(&raw)?;
     let channel = owned(&app, &caller, id).await?;
+    crate::access::check_cached(&caller, channel)?;
+    let user: std::sync::Arc<str> = caller.name.as_str().into();
+    let slot = app.sse_slots.take(id)?;
     let wake = app.sync(channel).wake.subscribe();
     let stopping = app.stopping.subscribe();
-    let state = (app, wake, stopping, None::<(GroupId, GroupEpoch, String)>);
+    let state = (
+        (app, user, slot),
+        wake,
+        stopping,
+        None::<(GroupId, GroupEpoch, String)>,
+    );
     let stream = futures_util::stream::unfold(
         state,
-        move |(app, mut wake, mut stopping, last)| async move {
+        move |((app, user, slot), mut wake, mut stopping, last)| async move {
             loop {
                 let current = app.live().assignment(id)?;
                 let key = (current.group, current.epoch, current.key.clone());
                 if last.as_ref() != Some(&key) {
+                    if !crate::access::may_watch_now(&app.db, &user, channel).await {
+                        return None; // revoked: the stream ends, no new key
+                    }
                     app.metrics.sse_events.inc();
                     let event = Event::default().event("group").json_data(&*current).ok()?;
-                    return Some((Ok(event), (app, wake, stopping, Some(key))));
+                    let state = ((app, user, slot), wake, stopping, Some(key));
+                    return Some((Ok(event), state));
                 }
                 tokio::select! {
                     changed = wake.changed() => changed.ok()?,

@@ -59,10 +59,11 @@ impl Stats {
     ) {
         let (new, ssrc, losses) = (&hb.stats, hb.ssrc, &hb.losses);
         let b = self.buckets.entry(metro).or_default();
-        b.received += delta(new.received, old.received);
-        b.lost += delta(new.lost, old.lost);
-        b.repaired += delta(new.repaired, old.repaired);
-        b.unrecovered += delta(new.unrecovered, old.unrecovered);
+        let add = |sum: &mut u64, new: u64, old: u64| *sum = sum.saturating_add(delta(new, old));
+        add(&mut b.received, new.received, old.received);
+        add(&mut b.lost, new.lost, old.lost);
+        add(&mut b.repaired, new.repaired, old.repaired);
+        add(&mut b.unrecovered, new.unrecovered, old.unrecovered);
         if losses.is_empty() {
             return;
         }
@@ -84,7 +85,7 @@ impl Stats {
     pub(crate) fn take_buckets(&mut self) -> Vec<(MetroId, MetroSample)> {
         self.buckets
             .drain()
-            .filter(|(_, s)| s.received + s.lost + s.repaired + s.unrecovered > 0)
+            .filter(|(_, s)| (s.received | s.lost | s.repaired | s.unrecovered) > 0)
             .collect()
     }
 

@@ -3,6 +3,7 @@
 //! changes. Each loop ticks at a fixed period and ends when the server stops.
 
 use crate::App;
+use crate::counters::to_db;
 use crate::db::now_ms;
 use crate::groups::{Op, change, refresh};
 use crate::stats::BUCKET_MS;
@@ -111,10 +112,10 @@ async fn flush_buckets(app: &App) -> Result<(), sqlx::Error> {
         )
         .bind(i64::from(metro.0))
         .bind(at)
-        .bind(s.received as i64)
-        .bind(s.lost as i64)
-        .bind(s.repaired as i64)
-        .bind(s.unrecovered as i64)
+        .bind(to_db(s.received))
+        .bind(to_db(s.lost))
+        .bind(to_db(s.repaired))
+        .bind(to_db(s.unrecovered))
         .execute(&mut *tx)
         .await?;
     }
@@ -156,6 +157,7 @@ async fn expire(app: &App) -> Result<(), sqlx::Error> {
 /// Refreshes every channel whose version moved (another instance changed it), and forgets
 /// deleted channels.
 async fn poll(app: &App) -> Result<(), crate::error::ApiErr> {
+    crate::access::poll(app).await?;
     let versions: Vec<(i64, i64)> = sqlx::query_as("SELECT id, version FROM channels")
         .fetch_all(&app.db)
         .await?;

@@ -108,6 +108,15 @@ pub(crate) async fn remove(
     if name == caller.name {
         return Err(ApiErr::bad("an admin cannot delete itself"));
     }
+    // Its entitlements go first, under each channel's lock: no session opens meanwhile.
+    let granted: Vec<(i64,)> =
+        sqlx::query_as("SELECT channel_id FROM entitlements WHERE user_name = $1")
+            .bind(&name)
+            .fetch_all(&app.db)
+            .await?;
+    for (channel,) in granted {
+        crate::access::revoke(&app, &name, ChannelId(channel as u32)).await?;
+    }
     let sessions: Vec<(i64, i64)> =
         sqlx::query_as("SELECT id, channel_id FROM sessions WHERE user_name = $1")
             .bind(&name)
@@ -125,7 +134,7 @@ pub(crate) async fn remove(
         .bind(&name)
         .execute(&app.db)
         .await?;
-    app.auth.clear();
+    crate::access::bumped(&app).await?;
     if done.rows_affected() == 0 {
         return Err(ApiErr::not_found(format!("no user {name:?}")));
     }
@@ -166,7 +175,7 @@ pub(crate) async fn grant(
             other?;
         }
     }
-    app.auth.clear();
+    crate::access::bumped(&app).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -178,12 +187,7 @@ pub(crate) async fn revoke(
 ) -> Result<StatusCode, ApiErr> {
     caller.admin()?;
     let id = grant_target(&app, &user, &channel).await?;
-    sqlx::query("DELETE FROM entitlements WHERE user_name = $1 AND channel_id = $2")
-        .bind(&user)
-        .bind(i64::from(id.0))
-        .execute(&app.db)
-        .await?;
-    app.auth.clear();
+    crate::access::revoke(&app, &user, id).await?;
     // Its sessions on that channel end (as leaves, so their groups refill).
     let sessions: Vec<(i64,)> =
         sqlx::query_as("SELECT id FROM sessions WHERE user_name = $1 AND channel_id = $2")

@@ -58,6 +58,7 @@ impl System {
             admin_token: Some(admin.clone()),
             heartbeat_ms: 200,
             session_timeout_ms: timeout_ms,
+            ..groupcast_manager::Config::default()
         })
         .unwrap();
         let url = format!("http://{}", manager.addr());

@@ -74,6 +74,7 @@ pub fn start_with(url: &str, heartbeat_ms: u32, timeout_ms: u32) -> Handle {
         admin_token: Some(ADMIN.to_string()),
         heartbeat_ms,
         session_timeout_ms: timeout_ms,
+        ..Config::default()
     })
     .unwrap()
 }
@@ -133,6 +134,13 @@ impl Api {
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().unwrap();
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// A GET without token; the body as text (e.g. `/metrics`).
+    pub fn agent_get_text(&self, path: &str) -> String {
+        let url = format!("{}{path}", self.base);
+        let mut resp = self.agent.get(&url).call().unwrap();
+        resp.body_mut().read_to_string().unwrap()
     }
 
     /// A request that must succeed; its body as `T`.
