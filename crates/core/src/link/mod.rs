@@ -139,7 +139,7 @@ enum State {
 }
 
 /// A client's link to the manager: open, heartbeat timing, group news, manager-away
-/// behaviour and reopening with backoff. See the [module docs](self).
+/// behaviour and reopening with backoff (the timing rules are in `link/mod.rs`).
 #[derive(Debug)]
 pub struct ManagerLink<G> {
     /// Timing.
