@@ -14,7 +14,7 @@ pub struct Change {
     pub members: Vec<SessionId>,
 }
 
-/// One group as stored outside, the input of [`Grouping::restore`].
+/// One group as stored outside, the input of [`Grouping::restore`](crate::Grouping::restore).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredGroup {
     /// The group.
