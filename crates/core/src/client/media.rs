@@ -4,7 +4,7 @@
 
 use super::receiver::Route;
 use super::repair::TAIL_PROBE_CHUNKS;
-use super::{Client, Event, LOSS_LOG};
+use super::{Client, Event, LOSS_LOG, Release};
 use crate::raw::SlotState;
 use groupcast_base::Time;
 use groupcast_wire::rtp::RtpPacket;
@@ -142,7 +142,7 @@ impl Client {
         if self.store(now, (n.seq, due, n.rtp_ts), a) {
             self.receiver.stored(now, n.seq, a.via == Via::Media);
             self.repair.progressed();
-            self.release_complete();
+            self.release(Release::Complete);
         }
     }
 
@@ -161,7 +161,7 @@ impl Client {
             .get(seq)
             .map_or(now + self.config.buffer, |s| s.due);
         if self.store(now, (seq, due, 0), a) {
-            self.release_complete();
+            self.release(Release::Complete);
         }
     }
 
@@ -186,14 +186,14 @@ impl Client {
             let skipped = seq.0 - highest.0 - 1;
             let logged = skipped.min(LOSS_LOG as u64);
             self.receiver.log_losses(seq.0 - logged..seq.0);
-            self.release_upto(SeqNo(u64::MAX));
+            self.release(Release::Upto(SeqNo(u64::MAX)));
             self.receiver.resync(seq);
             self.raw.set_release_next(seq);
             self.stats.counters.lost += skipped;
             self.stats.counters.unrecovered += skipped;
             self.playback.mark_gap();
         } else {
-            self.release_upto(SeqNo(seq.0 + 1 - capacity));
+            self.release(Release::Upto(SeqNo(seq.0 + 1 - capacity)));
         }
         true
     }

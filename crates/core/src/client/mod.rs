@@ -205,7 +205,7 @@ impl Client {
         self.peers.ping_due(now, every, &mut self.events, |id| {
             out.push(id, outbox::PendingKind::Ping, counters)
         });
-        self.release_due(now);
+        self.release(Release::Due(now));
         self.check_size(now);
     }
 
@@ -262,8 +262,8 @@ impl Client {
         self.events.pop_front()
     }
 
-    /// Releases head chunks that are complete.
-    fn release_complete(&mut self) {
+    /// Releases head chunks from the raw buffer into the playback buffer, as `how` says.
+    pub(super) fn release(&mut self, how: Release) {
         let Some(highest) = self.receiver.highest() else {
             return;
         };
@@ -272,35 +272,11 @@ impl Client {
             playback: &mut self.playback,
             wire: |seq| receiver.wire(seq),
         };
-        let done = self.raw.release_complete(highest, &mut to);
-        count_release(&mut self.stats.counters, done);
-    }
-
-    /// Releases head chunks whose deadline has passed (holes become unrecovered).
-    fn release_due(&mut self, now: Time) {
-        let Some(highest) = self.receiver.highest() else {
-            return;
+        let done = match how {
+            Release::Complete => self.raw.release_complete(highest, &mut to),
+            Release::Due(now) => self.raw.release_due(now, highest, &mut to),
+            Release::Upto(upto) => self.raw.release_upto(upto, highest, &mut to),
         };
-        let receiver = &self.receiver;
-        let mut to = Sink {
-            playback: &mut self.playback,
-            wire: |seq| receiver.wire(seq),
-        };
-        let done = self.raw.release_due(now, highest, &mut to);
-        count_release(&mut self.stats.counters, done);
-    }
-
-    /// Releases everything below `upto`, holes counted.
-    fn release_upto(&mut self, upto: SeqNo) {
-        let Some(highest) = self.receiver.highest() else {
-            return;
-        };
-        let receiver = &self.receiver;
-        let mut to = Sink {
-            playback: &mut self.playback,
-            wire: |seq| receiver.wire(seq),
-        };
-        let done = self.raw.release_upto(upto, highest, &mut to);
         count_release(&mut self.stats.counters, done);
     }
 
@@ -319,6 +295,18 @@ impl Client {
             self.playback.grow(self.raw.capacity() as usize);
         }
     }
+}
+
+/// Which head chunks a release takes.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Release {
+    /// Those that are complete.
+    Complete,
+    /// Those whose deadline has passed at this time (holes become unrecovered), and complete
+    /// ones.
+    Due(Time),
+    /// Everything below this number, holes counted.
+    Upto(SeqNo),
 }
 
 /// Counts what a release did.
