@@ -195,7 +195,8 @@ pub struct ClientStats {
     pub requests_sent: u64,
     /// Repairs served to peers.
     pub repairs_served: u64,
-    /// Datagrams dropped as malformed, unauthenticated or replayed.
+    /// Datagrams dropped as malformed: bad RTP, a non-TS payload, or a peer message that could
+    /// not be parsed or did not fit (unauthenticated and replayed ones are counted apart).
     pub bad_datagrams: u64,
     /// Repair latency, median, µs (0: none yet).
     pub repair_p50_us: u64,
