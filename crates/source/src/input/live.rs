@@ -136,12 +136,7 @@ impl LiveInput {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn packets(n: usize) -> Vec<u8> {
-        let mut p = [0u8; TS_PACKET_LEN];
-        p[..4].copy_from_slice(&[0x47, 0x01, 0x00, 0x10]);
-        p.repeat(n)
-    }
+    use crate::input::tests::packets;
 
     fn drain(l: &mut LiveInput) -> Vec<(u64, usize)> {
         let mut out = Vec::new();

@@ -190,7 +190,8 @@ mod tests {
     use super::*;
     use groupcast_wire::ts::TS_PACKET_LEN;
 
-    fn packets(n: usize) -> Vec<u8> {
+    /// `n` TS packets (null payload) for the input machines' tests.
+    pub(super) fn packets(n: usize) -> Vec<u8> {
         let mut p = [0u8; TS_PACKET_LEN];
         p[..4].copy_from_slice(&[0x47, 0x01, 0x00, 0x10]);
         p.repeat(n)
