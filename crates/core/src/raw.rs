@@ -49,6 +49,9 @@ pub(crate) struct Slot {
     pub(crate) repaired: bool,
     /// First packet of a stream after a source restart (a discontinuity for the player).
     pub(crate) boundary: bool,
+    /// A number before the first packet received of a restarted stream, asked for in case the
+    /// stream's first packets were lost: when no packet comes, it is no loss.
+    pub(crate) speculative: bool,
     /// Requests sent for it so far (missing slots).
     pub(crate) attempts: u8,
     /// When the next request may go out (missing slots).
@@ -68,6 +71,7 @@ impl Slot {
             rtp_ts: 0,
             repaired: false,
             boundary: false,
+            speculative: false,
             attempts: 0,
             next_request: Time::NEVER,
         }

@@ -139,6 +139,9 @@ impl Client {
         }
         let due = self.receiver.due(now, n.rtp_ts, self.config.buffer);
         self.mark_gap(now, n.seq, due);
+        if let Some(head) = n.head {
+            self.probe_head(now, head.0..n.seq.0, due);
+        }
         if self.store(now, (n.seq, due, n.rtp_ts), a) {
             self.receiver.stored(now, n.seq, a.via == Via::Media);
             self.repair.progressed();
@@ -264,6 +267,24 @@ impl Client {
             (Via::Media, false) => c.media_too_old += 1,
             (Via::Repair(_), true) => c.duplicate_repairs += 1,
             (Via::Repair(_), false) => c.repairs_too_late += 1,
+        }
+    }
+
+    /// After a restart, asks the group for the numbers just before the new stream's first
+    /// packet received (`head`, due before `due`): it may not be the stream's first one. They
+    /// are speculative: a number no packet comes for is released silently, not as a loss.
+    fn probe_head(&mut self, now: Time, head: std::ops::Range<u64>, due: Time) {
+        if !self.config.repair_enabled {
+            return;
+        }
+        let spacing = self.receiver.gap();
+        let hold = self.config.reorder_hold;
+        self.repair
+            .add_gap(&mut self.raw, head.clone(), (now, due, spacing), hold);
+        for seq in head {
+            if let Some(slot) = self.raw.get_mut(SeqNo(seq)) {
+                slot.speculative = true;
+            }
         }
     }
 

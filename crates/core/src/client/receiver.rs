@@ -2,9 +2,8 @@
 //! the client's single numbering space, and source restarts (an SSRC change confirmed by two
 //! consecutive packets while the old stream is quiet).
 //!
-//! It owns no packet: it numbers packets, says where they belong, and keeps the arrival
-//! figures (highest number, smoothed gap, last arrival) that loss detection and tail probes
-//! work from. It also keeps the log of multicast losses for the manager.
+//! It owns no packet: it numbers packets, says where they belong, keeps the arrival figures
+//! (highest, gap, last arrival) for loss detection and tail probes, and the loss log.
 
 use groupcast_base::Time;
 use groupcast_wire::rtp::{MP2T_CLOCK_HZ, RtpPacket};
@@ -14,9 +13,12 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::Duration;
 
-/// Numbers left free between two streams, so that a packet of the new stream reordered
-/// ahead of its first one still has a slot.
-const RESTART_MARGIN: u64 = 2;
+/// Numbers left free between two streams at a restart: for the old stream's last packets if
+/// still repaired, then the [`HEAD_PROBE`] ones.
+const RESTART_MARGIN: u64 = 2 + HEAD_PROBE;
+/// Numbers before the new stream's first packet received, asked from the group: a viewer that
+/// lost the stream's first datagrams (PAT, PMT, first keyframe) would lose its first GOP.
+pub(crate) const HEAD_PROBE: u64 = 2;
 /// Most recent multicast losses kept for [`Client::drain_losses`](crate::Client::drain_losses).
 pub const LOSS_LOG: usize = 512;
 
@@ -135,6 +137,8 @@ pub(crate) struct Numbered {
     pub(crate) rtp_ts: u64,
     /// The first packet of the very first stream: the release cursor starts here.
     pub(crate) origin: Option<SeqNo>,
+    /// The first packet after a restart: where the [`HEAD_PROBE`] numbers before it start.
+    pub(crate) head: Option<SeqNo>,
 }
 
 /// Follows the source's stream across restarts and numbers its packets.
@@ -299,10 +303,8 @@ impl StreamReceiver {
     pub(crate) fn restart(&mut self, now: Time, ssrc: Ssrc, expected_pps: u32) -> Option<Ssrc> {
         let old = self.stream.take();
         let base = old.as_ref().map(|o| {
-            self.previous = Some(Previous {
-                numbering: o.numbering,
-                highest: o.highest,
-            });
+            let (numbering, highest) = (o.numbering, o.highest);
+            self.previous = Some(Previous { numbering, highest });
             SeqNo(o.highest.0 + 1 + RESTART_MARGIN)
         });
         let below_base = base.map_or(SeqNo(0), |b| SeqNo(b.0 - 1));
@@ -344,7 +346,7 @@ impl StreamReceiver {
         let first = stream.seq.highest().is_none();
         let ext = stream.seq.extend(pkt.sequence);
         let rtp_ts = stream.ts.extend(pkt.timestamp);
-        let mut origin = None;
+        let (mut origin, mut head) = (None, None);
         if first {
             let place = stream.base.unwrap_or(ext);
             stream.numbering.offset = place.0.wrapping_sub(ext.0);
@@ -353,12 +355,16 @@ impl StreamReceiver {
             if stream.base.is_none() {
                 (stream.highest, stream.arrival_highest) = (place, place);
                 origin = Some(place);
+            } else {
+                stream.start = SeqNo(place.0 - HEAD_PROBE);
+                head = Some(stream.start);
             }
         }
         Some(Numbered {
             seq: SeqNo(ext.0.wrapping_add(stream.numbering.offset)),
             rtp_ts,
             origin,
+            head,
         })
     }
 
@@ -385,11 +391,12 @@ impl StreamReceiver {
         self.stream.as_ref().is_some_and(|s| seq > s.highest)
     }
 
-    /// True if `seq` is the first packet of a stream after a restart (a discontinuity).
+    /// True if `seq` may be a restarted stream's first packet (the first received, or one of
+    /// the [`HEAD_PROBE`] numbers before it): a discontinuity.
     pub(crate) fn is_boundary(&self, seq: SeqNo) -> bool {
         self.stream
             .as_ref()
-            .is_some_and(|s| s.base.is_some() && seq == s.start)
+            .is_some_and(|s| s.base.is_some_and(|b| s.start <= seq && seq <= b))
     }
 
     /// The smoothed packet gap.

@@ -71,7 +71,13 @@ impl RawBuffer {
     ) -> Released {
         let mut done = Released::default();
         while let Some((from, full_end, known_end)) = self.head_chunk(highest) {
-            if known_end < full_end || self.chunk_resolved(from) < full_end.0 - from.0 {
+            if known_end < full_end {
+                break;
+            }
+            // Complete, or holding nothing at all: the numbers left free between two streams
+            // at a source restart may fill a chunk's end, and no packet there ever comes due.
+            let complete = self.chunk_resolved(from) >= full_end.0 - from.0;
+            if !complete && self.head_deadline(highest).is_some() {
                 break;
             }
             done += self.release(full_end, to);
@@ -138,6 +144,7 @@ impl RawBuffer {
                         done.overflow += 1;
                     }
                 }
+                SlotState::Missing if slot.speculative => slot.next_request = Time::NEVER,
                 SlotState::Missing => {
                     slot.next_request = Time::NEVER;
                     done.holes += 1;
@@ -193,6 +200,28 @@ mod tests {
         let mut expect: Vec<_> = (1000..1005).map(|w| (w, false)).collect();
         expect.push((1006, true));
         assert_eq!(played, expect);
+    }
+
+    #[test]
+    fn a_chunk_holding_nothing_is_passed_over() {
+        let (mut rb, mut pb) = (RawBuffer::new(4, 4, 64), PlaybackBuffer::new(16));
+        let mut to = Sink {
+            playback: &mut pb,
+            wire: |s: SeqNo| s.0 as u16,
+        };
+        for s in 0..6 {
+            fill(&mut rb, s, 10);
+        }
+        let done = rb.release_complete(SeqNo(5), &mut to);
+        assert_eq!((done, rb.release_next()), (Released::default(), SeqNo(4)));
+        let done = rb.release_due(Time::from_millis(10), SeqNo(5), &mut to);
+        assert_eq!(done.holes, 0);
+        assert_eq!(rb.release_next(), SeqNo(6), "the known part of the chunk");
+        // 6 and 7 are numbers no packet will ever have (left free at a restart); 8 comes.
+        fill(&mut rb, 8, 500);
+        let done = rb.release_complete(SeqNo(8), &mut to);
+        assert_eq!((done, rb.release_next()), (Released::default(), SeqNo(8)));
+        assert_eq!(rb.head_deadline(SeqNo(8)), Some(Time::from_millis(500)));
     }
 
     #[test]

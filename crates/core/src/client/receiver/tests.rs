@@ -61,6 +61,16 @@ fn restart_needs_two_consecutive_packets_while_quiet_and_follows_on() {
     let n = feed(&mut r, t, &b);
     assert_eq!(n.seq, SeqNo(old.0 + 1 + RESTART_MARGIN));
     assert!(r.is_boundary(n.seq) && n.origin.is_none());
+    assert_eq!(
+        n.head,
+        Some(SeqNo(n.seq.0 - HEAD_PROBE)),
+        "its lost first packets' numbers"
+    );
+    assert_eq!(
+        r.wire(SeqNo(n.seq.0 - 1)),
+        8,
+        "asked for under the new stream's numbering"
+    );
     assert!(r.follows(Ssrc(5)) && r.follows(Ssrc(9)));
     assert_eq!(r.resolve(Ssrc(5), 100), Some(old));
     assert_eq!(r.resolve(Ssrc(5), 110), None, "the new stream's numbers");
