@@ -467,3 +467,32 @@ fn numbers_before_a_restarted_stream_that_nobody_has_are_no_loss() {
     let k = &c.stats().counters;
     assert_eq!((k.lost, k.unrecovered), (0, 0), "the stream began at 5002");
 }
+
+#[test]
+fn a_restart_whose_free_numbers_end_a_chunk_plays_on_time() {
+    // Chunks of 8: the old stream ends at its 6th packet, so the two numbers left free after
+    // it (for its last packets) are the end of a chunk that no packet will ever fill.
+    let mut c = client_in_group(1, 3, |_| {});
+    feed(&mut c, 0, 6, &[], 0);
+    c.handle_timeout(Time::from_millis(400));
+    assert_eq!(
+        std::iter::from_fn(|| c.poll_playout(Time::from_millis(400)).map(|p| p.rtp_seq)).count(),
+        6
+    );
+    for k in 0..40u16 {
+        let now = Time::from_millis(1000 + u64::from(k));
+        c.handle_media(
+            now,
+            source_addr(),
+            &rtp_with(0xbeef, 5000 + k, u32::from(k) * 90),
+        );
+        c.handle_timeout(now);
+        drain(&mut c, now);
+    }
+    // Played within its buffer (200 ms), not when the raw buffer overflows.
+    let at = Time::from_millis(1000 + 40 + 200);
+    c.handle_timeout(at);
+    let played = std::iter::from_fn(|| c.poll_playout(at).map(|p| p.rtp_seq)).count();
+    assert_eq!(played, 40);
+    assert_eq!(c.stats().counters.unrecovered, 0);
+}
