@@ -13,6 +13,7 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     /// A full bucket of `burst` tokens.
+    #[inline]
     pub fn full(burst: u32) -> Self {
         TokenBucket {
             level: u64::from(burst) * 1_000_000,
@@ -21,6 +22,7 @@ impl TokenBucket {
     }
 
     /// Takes one token if available, refilling at `rate` per second up to `burst`.
+    #[inline]
     pub fn take(&mut self, now: Time, rate: u32, burst: u32) -> bool {
         let elapsed = now
             .saturating_since(self.at)

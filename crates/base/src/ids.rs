@@ -15,12 +15,14 @@ macro_rules! id {
         pub struct $name(pub $inner);
 
         impl From<$inner> for $name {
+            #[inline]
             fn from(v: $inner) -> Self {
                 $name(v)
             }
         }
 
         impl From<$name> for $inner {
+            #[inline]
             fn from(v: $name) -> Self {
                 v.0
             }

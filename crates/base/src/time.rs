@@ -17,26 +17,31 @@ impl Time {
     pub const NEVER: Time = Time(u64::MAX);
 
     /// From microseconds since the epoch.
+    #[inline]
     pub const fn from_micros(us: u64) -> Time {
         Time(us)
     }
 
     /// From milliseconds since the epoch.
+    #[inline]
     pub const fn from_millis(ms: u64) -> Time {
         Time(ms * 1000)
     }
 
     /// From seconds since the epoch.
+    #[inline]
     pub const fn from_secs(s: u64) -> Time {
         Time(s * 1_000_000)
     }
 
     /// Microseconds since the epoch.
+    #[inline]
     pub const fn as_micros(self) -> u64 {
         self.0
     }
 
     /// Time elapsed since `earlier`, zero if `earlier` is later.
+    #[inline]
     pub fn saturating_since(self, earlier: Time) -> Duration {
         Duration::from_micros(self.0.saturating_sub(earlier.0))
     }
@@ -44,22 +49,26 @@ impl Time {
 
 impl Add<Duration> for Time {
     type Output = Time;
+    #[inline]
     fn add(self, d: Duration) -> Time {
-        Time(
-            self.0
-                .saturating_add(d.as_micros().min(u128::from(u64::MAX)) as u64),
-        )
+        Time(self.0.saturating_add(micros(d)))
     }
 }
 
 impl Sub<Duration> for Time {
     type Output = Time;
+    #[inline]
     fn sub(self, d: Duration) -> Time {
-        Time(
-            self.0
-                .saturating_sub(d.as_micros().min(u128::from(u64::MAX)) as u64),
-        )
+        Time(self.0.saturating_sub(micros(d)))
     }
+}
+
+/// Whole microseconds of `d`, saturating; in 64-bit arithmetic (this is on every packet's path).
+#[inline]
+fn micros(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::from(d.subsec_micros()))
 }
 
 #[cfg(test)]
@@ -72,6 +81,8 @@ mod tests {
         assert_eq!(t + Duration::from_millis(1), Time::from_micros(6000));
         assert_eq!(t - Duration::from_secs(1), Time::ZERO);
         assert_eq!(Time::NEVER + Duration::from_secs(1), Time::NEVER);
+        assert_eq!(Time::from_micros(1) + Duration::MAX, Time::NEVER);
+        assert_eq!(t + Duration::from_nanos(1999), Time::from_micros(5001));
         assert_eq!(t.saturating_since(Time::from_millis(7)), Duration::ZERO);
     }
 }

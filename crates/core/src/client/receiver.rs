@@ -121,8 +121,7 @@ pub(crate) enum Route {
     Current,
     /// The stream before the last restart.
     Previous,
-    /// Another SSRC while the current stream is live: maybe a restart, see
-    /// [`StreamReceiver::confirm`].
+    /// Another SSRC while the current one is live: maybe a restart ([`StreamReceiver::confirm`]).
     Foreign,
     /// No stream yet, or the current one has been quiet for a whole buffer: follow this one.
     Restart,
@@ -341,6 +340,7 @@ impl StreamReceiver {
 
     /// Numbers a packet of the current stream (extending its sequence number and timestamp;
     /// the first packet places the stream).
+    #[inline]
     pub(crate) fn number(&mut self, now: Time, pkt: &RtpPacket<'_>) -> Option<Numbered> {
         let stream = self.stream.as_mut()?;
         let first = stream.seq.highest().is_none();
@@ -387,12 +387,14 @@ impl StreamReceiver {
     }
 
     /// True if `seq` is above the highest number (its slot cannot stand for it yet).
+    #[inline]
     pub(crate) fn is_fresh(&self, seq: SeqNo) -> bool {
         self.stream.as_ref().is_some_and(|s| seq > s.highest)
     }
 
     /// True if `seq` may be a restarted stream's first packet (the first received, or one of
     /// the [`HEAD_PROBE`] numbers before it): a discontinuity.
+    #[inline]
     pub(crate) fn is_boundary(&self, seq: SeqNo) -> bool {
         self.stream
             .as_ref()
@@ -405,6 +407,7 @@ impl StreamReceiver {
     }
 
     /// Notes that `seq` was stored at `now`, by multicast if `media`.
+    #[inline]
     pub(crate) fn stored(&mut self, now: Time, seq: SeqNo, media: bool) {
         let Some(s) = self.stream.as_mut() else {
             return;
@@ -431,12 +434,10 @@ impl StreamReceiver {
         let Some(numbering) = self.numbering() else {
             return;
         };
-        for m in range {
-            if self.loss_log.len() == LOSS_LOG {
-                self.loss_log.pop_front();
-            }
-            self.loss_log.push_back(numbering.wire(SeqNo(m)));
-        }
+        let (end, log) = (range.end, &mut self.loss_log);
+        let keep = range.start.clamp(end.saturating_sub(LOSS_LOG as u64), end);
+        log.drain(..(log.len() + (end - keep) as usize).saturating_sub(LOSS_LOG));
+        log.extend((keep..end).map(|m| numbering.wire(SeqNo(m))));
     }
 
     /// Moves the logged losses into `out`.

@@ -48,6 +48,7 @@ impl RawBuffer {
     /// The head chunk, given the `highest` number held or known missing: the first unreleased
     /// number, the chunk's end, and the end of what is known of it; `None` when nothing is
     /// unreleased.
+    #[inline]
     pub(crate) fn head_chunk(&self, highest: SeqNo) -> Option<(SeqNo, SeqNo, SeqNo)> {
         let chunk = self.chunk();
         let next = self.release_next;
@@ -64,7 +65,23 @@ impl RawBuffer {
     }
 
     /// Releases head chunks that are complete.
+    #[inline]
     pub(crate) fn release_complete<W: Fn(SeqNo) -> u16>(
+        &mut self,
+        highest: SeqNo,
+        to: &mut Sink<'_, W>,
+    ) -> Released {
+        // On every packet stored: most often the head chunk is still filling.
+        match self.head_chunk(highest) {
+            Some((_, full_end, known_end)) if known_end == full_end => {
+                self.release_passed(highest, to)
+            }
+            _ => Released::default(),
+        }
+    }
+
+    /// Releases head chunks that the stream has passed, when complete or holding nothing.
+    fn release_passed<W: Fn(SeqNo) -> u16>(
         &mut self,
         highest: SeqNo,
         to: &mut Sink<'_, W>,
@@ -76,8 +93,10 @@ impl RawBuffer {
             }
             // Complete, or holding nothing at all: the numbers left free between two streams
             // at a source restart may fill a chunk's end, and no packet there ever comes due.
-            let complete = self.chunk_resolved(from) >= full_end.0 - from.0;
-            if !complete && self.head_deadline(highest).is_some() {
+            let resolved = self.chunk_resolved(from);
+            if resolved < full_end.0 - from.0
+                && (resolved > 0 || self.head_deadline(highest).is_some())
+            {
                 break;
             }
             done += self.release(full_end, to);
