@@ -64,24 +64,8 @@ impl RawBuffer {
         (from.0..end.0).find_map(|s| self.get(SeqNo(s)).map(|slot| slot.due))
     }
 
-    /// Releases head chunks that are complete.
-    #[inline]
-    pub(crate) fn release_complete<W: Fn(SeqNo) -> u16>(
-        &mut self,
-        highest: SeqNo,
-        to: &mut Sink<'_, W>,
-    ) -> Released {
-        // On every packet stored: most often the head chunk is still filling.
-        match self.head_chunk(highest) {
-            Some((_, full_end, known_end)) if known_end == full_end => {
-                self.release_passed(highest, to)
-            }
-            _ => Released::default(),
-        }
-    }
-
     /// Releases head chunks that the stream has passed, when complete or holding nothing.
-    fn release_passed<W: Fn(SeqNo) -> u16>(
+    pub(crate) fn release_complete<W: Fn(SeqNo) -> u16>(
         &mut self,
         highest: SeqNo,
         to: &mut Sink<'_, W>,
