@@ -223,8 +223,7 @@ impl StreamReceiver {
         self.ssrc() == Some(ssrc) || self.previous_ssrc() == Some(ssrc)
     }
 
-    /// Our number for packet `wire` of stream `ssrc`, if that is the current stream or the
-    /// previous one.
+    /// Our number for packet `wire` of stream `ssrc` (the current stream or the previous).
     pub(crate) fn resolve(&self, ssrc: Ssrc, wire: u16) -> Option<SeqNo> {
         let s = self.stream.as_ref()?;
         if s.numbering.ssrc == ssrc {
@@ -284,8 +283,7 @@ impl StreamReceiver {
         false
     }
 
-    /// Takes the held candidate datagram and where it came from; give the buffer back with
-    /// [`release_held`](Self::release_held).
+    /// Takes the held candidate datagram and its sender; give it back with [`Self::release_held`].
     pub(crate) fn take_held(&mut self) -> (Vec<u8>, SocketAddr) {
         (std::mem::take(&mut self.candidate.data), self.candidate.src)
     }
@@ -374,16 +372,18 @@ impl StreamReceiver {
         let Some(s) = self.stream.as_mut() else {
             return now;
         };
-        let offset_us =
-            (rtp_ts as i128 - s.anchor.1 as i128) * 1_000_000 / i128::from(MP2T_CLOCK_HZ);
-        let local = s.anchor.0.as_micros() as i128 + offset_us;
-        let skew = (local - now.as_micros() as i128).unsigned_abs();
-        let limit = (buffer.as_micros() * 4).max(5_000_000);
-        if skew > limit {
+        // 64-bit on every packet's path; a span too long for it re-anchors like any jump.
+        let limit = (buffer.as_micros() as u64 * 4).max(5_000_000);
+        let local = (rtp_ts as i64)
+            .checked_sub(s.anchor.1 as i64)
+            .and_then(|ticks| ticks.checked_mul(1_000_000))
+            .and_then(|t| (s.anchor.0.as_micros() as i64).checked_add(t / MP2T_CLOCK_HZ as i64))
+            .filter(|l| l.abs_diff(now.as_micros() as i64) <= limit);
+        let Some(l) = local else {
             s.anchor = (now, rtp_ts);
             return now + buffer;
-        }
-        Time::from_micros(local.max(0) as u64) + buffer
+        };
+        Time::from_micros(l.max(0) as u64) + buffer
     }
 
     /// True if `seq` is above the highest number (its slot cannot stand for it yet).
