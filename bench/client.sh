@@ -19,13 +19,16 @@ old_rmem=$(sysctl -n net.core.rmem_max)
 sysctl -qw net.core.rmem_max=16777216 || echo "could not raise net.core.rmem_max (not root?)" >&2
 trap 'kill $(jobs -p) 2>/dev/null || true; sysctl -qw net.core.rmem_max=$old_rmem 2>/dev/null; rm -rf "$work"' EXIT
 gc=$PWD/target/release/groupcast
-hz=$(getconf CLK_TCK)
 
 # The sample re-muxed to a constant 20 Mbit/s, and its first 2 s at RATE_MBPS (null-padded).
 ffmpeg -hide_banner -loglevel error -y -i assets/sample.ts -c copy -muxrate 20000k -f mpegts "$work/20m.ts"
 ffmpeg -hide_banner -loglevel error -y -i assets/sample.ts -t 2 -c copy -muxrate "${RATE_MBPS}000k" -f mpegts "$work/fast.ts"
 
-cpu() { awk -v hz="$hz" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+# CPU seconds of a process, all its threads, from the scheduler's own clock (schedstat, in ns).
+# Not /proc/PID/stat's utime + stime: those are sampled at the timer tick, and a process that
+# wakes on a timer (as the client does when it coalesces its reads) runs at the tick more often
+# than its share, so the tick count overstates it.
+cpu() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.3f", s / 1e9 }'; }
 # Runs "$@" in the background; prints the CPU seconds it used from second 2 to second SECS;
 # stops it with SIGINT (it writes its statistics) and waits.
 measure() {

@@ -36,6 +36,8 @@ use std::time::Duration;
 const REPORT_EVERY: Duration = Duration::from_millis(500);
 /// Most datagrams taken from one socket before the others get a turn.
 const BATCH: usize = 64;
+/// Once multicast comes faster than one datagram per this, it is taken this much at a time.
+const COALESCE: Duration = Duration::from_millis(1);
 
 /// Options of `groupcast client`.
 #[derive(clap::Args, Clone, Debug)]
@@ -205,8 +207,13 @@ impl Driver {
         let mut pbuf = vec![0u8; 2048];
         let mut tbuf = vec![0u8; 2048];
         let mut next_report = self.now();
+        let mut coalesce = driver::Coalesce::new(COALESCE);
         self.take_link_news(); // the first session's group
         loop {
+            // Busy multicast: let a window's worth gather in the socket (see `Coalesce`).
+            if let Some(rest) = coalesce.pause(self.now()) {
+                std::thread::sleep(rest);
+            }
             let wake = driver::earliest([
                 self.core.poll_timeout(),
                 self.core.next_playout(),
@@ -220,14 +227,18 @@ impl Driver {
                 r = self.link.recv() => Wake::Link(r),
                 () = driver::sleep_until(&self.clock, wake) => Wake::Timer,
             };
+            // After a pause, a timer's wake-up takes the multicast that came meanwhile too.
+            if matches!(woken, Wake::Media) || (matches!(woken, Wake::Timer) && coalesce.busy()) {
+                let taken = self.take_media(&media, &mut mbuf);
+                coalesce.drained(self.now(), taken, taken < BATCH);
+            }
             match woken {
-                Wake::Media => self.take_media(&media, &mut mbuf),
                 Wake::Peer => self.take_peer(&peer, &mut pbuf),
                 Wake::Link(Some(reply)) => {
                     let now = self.now();
                     self.link.handle(now, reply);
                 }
-                Wake::Link(None) | Wake::Timer => {}
+                Wake::Media | Wake::Link(None) | Wake::Timer => {}
             }
             let now = self.now();
             self.link.pump(now);
@@ -244,9 +255,9 @@ impl Driver {
         Ok(())
     }
 
-    /// Takes every waiting multicast datagram (up to a batch).
-    fn take_media(&mut self, media: &tokio::net::UdpSocket, buf: &mut [u8]) {
-        for _ in 0..BATCH {
+    /// Takes every waiting multicast datagram (up to a batch); says how many it took.
+    fn take_media(&mut self, media: &tokio::net::UdpSocket, buf: &mut [u8]) -> usize {
+        for taken in 0..BATCH {
             match media.try_recv_from(buf) {
                 Ok((n, src)) => {
                     if self.dropper.drop() {
@@ -256,13 +267,14 @@ impl Driver {
                     let now = self.now();
                     self.core.handle_media(now, src, &buf[..n]);
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return taken,
                 Err(e) => {
                     tracing::debug!(error = %e, "multicast receive");
-                    return;
+                    return taken;
                 }
             }
         }
+        BATCH
     }
 
     /// Takes every waiting peer datagram (up to a batch).

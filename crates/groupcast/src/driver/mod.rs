@@ -27,14 +27,20 @@
 //! - the same shape in each role means a fix or a feature in one driver reads the same in the
 //!   others, and the simulator drives the very same machines on virtual time.
 //!
+//! At channel rates above one datagram a millisecond the client pauses its loop between
+//! drains of the media socket ([`Coalesce`]), so it wakes once a millisecond, not once a
+//! datagram.
+//!
 //! tokio's timers have millisecond granularity. That is plenty for repair and relay timers,
 //! but the source paces datagrams by the stream's PCR to tens of microseconds, so its timer
 //! is [`sleep_until_precise`]: tokio up to the last millisecond, a thread sleep for the rest.
 
 pub(crate) mod clock;
+mod coalesce;
 mod stop;
 
 use clock::Clock;
+pub(crate) use coalesce::Coalesce;
 use groupcast_core::Time;
 use std::time::Duration;
 pub(crate) use stop::{Stop, StopWatch};
