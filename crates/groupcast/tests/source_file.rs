@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+use common::netns::Netns;
 use common::*;
 use std::process::Command;
 use std::time::Duration;
@@ -111,55 +112,6 @@ fn ffprobe_decodes_the_ipv6_multicast_in_a_private_namespace() {
         &["ip", "netns", "exec", &ns.0],
         "rtp://[ff15::4242]:5004",
     ));
-}
-
-/// A network namespace with `lo` and a veth pair `v0`/`v1`, deleted when dropped.
-struct Netns(String);
-
-impl Netns {
-    fn new(name: &str) -> Netns {
-        let ip = |args: &[&str]| {
-            let st = Command::new("ip")
-                .args(args)
-                .status()
-                .expect("iproute2 is installed");
-            assert!(
-                st.success(),
-                "ip {args:?} failed: this test needs root (CI runs as root)"
-            );
-        };
-        let _ = Command::new("ip").args(["netns", "del", name]).status();
-        ip(&["netns", "add", name]);
-        let ns = Netns(name.into());
-        for key in ["all", "default"] {
-            let st = Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    name,
-                    "sysctl",
-                    "-qw",
-                    &format!("net.ipv6.conf.{key}.accept_dad=0"),
-                ])
-                .status()
-                .unwrap();
-            assert!(st.success());
-        }
-        ip(&["-n", name, "link", "set", "lo", "up"]);
-        ip(&[
-            "-n", name, "link", "add", "v0", "type", "veth", "peer", "name", "v1",
-        ]);
-        ip(&["-n", name, "link", "set", "v0", "up"]);
-        ip(&["-n", name, "link", "set", "v1", "up"]);
-        std::thread::sleep(Duration::from_millis(200));
-        ns
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
 }
 
 #[test]

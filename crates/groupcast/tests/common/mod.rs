@@ -4,6 +4,7 @@
 //! receivers join on 127.0.0.1, and every run is bounded by `--duration`.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+pub mod netns;
 pub mod system;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};

@@ -1,6 +1,8 @@
 //! Sockets: multicast senders and receivers (IPv4 and IPv6, any-source and source-specific),
 //! and unicast sockets.
 
+mod ssm6;
+
 use anyhow::{Context, bail};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -119,8 +121,13 @@ pub(crate) fn multicast_receiver(
             s.set_multicast_all_v4(false)?;
         }
         (IpAddr::V6(g), None) => s.join_multicast_v6(&g, iface.index())?,
-        (IpAddr::V6(_), Some(_)) => bail!("source-specific IPv6 multicast is not supported yet"),
+        (IpAddr::V6(g), Some(IpAddr::V6(src))) => {
+            ssm6::join_ssm_v6(&s, g, src, iface.index())
+                .with_context(|| format!("join ({src}, {g}) on interface {}", iface.index()))?;
+            s.set_multicast_all_v6(false)?;
+        }
         (IpAddr::V4(_), Some(_)) => bail!("the SSM source must be IPv4 like the group"),
+        (IpAddr::V6(_), Some(_)) => bail!("the SSM source must be IPv6 like the group"),
     }
     Ok(s.into())
 }

@@ -1,0 +1,167 @@
+//! IPv6 source-specific multicast end to end: a channel with an IPv6 group and a source address,
+//! a viewer that joins (source, group) with MLDv2, and a stranger sending to the same group
+//! from another address of the same host, whose datagrams the viewer must never see.
+//!
+//! Everything runs inside a network namespace the test creates and deletes (root needed; CI
+//! runs as root): the manager, the source, the stranger and two clients. Control in the same
+//! run: a second channel on the same group without a source address (any-source), whose client
+//! does see the stranger; so the first client's silence about it is the SSM join's doing.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+use common::netns::Netns;
+use common::*;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+const GROUP: &str = "[ff3e::4242]:5004";
+const MANAGER: &str = "http://127.0.0.1:8080";
+const ADMIN: &str = "ssm-test-admin-token";
+/// The stranger: datagrams of its own SSRC to the group from fd00::3, 100 a second.
+const STRANGER: &str = r#"
+import socket, struct, sys, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("fd00::3", 0))
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, socket.if_nametoindex("v0"))
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 1)
+for i in range(int(sys.argv[1])):
+    rtp = struct.pack("!BBHII", 0x80, 33, i, i * 900, 0x5EC0DE)
+    s.sendto(rtp + b"\x47\x1f\xff\x10" + b"\xff" * 184, ("ff3e::4242", 5004))
+    time.sleep(0.01)
+"#;
+
+/// `groupcast admin ARGS` inside the namespace; its stdout.
+fn admin(ns: &Netns, args: &[&str]) -> Result<String, String> {
+    let out = ns
+        .command(env!("CARGO_BIN_EXE_groupcast"))
+        .args(["admin", "--manager", MANAGER, "--token", ADMIN])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// A client of `channel` inside the namespace, joining on `v1`, for 9 s.
+fn client(ns: &Netns, dir: &Path, channel: &str, token: &str) -> Proc {
+    let out = format!("file:{}", dir.join(format!("{channel}.ts")).display());
+    let stats = dir.join(format!("{channel}.json"));
+    let log = std::fs::File::create(dir.join(format!("{channel}.log"))).unwrap();
+    let child = ns
+        .command(env!("CARGO_BIN_EXE_groupcast"))
+        .env("GROUPCAST_TOKEN", token)
+        .args(["client", "--manager", MANAGER, "--channel", channel])
+        .args([
+            "--metro",
+            "m",
+            "--iface",
+            "v1",
+            "--quiet",
+            "--duration",
+            "9",
+        ])
+        .args(["--output", &out, "--stats-json", stats.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    Proc(child)
+}
+
+#[test]
+fn an_ssm_viewer_receives_its_source_and_never_a_stranger_on_the_same_group() {
+    let ns = Netns::new(&format!("gcssm-{}", std::process::id()));
+    // The source's address, and the stranger's on the same link: deprecated (preferred
+    // lifetime 0), so the kernel never picks it for the source, only for a socket bound to it.
+    ns.ip(&["addr", "add", "fd00::1/64", "dev", "v0", "nodad"]);
+    ns.ip(&[
+        "addr",
+        "add",
+        "fd00::3/64",
+        "dev",
+        "v0",
+        "nodad",
+        "preferred_lft",
+        "0",
+    ]);
+    ns.ip(&["addr", "add", "fd00::2/64", "dev", "v1", "nodad"]);
+    let dir = tempdir("ipv6-ssm");
+    let db = format!("sqlite://{}?mode=rwc", dir.join("m.db").display());
+    // Killed when the test ends (the process is the manager itself: `ip netns exec` execs it).
+    let _manager = Proc(
+        ns.command(env!("CARGO_BIN_EXE_groupcast"))
+            .env("GROUPCAST_ADMIN_TOKEN", ADMIN)
+            .args(["manager", "--listen", "127.0.0.1:8080", "--db", &db])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("manager.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let mut up = Err(String::new());
+    for _ in 0..100 {
+        up = admin(&ns, &["channel", "list"]);
+        if up.is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    up.expect("the manager in the namespace answers");
+    admin(
+        &ns,
+        &[
+            "channel", "add", "ssm", "--group", GROUP, "--source", "fd00::1",
+        ],
+    )
+    .unwrap();
+    admin(&ns, &["channel", "add", "asm", "--group", GROUP]).unwrap();
+    let out = admin(
+        &ns,
+        &["user", "add", "v", "--channel", "ssm", "--channel", "asm"],
+    )
+    .unwrap();
+    let token = out.rsplit(' ').next().unwrap().trim().to_owned();
+
+    let ssm = client(&ns, &dir, "ssm", &token);
+    let asm = client(&ns, &dir, "asm", &token);
+    std::thread::sleep(Duration::from_millis(800));
+    let stranger = ns
+        .command("python3")
+        .args(["-c", STRANGER, "600"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sample = sample();
+    let source = ns
+        .command(env!("CARGO_BIN_EXE_groupcast"))
+        .args(["source", "--input", sample.to_str().unwrap()])
+        .args(["--group", GROUP, "--iface", "v0", "--duration", "5"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(Proc(source).wait(Duration::from_secs(15)).success());
+    assert!(Proc(stranger).wait(Duration::from_secs(15)).success());
+    ssm.wait(Duration::from_secs(20));
+    asm.wait(Duration::from_secs(20));
+
+    let s = stats(&dir.join("ssm.json"));
+    let a = stats(&dir.join("asm.json"));
+    // The control: on the same group, any-source, the stranger's datagrams arrive.
+    assert!(
+        a["ssrc_mismatch"].as_u64().unwrap() + a["source_restarts"].as_u64().unwrap() > 100,
+        "the any-source client never saw the stranger: {a}"
+    );
+    // The SSM client: the whole stream (5 s of the 1.8 Mbit/s sample, about 850 datagrams),
+    // nothing of the stranger, and a played output.
+    assert!(s["received"].as_u64().unwrap() > 700, "{s}");
+    assert_eq!(s["ssrc_mismatch"], 0, "the stranger got through: {s}");
+    assert_eq!(s["source_restarts"], 0, "{s}");
+    assert_eq!(s["bad_rtp"], 0, "{s}");
+    let played = std::fs::metadata(dir.join("ssm.ts")).unwrap().len();
+    assert!(played > 500_000, "{played} bytes played");
+}
