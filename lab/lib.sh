@@ -428,14 +428,17 @@ urllib.request.urlopen('$(lab_manager_url)/api/v1/health', timeout=1)" 2>/dev/nu
 }
 
 LAB_METRO_GROUPS=()
+LAB_CHANNEL_ARGS=() # more `groupcast admin channel add` options (e.g. --source)
 # lab_manager_up: starts the manager, adds the channel (LAB_GROUP, plus LAB_METRO_GROUPS
-# entries METRO=IP:PORT) and one viewer entitled to it; sets LAB_VIEWER_TOKEN.
+# entries METRO=IP:PORT, plus LAB_CHANNEL_ARGS) and one viewer entitled to it; sets
+# LAB_VIEWER_TOKEN.
 lab_manager_up() {
   lab_manager_start
   if lab_gc_has manager; then
     local mg=() g adm=("$LAB_GC" admin --manager "$(lab_manager_url)" --token "$LAB_ADMIN_TOKEN")
     for g in "${LAB_METRO_GROUPS[@]}"; do mg+=(--metro-group "$g"); done
-    lab_exec mgr "${adm[@]}" channel add "$LAB_CHANNEL" --group "$LAB_GROUP" --buffer-ms "$LAB_BUFFER_MS" "${mg[@]}" >&2 ||
+    lab_exec mgr "${adm[@]}" channel add "$LAB_CHANNEL" --group "$LAB_GROUP" --buffer-ms "$LAB_BUFFER_MS" "${mg[@]}" \
+      "${LAB_CHANNEL_ARGS[@]}" >&2 ||
       lab_die "admin: channel add failed"
     LAB_VIEWER_TOKEN=$(lab_exec mgr "${adm[@]}" --json user add viewer --role viewer --channel "$LAB_CHANNEL" |
       python3 -c "import json,sys; print(json.load(sys.stdin)['token'])") || lab_die "admin: user add failed"

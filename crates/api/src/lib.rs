@@ -93,6 +93,10 @@ pub struct ChannelSpec {
     /// Per-metro overrides (metro name to `IP:PORT`) for metros fed by an edge.
     #[serde(default)]
     pub metro_groups: BTreeMap<String, String>,
+    /// Per-metro SSM source addresses (metro name to the edge's IP), for metro groups the edge
+    /// sends source-specific. Required for every metro group of a channel with a `source`.
+    #[serde(default)]
+    pub metro_sources: BTreeMap<String, String>,
     /// RTP packets per chunk (default 32).
     #[serde(default)]
     pub chunk_packets: Option<u32>,
@@ -117,6 +121,9 @@ pub struct Channel {
     pub source: Option<String>,
     /// Per-metro group overrides.
     pub metro_groups: BTreeMap<String, String>,
+    /// Per-metro SSM sources (the edges' addresses), for metro groups sent source-specific.
+    #[serde(default)]
+    pub metro_sources: BTreeMap<String, String>,
     /// RTP packets per chunk.
     pub chunk_packets: u32,
     /// Play-out buffer, ms.

@@ -68,6 +68,10 @@ enum ChannelCmd {
         /// A metro fed by an edge: METRO=IP:PORT (repeatable).
         #[arg(long = "metro-group", value_name = "METRO=IP:PORT")]
         metro_groups: Vec<String>,
+        /// The SSM source of a metro group, the address its edge sends from: METRO=IP
+        /// (repeatable; needed for every metro group of a channel with --source).
+        #[arg(long = "metro-source", value_name = "METRO=IP")]
+        metro_sources: Vec<String>,
         /// RTP packets per chunk.
         #[arg(long)]
         chunk_packets: Option<u32>,
@@ -157,22 +161,29 @@ fn channel(api: &ApiClient, json: bool, cmd: &ChannelCmd) -> anyhow::Result<()> 
             group,
             source,
             metro_groups,
+            metro_sources,
             chunk_packets,
             buffer_ms,
             group_size,
         } => {
-            let mut overrides = BTreeMap::new();
-            for m in metro_groups {
-                let (metro, addr) = m
-                    .split_once('=')
-                    .with_context(|| format!("--metro-group {m}: want METRO=IP:PORT"))?;
-                overrides.insert(metro.to_string(), addr.to_string());
-            }
+            let pairs = |flag: &str, want: &str, list: &[String]| {
+                list.iter()
+                    .map(|m| {
+                        let (metro, v) = m
+                            .split_once('=')
+                            .with_context(|| format!("--{flag} {m}: want {want}"))?;
+                        Ok((metro.to_string(), v.to_string()))
+                    })
+                    .collect::<anyhow::Result<BTreeMap<_, _>>>()
+            };
+            let overrides = pairs("metro-group", "METRO=IP:PORT", metro_groups)?;
+            let sources = pairs("metro-source", "METRO=IP", metro_sources)?;
             let spec = ChannelSpec {
                 name: name.clone(),
                 group: group.clone(),
                 source: source.clone(),
                 metro_groups: overrides,
+                metro_sources: sources,
                 chunk_packets: *chunk_packets,
                 buffer_ms: *buffer_ms,
                 group_size: *group_size,
@@ -190,7 +201,10 @@ fn channel_table(json: bool, channels: &[Channel]) -> anyhow::Result<()> {
         let metros: Vec<String> = c
             .metro_groups
             .iter()
-            .map(|(m, g)| format!("{m}={g}"))
+            .map(|(m, g)| match c.metro_sources.get(m) {
+                Some(s) => format!("{m}={g} from {s}"),
+                None => format!("{m}={g}"),
+            })
             .collect();
         vec![
             c.id.to_string(),

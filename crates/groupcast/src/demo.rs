@@ -146,6 +146,7 @@ fn provision(url: &str, admin_token: &str) -> anyhow::Result<(Channel, String)> 
             group: format!("239.255.42.1:{port}"),
             source: None,
             metro_groups: Default::default(),
+            metro_sources: Default::default(),
             chunk_packets: None,
             buffer_ms: None,
             group_size: None,

@@ -36,14 +36,14 @@ pub(crate) async fn all(db: &AnyPool) -> Result<Vec<Channel>, sqlx::Error> {
     let rows: Vec<ChannelRow> = sqlx::query_as(AssertSqlSafe(format!("{SELECT} ORDER BY id")))
         .fetch_all(db)
         .await?;
-    let overrides: Vec<(i64, String, String)> =
-        sqlx::query_as("SELECT channel_id, metro, mgroup FROM metro_groups")
+    let overrides: Vec<(i64, String, String, Option<String>)> =
+        sqlx::query_as("SELECT channel_id, metro, mgroup, msource FROM metro_groups")
             .fetch_all(db)
             .await?;
     let mut channels: Vec<Channel> = rows.into_iter().map(from_row).collect();
-    for (id, metro, group) in overrides {
+    for (id, metro, group, source) in overrides {
         if let Some(c) = channels.iter_mut().find(|c| i64::from(c.id.0) == id) {
-            c.metro_groups.insert(metro, group);
+            add_metro(c, metro, group, source);
         }
     }
     Ok(channels)
@@ -51,13 +51,23 @@ pub(crate) async fn all(db: &AnyPool) -> Result<Vec<Channel>, sqlx::Error> {
 
 async fn with_metro_groups(db: &AnyPool, row: ChannelRow) -> Result<Channel, sqlx::Error> {
     let mut c = from_row(row);
-    let overrides: Vec<(String, String)> =
-        sqlx::query_as("SELECT metro, mgroup FROM metro_groups WHERE channel_id = $1")
+    let overrides: Vec<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT metro, mgroup, msource FROM metro_groups WHERE channel_id = $1")
             .bind(i64::from(c.id.0))
             .fetch_all(db)
             .await?;
-    c.metro_groups = overrides.into_iter().collect();
+    for (metro, group, source) in overrides {
+        add_metro(&mut c, metro, group, source);
+    }
     Ok(c)
+}
+
+/// Adds a stored metro override (group, and SSM source if any) to `c`.
+fn add_metro(c: &mut Channel, metro: String, group: String, source: Option<String>) {
+    if let Some(s) = source {
+        c.metro_sources.insert(metro.clone(), s);
+    }
+    c.metro_groups.insert(metro, group);
 }
 
 fn from_row((id, name, group, source, chunk, buffer, k): ChannelRow) -> Channel {
@@ -67,6 +77,7 @@ fn from_row((id, name, group, source, chunk, buffer, k): ChannelRow) -> Channel 
         group,
         source,
         metro_groups: BTreeMap::new(),
+        metro_sources: BTreeMap::new(),
         chunk_packets: chunk as u32,
         buffer_ms: buffer as u32,
         group_size: k as u32,
@@ -86,22 +97,54 @@ fn multicast(what: &str, addr: &str) -> Result<String, ApiErr> {
     Ok(parsed.to_string())
 }
 
+/// An SSM source address for `group` (checked `IP:PORT`): an IP of the group's family.
+fn ssm_source(what: &str, s: &str, group: &str) -> Result<String, ApiErr> {
+    let ip: IpAddr = s
+        .parse()
+        .map_err(|_| ApiErr::bad(format!("{what}: {s:?} is not an IP address")))?;
+    let v4_group = group.parse::<SocketAddr>().is_ok_and(|g| g.is_ipv4());
+    if ip.is_ipv4() != v4_group || ip.is_multicast() || ip.is_unspecified() {
+        return Err(ApiErr::bad(format!(
+            "{what}: {s} is not a unicast address of the family of {group}"
+        )));
+    }
+    Ok(ip.to_string())
+}
+
 /// Checks a spec and fills in the defaults.
 fn validate(spec: ChannelSpec) -> Result<Channel, ApiErr> {
     check_name("channel name", &spec.name)?;
     let group = multicast("group", &spec.group)?;
     let source = match spec.source.as_deref() {
-        Some(s) => Some(
-            s.parse::<IpAddr>()
-                .map_err(|_| ApiErr::bad(format!("source: {s:?} is not an IP address")))?
-                .to_string(),
-        ),
+        Some(s) => Some(ssm_source("source", s, &group)?),
         None => None,
     };
     let mut metro_groups = BTreeMap::new();
     for (metro, addr) in &spec.metro_groups {
         check_name("metro name", metro)?;
         metro_groups.insert(metro.clone(), multicast(&format!("metro {metro}"), addr)?);
+    }
+    let mut metro_sources = BTreeMap::new();
+    for (metro, s) in &spec.metro_sources {
+        let Some(mgroup) = metro_groups.get(metro) else {
+            return Err(ApiErr::bad(format!(
+                "metro_sources: metro {metro} has no metro group (its viewers join the channel's group)"
+            )));
+        };
+        let what = format!("metro {metro} source");
+        metro_sources.insert(metro.clone(), ssm_source(&what, s, mgroup)?);
+    }
+    // An edge sends from its own address: a viewer handed (central source, edge group) would
+    // receive nothing, so an SSM channel names each edge's source.
+    if source.is_some()
+        && let Some(metro) = metro_groups
+            .keys()
+            .find(|m| !metro_sources.contains_key(*m))
+    {
+        return Err(ApiErr::bad(format!(
+            "metro {metro}: a source-specific channel needs the source address its edge sends \
+             from (metro_sources)"
+        )));
     }
     let bounded =
         |what: &str, v: Option<u32>, default: u32, range: std::ops::RangeInclusive<u32>| {
@@ -122,6 +165,7 @@ fn validate(spec: ChannelSpec) -> Result<Channel, ApiErr> {
         group,
         source,
         metro_groups,
+        metro_sources,
         chunk_packets: bounded("chunk_packets", spec.chunk_packets, 32, 1..=1024)?,
         buffer_ms: bounded("buffer_ms", spec.buffer_ms, 1000, 50..=60_000)?,
         group_size: bounded("group_size", spec.group_size, 5, 2..=16)?,
@@ -175,12 +219,15 @@ async fn insert(db: &AnyPool, c: &Channel) -> Result<ChannelId, sqlx::Error> {
     .execute(&mut *tx)
     .await?;
     for (metro, group) in &c.metro_groups {
-        sqlx::query("INSERT INTO metro_groups (channel_id, metro, mgroup) VALUES ($1, $2, $3)")
-            .bind(id)
-            .bind(metro)
-            .bind(group)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO metro_groups (channel_id, metro, mgroup, msource) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(metro)
+        .bind(group)
+        .bind(c.metro_sources.get(metro).cloned())
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     Ok(ChannelId(id as u32))

@@ -56,8 +56,10 @@ pub(crate) async fn open(
         .live()
         .assignment(id)
         .ok_or_else(|| ApiErr::not_found("session ended while opening"))?;
+    // A metro fed by an edge: the edge's group, and its own source address for SSM.
     if let Some(group) = channel.metro_groups.get(&req.metro) {
         channel.group = group.clone();
+        channel.source = channel.metro_sources.get(&req.metro).cloned();
     }
     let info = SessionInfo {
         session: id,

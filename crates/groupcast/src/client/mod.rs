@@ -159,8 +159,8 @@ enum Wake {
     Media,
     /// A peer datagram is waiting.
     Peer,
-    /// A manager call finished.
-    Link(Option<Reply>),
+    /// A manager call finished (boxed: a reply is large, and rare next to datagrams).
+    Link(Option<Box<Reply>>),
     /// A deadline passed.
     Timer,
 }
@@ -224,7 +224,7 @@ impl Driver {
                 () = stopped.wait() => break,
                 r = media.readable() => { r?; Wake::Media }
                 r = peer.readable() => { r?; Wake::Peer }
-                r = self.link.recv() => Wake::Link(r),
+                r = self.link.recv() => Wake::Link(r.map(Box::new)),
                 () = driver::sleep_until(&self.clock, wake) => Wake::Timer,
             };
             // After a pause, a timer's wake-up takes the multicast that came meanwhile too.
@@ -236,7 +236,7 @@ impl Driver {
                 Wake::Peer => self.take_peer(&peer, &mut pbuf),
                 Wake::Link(Some(reply)) => {
                     let now = self.now();
-                    self.link.handle(now, reply);
+                    self.link.handle(now, *reply);
                 }
                 Wake::Media | Wake::Link(None) | Wake::Timer => {}
             }
