@@ -1,11 +1,12 @@
-//! IPv6 source-specific multicast end to end: a channel with an IPv6 group and a source address,
-//! a viewer that joins (source, group) with MLDv2, and a stranger sending to the same group
-//! from another address of the same host, whose datagrams the viewer must never see.
+//! IPv6 end to end: a channel with an IPv6 group and a source address, viewers that join
+//! (source, group) with MLDv2 and repair each other over IPv6 (manager and peers on `::1`), and
+//! a stranger sending to the same group from another address of the same host, whose datagrams
+//! no viewer may see.
 //!
 //! Everything runs inside a network namespace the test creates and deletes (root needed; CI
-//! runs as root): the manager, the source, the stranger and two clients. Control in the same
+//! runs as root): the manager, the source, the stranger and four clients. Control in the same
 //! run: a second channel on the same group without a source address (any-source), whose client
-//! does see the stranger; so the first client's silence about it is the SSM join's doing.
+//! does see the stranger; so the others' silence about it is the SSM join's doing.
 
 #![allow(clippy::unwrap_used)]
 
@@ -17,7 +18,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 const GROUP: &str = "[ff3e::4242]:5004";
-const MANAGER: &str = "http://127.0.0.1:8080";
+const MANAGER: &str = "http://[::1]:8080";
 const ADMIN: &str = "ssm-test-admin-token";
 /// The stranger: datagrams of its own SSRC to the group from fd00::3, 100 a second.
 const STRANGER: &str = r#"
@@ -48,11 +49,13 @@ fn admin(ns: &Netns, args: &[&str]) -> Result<String, String> {
     }
 }
 
-/// A client of `channel` inside the namespace, joining on `v1`, for 9 s.
-fn client(ns: &Netns, dir: &Path, channel: &str, token: &str) -> Proc {
-    let out = format!("file:{}", dir.join(format!("{channel}.ts")).display());
-    let stats = dir.join(format!("{channel}.json"));
-    let log = std::fs::File::create(dir.join(format!("{channel}.log"))).unwrap();
+/// Client `name` of `channel` inside the namespace, joining on `v1`, for 9 s, dropping `drop`
+/// of its multicast.
+fn client(ns: &Netns, dir: &Path, (name, channel): (&str, &str), token: &str, drop: &str) -> Proc {
+    let out = format!("file:{}", dir.join(format!("{name}.ts")).display());
+    let stats = dir.join(format!("{name}.json"));
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let seed = name.bytes().map(u64::from).sum::<u64>().to_string();
     let child = ns
         .command(env!("CARGO_BIN_EXE_groupcast"))
         .env("GROUPCAST_TOKEN", token)
@@ -66,6 +69,7 @@ fn client(ns: &Netns, dir: &Path, channel: &str, token: &str) -> Proc {
             "--duration",
             "9",
         ])
+        .args(["--drop-rate", drop, "--drop-seed", &seed])
         .args(["--output", &out, "--stats-json", stats.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(log)
@@ -75,7 +79,7 @@ fn client(ns: &Netns, dir: &Path, channel: &str, token: &str) -> Proc {
 }
 
 #[test]
-fn an_ssm_viewer_receives_its_source_and_never_a_stranger_on_the_same_group() {
+fn ssm_viewers_repair_each_other_over_ipv6_and_never_take_a_stranger_on_the_same_group() {
     let ns = Netns::new(&format!("gcssm-{}", std::process::id()));
     // The source's address, and the stranger's on the same link: deprecated (preferred
     // lifetime 0), so the kernel never picks it for the source, only for a socket bound to it.
@@ -97,7 +101,7 @@ fn an_ssm_viewer_receives_its_source_and_never_a_stranger_on_the_same_group() {
     let _manager = Proc(
         ns.command(env!("CARGO_BIN_EXE_groupcast"))
             .env("GROUPCAST_ADMIN_TOKEN", ADMIN)
-            .args(["manager", "--listen", "127.0.0.1:8080", "--db", &db])
+            .args(["manager", "--listen", "[::1]:8080", "--db", &db])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("manager.log")).unwrap())
             .spawn()
@@ -127,8 +131,12 @@ fn an_ssm_viewer_receives_its_source_and_never_a_stranger_on_the_same_group() {
     .unwrap();
     let token = out.rsplit(' ').next().unwrap().trim().to_owned();
 
-    let ssm = client(&ns, &dir, "ssm", &token);
-    let asm = client(&ns, &dir, "asm", &token);
+    let viewers = ["v1", "v2", "v3"];
+    let ssm: Vec<Proc> = viewers
+        .iter()
+        .map(|v| client(&ns, &dir, (v, "ssm"), &token, "0.03"))
+        .collect();
+    let asm = client(&ns, &dir, ("control", "asm"), &token, "0");
     std::thread::sleep(Duration::from_millis(800));
     let stranger = ns
         .command("python3")
@@ -146,22 +154,38 @@ fn an_ssm_viewer_receives_its_source_and_never_a_stranger_on_the_same_group() {
         .unwrap();
     assert!(Proc(source).wait(Duration::from_secs(15)).success());
     assert!(Proc(stranger).wait(Duration::from_secs(15)).success());
-    ssm.wait(Duration::from_secs(20));
+    for p in ssm {
+        p.wait(Duration::from_secs(20));
+    }
     asm.wait(Duration::from_secs(20));
 
-    let s = stats(&dir.join("ssm.json"));
-    let a = stats(&dir.join("asm.json"));
+    let a = stats(&dir.join("control.json"));
     // The control: on the same group, any-source, the stranger's datagrams arrive.
     assert!(
         a["ssrc_mismatch"].as_u64().unwrap() + a["source_restarts"].as_u64().unwrap() > 100,
         "the any-source client never saw the stranger: {a}"
     );
-    // The SSM client: the whole stream (5 s of the 1.8 Mbit/s sample, about 850 datagrams),
-    // nothing of the stranger, and a played output.
-    assert!(s["received"].as_u64().unwrap() > 700, "{s}");
-    assert_eq!(s["ssrc_mismatch"], 0, "the stranger got through: {s}");
-    assert_eq!(s["source_restarts"], 0, "{s}");
-    assert_eq!(s["bad_rtp"], 0, "{s}");
-    let played = std::fs::metadata(dir.join("ssm.ts")).unwrap().len();
-    assert!(played > 500_000, "{played} bytes played");
+    // The SSM viewers: the stream (5 s of the 1.8 Mbit/s sample, about 850 datagrams) less
+    // their 3 % drop, repaired from each other over IPv6 (a datagram all three dropped, about
+    // one run in fifty, cannot be), nothing of the stranger, and a played output.
+    let mut repaired = 0;
+    for v in viewers {
+        let s = stats(&dir.join(format!("{v}.json")));
+        assert!(s["received"].as_u64().unwrap() > 700, "{v}: {s}");
+        assert_eq!(s["ssrc_mismatch"], 0, "{v}: the stranger got through: {s}");
+        assert_eq!(s["source_restarts"], 0, "{v}: {s}");
+        assert_eq!(s["bad_rtp"], 0, "{v}: {s}");
+        let lost = s["lost"].as_u64().unwrap();
+        let unrecovered = s["unrecovered"].as_u64().unwrap();
+        assert!(
+            lost > 5 && unrecovered <= 1,
+            "{v}: not repaired over IPv6: {s}"
+        );
+        repaired += s["repaired"].as_u64().unwrap();
+        let played = std::fs::metadata(dir.join(format!("{v}.ts")))
+            .unwrap()
+            .len();
+        assert!(played > 500_000, "{v}: {played} bytes played");
+    }
+    assert!(repaired > 30, "{repaired} repaired in all");
 }

@@ -6,14 +6,16 @@ use crate::net::{self, Iface};
 use anyhow::Context;
 use groupcast_api::{Assignment, SessionInfo};
 use groupcast_core::{Config, Group, Member};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
-/// The peer socket: `--peer-listen`, else the `--iface` address (IPv4), else any, port 0.
+/// The peer socket: `--peer-listen`, else the `--iface` address (IPv4), else any address on
+/// a free port: IPv6 and IPv4 both (a dual-stack socket) for an IPv6 interface, IPv4 otherwise.
 pub(super) fn bind_peer(listen: Option<SocketAddr>, iface: &Iface) -> anyhow::Result<UdpSocket> {
     let addr = listen.unwrap_or_else(|| match iface {
         Iface::V4(a) => SocketAddr::new(IpAddr::V4(*a), 0),
-        _ => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        Iface::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
+        Iface::Default => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
     });
     UdpSocket::bind(addr).with_context(|| format!("bind peer socket {addr}"))
 }
