@@ -38,6 +38,14 @@ pub(crate) struct Args {
     /// Most SSE event streams open at once on one session.
     #[arg(long, default_value_t = 4)]
     max_streams_per_session: u32,
+    /// A metro viewers may name (repeatable). Without any, viewers may name new metros up to
+    /// --max-metros.
+    #[arg(long = "metro", value_name = "NAME")]
+    metros: Vec<String>,
+    /// Most metros registered when no --metro list is given; a session naming a new metro
+    /// beyond this is refused (403).
+    #[arg(long, default_value_t = 1000)]
+    max_metros: u32,
 }
 
 /// Runs the manager.
@@ -51,6 +59,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         peer_addr_from: args.peer_addr_from.clone(),
         max_sessions_per_user: args.max_sessions_per_user,
         max_streams_per_session: args.max_streams_per_session,
+        metros: args.metros.clone(),
+        max_metros: args.max_metros,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -70,6 +70,10 @@ pub struct Config {
     pub max_sessions_per_user: Option<u32>,
     /// Most SSE event streams open at once on one session.
     pub max_streams_per_session: u32,
+    /// The metros viewers may name (empty: any name, up to `max_metros`).
+    pub metros: Vec<String>,
+    /// Most metros registered; a session naming a new metro beyond this is refused.
+    pub max_metros: u32,
 }
 
 impl Default for Config {
@@ -83,6 +87,8 @@ impl Default for Config {
             peer_addr_from: Vec::new(),
             max_sessions_per_user: None,
             max_streams_per_session: 4,
+            metros: Vec::new(),
+            max_metros: 1000,
         }
     }
 }

@@ -1,12 +1,66 @@
 //! Caps against resource exhaustion (issue 13, finding 5, in part): sessions per user
-//! (operator-configured, off by default) and SSE streams per session.
+//! (operator-configured, off by default), SSE streams per session, and metros (a configured
+//! list, or a cap on how many a viewer's session may register).
 
 use crate::db::Tx;
-use crate::error::ApiErr;
+use crate::error::{ApiErr, check_name};
 use axum::http::StatusCode;
 use groupcast_api::SessionId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+/// Which metros a session may name: those of a configured list, or any up to a number of
+/// registered metros (each new name is a row, and a viewer chooses the name).
+#[derive(Debug)]
+pub(crate) struct Metros {
+    /// The configured names (empty: any name).
+    listed: Vec<String>,
+    /// Most metros registered when no list is configured.
+    max: u32,
+}
+
+impl Metros {
+    /// The configured list (checked names) and cap.
+    pub(crate) fn new(listed: &[String], max: u32) -> Result<Metros, String> {
+        if let Some(bad) = listed.iter().find(|m| check_name("metro", m).is_err()) {
+            return Err(format!("--metro {bad:?}: not a metro name"));
+        }
+        Ok(Metros {
+            listed: listed.to_vec(),
+            max,
+        })
+    }
+
+    /// Fails with 403 for a metro outside the list, or for a new metro once `max` are
+    /// registered (racing instances may each admit one more).
+    pub(crate) async fn admit(&self, db: &sqlx::AnyPool, name: &str) -> Result<(), ApiErr> {
+        if !self.listed.is_empty() {
+            return if self.listed.iter().any(|m| m == name) {
+                Ok(())
+            } else {
+                Err(ApiErr::forbidden(format!(
+                    "metro {name} is not one of this manager's metros"
+                )))
+            };
+        }
+        let known: Option<(i64,)> = sqlx::query_as("SELECT id FROM metros WHERE name = $1")
+            .bind(name)
+            .fetch_optional(db)
+            .await?;
+        if known.is_some() {
+            return Ok(());
+        }
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM metros")
+            .fetch_one(db)
+            .await?;
+        if n >= i64::from(self.max) {
+            return Err(ApiErr::forbidden(format!(
+                "metro {name} is new and this manager already has {n} metros (its limit)"
+            )));
+        }
+        Ok(())
+    }
+}
 
 /// Fails with 429 when `user` already has `max` sessions (checked inside the join's
 /// transaction; `None`: no cap).

@@ -107,6 +107,8 @@ pub(crate) struct AppState {
     pub(crate) peer_addr_from: Vec<crate::peer_addr::Network>,
     /// Most sessions per user (`None`: no cap).
     pub(crate) max_sessions_per_user: Option<u32>,
+    /// The metros viewers may name, and the cap on metros when that list is empty.
+    pub(crate) metros: crate::limits::Metros,
     /// SSE streams open per session, capped.
     pub(crate) sse_slots: crate::limits::SseSlots,
 }

@@ -69,6 +69,8 @@ pub(crate) struct Refused {
     pub(crate) peer_addr: Counter,
     /// Heartbeat counters that went back or beyond the plausible rate (clamped).
     pub(crate) counters: Counter,
+    /// A session in a metro outside the configured list, or a new metro beyond the cap.
+    pub(crate) metro: Counter,
 }
 
 impl Refused {
@@ -78,7 +80,11 @@ impl Refused {
             out,
             "# HELP {name} Requests refused by a hardening check, by reason.\n# TYPE {name} counter"
         );
-        let reasons = [("peer_addr", &self.peer_addr), ("counters", &self.counters)];
+        let reasons = [
+            ("peer_addr", &self.peer_addr),
+            ("counters", &self.counters),
+            ("metro", &self.metro),
+        ];
         for (reason, c) in reasons {
             let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {}", c.get());
         }

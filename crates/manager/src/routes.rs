@@ -164,6 +164,8 @@ impl Server {
             stopping: tokio::sync::watch::channel(false).0,
             peer_addr_from: config.peer_addr_from.clone(),
             max_sessions_per_user: config.max_sessions_per_user,
+            metros: crate::limits::Metros::new(&config.metros, config.max_metros)
+                .map_err(Error::Config)?,
             sse_slots: crate::limits::SseSlots::new(config.max_streams_per_session),
         });
         tasks::load_all(&app)

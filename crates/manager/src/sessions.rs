@@ -40,6 +40,10 @@ pub(crate) async fn open(
     let peer = crate::peer_addr::check(&req.peer_addr, from.ip(), &app.peer_addr_from)
         .inspect_err(|_| app.metrics.refused.peer_addr.inc())?;
     let mut channel = channels::entitled(&app, &caller, &req.channel).await?;
+    app.metros
+        .admit(&app.db, &req.metro)
+        .await
+        .inspect_err(|_| app.metrics.refused.metro.inc())?;
     let metro = metro_id(&app.db, &req.metro).await?;
     let id = new_session_id();
     let new = NewSession {

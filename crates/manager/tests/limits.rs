@@ -45,3 +45,59 @@ fn sessions_per_user_and_streams_per_session_are_capped() {
     drop(streams);
     m.stop();
 }
+
+/// Before: any viewer could create metros without end (each a row, named by the viewer).
+#[test]
+fn new_metros_stop_at_the_cap_and_a_configured_list_admits_only_its_own() {
+    let capped = groupcast_manager::start_in_thread(Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        db_url: common::sqlite_url("metro-cap"),
+        admin_token: Some(ADMIN.to_string()),
+        max_metros: 3,
+        ..Config::default()
+    })
+    .unwrap();
+    let api = Api::new(&capped);
+    api.channel("news", json!({}));
+    let viewer = api.viewer("v", &["news"]);
+    for (i, metro) in ["m1", "m2", "m3", "m1"].iter().enumerate() {
+        api.open(&viewer, "news", metro, 4000 + i as u16);
+    }
+    let body = json!({"channel": "news", "metro": "m4", "peer_addr": "127.0.0.1:4010"});
+    let (status, answer) = api.call("POST", "/api/v1/sessions", &viewer, Some(body));
+    assert_eq!(status, 403, "a fourth metro: {answer}");
+    // Known metros still open sessions, and the refusal is counted.
+    api.open(&viewer, "news", "m2", 4011);
+    let metrics = api.agent_get_text("/metrics");
+    assert!(
+        metrics.contains("groupcast_refused_total{reason=\"metro\"} 1"),
+        "{metrics}"
+    );
+    capped.stop();
+
+    let listed = groupcast_manager::start_in_thread(Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        db_url: common::sqlite_url("metro-list"),
+        admin_token: Some(ADMIN.to_string()),
+        metros: vec!["paris".into(), "lyon".into()],
+        ..Config::default()
+    })
+    .unwrap();
+    let api = Api::new(&listed);
+    api.channel("news", json!({}));
+    let viewer = api.viewer("v", &["news"]);
+    api.open(&viewer, "news", "lyon", 4000);
+    let body = json!({"channel": "news", "metro": "nice", "peer_addr": "127.0.0.1:4001"});
+    let (status, answer) = api.call("POST", "/api/v1/sessions", &viewer, Some(body));
+    assert_eq!(status, 403, "a metro outside the list: {answer}");
+    listed.stop();
+
+    let bad = groupcast_manager::start_in_thread(Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        db_url: common::sqlite_url("metro-bad"),
+        admin_token: Some(ADMIN.to_string()),
+        metros: vec!["no spaces".into()],
+        ..Config::default()
+    });
+    assert!(bad.is_err(), "a bad --metro name is refused at start");
+}
