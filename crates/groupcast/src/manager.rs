@@ -46,6 +46,10 @@ pub(crate) struct Args {
     /// beyond this is refused (403).
     #[arg(long, default_value_t = 1000)]
     max_metros: u32,
+    /// A connection that has not sent a whole request head this long after it opened or
+    /// after its last response is closed (against slow and idle connections), ms.
+    #[arg(long, default_value_t = 10_000)]
+    header_timeout_ms: u32,
 }
 
 /// Runs the manager.
@@ -61,6 +65,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         max_streams_per_session: args.max_streams_per_session,
         metros: args.metros.clone(),
         max_metros: args.max_metros,
+        header_timeout_ms: args.header_timeout_ms,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -32,6 +32,7 @@ mod counters;
 mod db;
 mod error;
 mod groups;
+mod http;
 mod limits;
 mod live;
 mod metrics;
@@ -74,6 +75,9 @@ pub struct Config {
     pub metros: Vec<String>,
     /// Most metros registered; a session naming a new metro beyond this is refused.
     pub max_metros: u32,
+    /// A connection that has not sent a whole request head this long after it opened, or
+    /// after its last response, is closed (slowloris, idle connections), ms.
+    pub header_timeout_ms: u32,
 }
 
 impl Default for Config {
@@ -89,6 +93,7 @@ impl Default for Config {
             max_streams_per_session: 4,
             metros: Vec::new(),
             max_metros: 1000,
+            header_timeout_ms: 10_000,
         }
     }
 }

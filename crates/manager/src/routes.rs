@@ -139,6 +139,8 @@ pub(crate) struct Server {
     listener: tokio::net::TcpListener,
     /// The admin token, when this start created the admin.
     pub(crate) admin_token: Option<String>,
+    /// See [`crate::Config::header_timeout_ms`].
+    header_timeout_ms: u32,
 }
 
 impl Server {
@@ -176,6 +178,7 @@ impl Server {
             app,
             listener,
             admin_token,
+            header_timeout_ms: config.header_timeout_ms,
         })
     }
 
@@ -195,16 +198,20 @@ impl Server {
         let app = self.app.clone();
         let background = tokio::spawn(tasks::run(app.clone()));
         let stopping = app.stopping.clone();
-        let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, service)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
+        let header_timeout = Duration::from_millis(u64::from(self.header_timeout_ms.max(1)));
+        crate::http::serve(
+            self.listener,
+            router(app.clone()),
+            header_timeout,
+            shutdown,
+            || {
                 stopping.send_replace(true);
-            })
-            .await;
+            },
+        )
+        .await;
         app.stopping.send_replace(true);
         let _ = background.await;
         app.db.close().await;
-        served.map_err(Error::Io)
+        Ok(())
     }
 }

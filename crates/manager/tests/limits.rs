@@ -101,3 +101,96 @@ fn new_metros_stop_at_the_cap_and_a_configured_list_admits_only_its_own() {
     });
     assert!(bad.is_err(), "a bad --metro name is refused at start");
 }
+
+/// Before: idle connections, and connections sending a request head slowly, were still open
+/// after 75 s. Now a head not complete within the header timeout closes the connection: at
+/// open, mid-head, and after a response on a kept-alive connection; a normal request is served.
+#[test]
+fn slow_and_idle_connections_are_closed_after_the_header_timeout() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+    let m = groupcast_manager::start_in_thread(Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        db_url: common::sqlite_url("slowloris"),
+        admin_token: Some(ADMIN.to_string()),
+        header_timeout_ms: 400,
+        ..Config::default()
+    })
+    .unwrap();
+    let open = || {
+        let s = TcpStream::connect(m.addr()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    };
+    // Waits for the server to close `s`; how long that took. Panics if it answers instead.
+    let closed_after = |mut s: TcpStream, t0: Instant| {
+        let mut buf = [0u8; 512];
+        match s.read(&mut buf) {
+            Ok(0) => t0.elapsed(),
+            Ok(n) => panic!("answered: {:?}", String::from_utf8_lossy(&buf[..n])),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => t0.elapsed(),
+            Err(e) => panic!("still open after 10 s: {e}"),
+        }
+    };
+    let within = |d: Duration, what: &str| {
+        assert!(
+            d >= Duration::from_millis(300) && d < Duration::from_secs(5),
+            "{what}: closed after {d:?} (header timeout 400 ms)"
+        );
+    };
+
+    // 1. Silent from the start.
+    let t0 = Instant::now();
+    within(closed_after(open(), t0), "silent connection");
+
+    // 2. A head trickled in, a byte every 100 ms, never finished.
+    let mut s = open();
+    let t0 = Instant::now();
+    let writer = s.try_clone().unwrap();
+    let trickle = std::thread::spawn(move || {
+        let mut w = writer;
+        for b in b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa" {
+            if w.write_all(&[*b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let mut buf = [0u8; 64];
+    let d = match s.read(&mut buf) {
+        Ok(0) => t0.elapsed(),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => t0.elapsed(),
+        other => panic!("trickled head: {other:?}"),
+    };
+    within(d, "trickled head");
+    trickle.join().unwrap();
+
+    // 3. A request answered on a kept-alive connection, then silence.
+    let mut s = open();
+    s.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before answering");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+    let t0 = Instant::now();
+    // The rest of the body may still come; then the close.
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("kept-alive connection still open after 10 s: {e}"),
+        }
+    }
+    within(t0.elapsed(), "idle kept-alive connection");
+    m.stop();
+}
