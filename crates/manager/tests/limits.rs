@@ -6,19 +6,29 @@
 mod common;
 
 use common::{ADMIN, Api};
-use groupcast_manager::Config;
+use groupcast_manager::{Config, Error, Handle};
 use serde_json::json;
+
+/// A manager on a fresh SQLite database named after `test`, with the admin and `config`'s caps.
+fn start(test: &str, config: Config) -> Result<Handle, Error> {
+    groupcast_manager::start_in_thread(Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        db_url: common::sqlite_url(test),
+        admin_token: Some(ADMIN.to_string()),
+        ..config
+    })
+}
 
 #[test]
 fn sessions_per_user_and_streams_per_session_are_capped() {
-    let m = groupcast_manager::start_in_thread(Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        db_url: common::sqlite_url("limits"),
-        admin_token: Some(ADMIN.to_string()),
-        max_sessions_per_user: Some(3),
-        max_streams_per_session: 2,
-        ..Config::default()
-    })
+    let m = start(
+        "limits",
+        Config {
+            max_sessions_per_user: Some(3),
+            max_streams_per_session: 2,
+            ..Config::default()
+        },
+    )
     .unwrap();
     let api = Api::new(&m);
     api.channel("news", json!({}));
@@ -49,13 +59,13 @@ fn sessions_per_user_and_streams_per_session_are_capped() {
 /// Before: any viewer could create metros without end (each a row, named by the viewer).
 #[test]
 fn new_metros_stop_at_the_cap_and_a_configured_list_admits_only_its_own() {
-    let capped = groupcast_manager::start_in_thread(Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        db_url: common::sqlite_url("metro-cap"),
-        admin_token: Some(ADMIN.to_string()),
-        max_metros: 3,
-        ..Config::default()
-    })
+    let capped = start(
+        "metro-cap",
+        Config {
+            max_metros: 3,
+            ..Config::default()
+        },
+    )
     .unwrap();
     let api = Api::new(&capped);
     api.channel("news", json!({}));
@@ -75,13 +85,13 @@ fn new_metros_stop_at_the_cap_and_a_configured_list_admits_only_its_own() {
     );
     capped.stop();
 
-    let listed = groupcast_manager::start_in_thread(Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        db_url: common::sqlite_url("metro-list"),
-        admin_token: Some(ADMIN.to_string()),
-        metros: vec!["paris".into(), "lyon".into()],
-        ..Config::default()
-    })
+    let listed = start(
+        "metro-list",
+        Config {
+            metros: vec!["paris".into(), "lyon".into()],
+            ..Config::default()
+        },
+    )
     .unwrap();
     let api = Api::new(&listed);
     api.channel("news", json!({}));
@@ -92,13 +102,13 @@ fn new_metros_stop_at_the_cap_and_a_configured_list_admits_only_its_own() {
     assert_eq!(status, 403, "a metro outside the list: {answer}");
     listed.stop();
 
-    let bad = groupcast_manager::start_in_thread(Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        db_url: common::sqlite_url("metro-bad"),
-        admin_token: Some(ADMIN.to_string()),
-        metros: vec!["no spaces".into()],
-        ..Config::default()
-    });
+    let bad = start(
+        "metro-bad",
+        Config {
+            metros: vec!["no spaces".into()],
+            ..Config::default()
+        },
+    );
     assert!(bad.is_err(), "a bad --metro name is refused at start");
 }
 
@@ -110,13 +120,13 @@ fn slow_and_idle_connections_are_closed_after_the_header_timeout() {
     use std::io::{Read, Write};
     use std::net::TcpStream;
     use std::time::{Duration, Instant};
-    let m = groupcast_manager::start_in_thread(Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        db_url: common::sqlite_url("slowloris"),
-        admin_token: Some(ADMIN.to_string()),
-        header_timeout_ms: 400,
-        ..Config::default()
-    })
+    let m = start(
+        "slowloris",
+        Config {
+            header_timeout_ms: 400,
+            ..Config::default()
+        },
+    )
     .unwrap();
     let open = || {
         let s = TcpStream::connect(m.addr()).unwrap();
