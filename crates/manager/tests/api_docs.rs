@@ -57,6 +57,15 @@ fn scenario(url: &str) {
         "no undocumented or extra operation"
     );
 
+    // Every operation with a body documents 415, and a body without its content type gets it.
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            if op.get("requestBody").is_some() {
+                assert!(op["responses"].get("415").is_some(), "{method} {path}: 415");
+            }
+        }
+    }
+
     // Metrics.
     api.channel("news", json!({}));
     let viewer = api.viewer("v", &["news"]);
@@ -93,6 +102,16 @@ fn scenario(url: &str) {
         errors == refused + 1,
         "the bad calls above were counted: {errors}"
     );
+    // (After the count above: this bad call is counted too.)
+    let url = format!("{}/api/v1/channels", api.base());
+    let resp = ureq::post(&url)
+        .header("Authorization", &format!("Bearer {ADMIN}"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send("{\"name\":\"x\",\"group\":\"239.1.1.1:5004\"}")
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 415, "a JSON body sent as text");
     m.stop();
 }
 
