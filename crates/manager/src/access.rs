@@ -34,7 +34,8 @@ pub(crate) async fn lock_channel(tx: &mut Tx, channel: ChannelId) -> Result<bool
 const MAY_WATCH: &str = "SELECT COUNT(*) FROM users u WHERE u.name = $1 AND (u.role = 'admin' \
      OR EXISTS (SELECT 1 FROM entitlements e WHERE e.user_name = u.name AND e.channel_id = $2))";
 
-/// Fails with 403 unless `user` may watch `channel` as of `tx` (a join's own transaction).
+/// Fails with 404 unless `user` may watch `channel` as of `tx` (a join's own transaction): to
+/// a viewer, a channel it may not watch is one that does not exist.
 pub(crate) async fn check_in(tx: &mut Tx, user: &str, channel: ChannelId) -> Result<(), ApiErr> {
     let (n,): (i64,) = sqlx::query_as(MAY_WATCH)
         .bind(user)
@@ -42,7 +43,7 @@ pub(crate) async fn check_in(tx: &mut Tx, user: &str, channel: ChannelId) -> Res
         .fetch_one(&mut **tx)
         .await?;
     if n == 0 {
-        return Err(revoked());
+        return Err(ApiErr::not_found("no such channel"));
     }
     Ok(())
 }

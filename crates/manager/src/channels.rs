@@ -243,19 +243,17 @@ pub(crate) async fn list(
     Ok(Json(channels))
 }
 
-/// The channel named `name`, or 404; 403 when the caller may not watch it.
+/// The channel named `name`, or 404, also when the caller may not watch it: a viewer cannot
+/// tell a channel it is not entitled to from one that does not exist (issue 13, finding 7).
 pub(crate) async fn entitled(
     app: &App,
     caller: &crate::auth::Caller,
     name: &str,
 ) -> Result<Channel, ApiErr> {
-    let channel = by_name(&app.db, name)
+    by_name(&app.db, name)
         .await?
-        .ok_or_else(|| ApiErr::not_found(format!("no channel {name:?}")))?;
-    if !caller.may_watch(channel.id) {
-        return Err(ApiErr::forbidden(format!("not entitled to channel {name}")));
-    }
-    Ok(channel)
+        .filter(|c| caller.may_watch(c.id))
+        .ok_or_else(|| ApiErr::not_found(format!("no channel {name:?}")))
 }
 
 /// `GET /api/v1/channels/{name}`.

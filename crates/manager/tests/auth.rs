@@ -44,9 +44,16 @@ fn scenario(url: &str) {
         seen.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
         ["news"]
     );
+    // A channel it may not watch looks like one that does not exist.
+    let (status, not_entitled) = api.call("GET", "/api/v1/channels/sport", &viewer, None);
+    let (_, missing) = api.call("GET", "/api/v1/channels/nothing", &viewer, None);
+    assert_eq!(status, 404);
     assert_eq!(
-        api.call("GET", "/api/v1/channels/sport", &viewer, None).0,
-        403
+        not_entitled["error"]
+            .as_str()
+            .unwrap()
+            .replace("sport", "X"),
+        missing["error"].as_str().unwrap().replace("nothing", "X")
     );
     let open = |channel: &str| {
         api.call(
@@ -56,7 +63,7 @@ fn scenario(url: &str) {
             Some(json!({"channel": channel, "metro": "paris", "peer_addr": "127.0.0.1:4000"})),
         )
     };
-    assert_eq!(open("sport").0, 403);
+    assert_eq!(open("sport").0, 404);
     assert_eq!(open("news").0, 201);
 
     // Grant and revoke take effect at once on this instance.
@@ -78,7 +85,7 @@ fn scenario(url: &str) {
         404,
         "revoking ends the session"
     );
-    assert_eq!(open("sport").0, 403);
+    assert_eq!(open("sport").0, 404);
 
     // Another viewer cannot use alice's session.
     let bob = api.viewer("bob", &["news"]);

@@ -45,7 +45,7 @@ fn race(api: &Api, honest: (&str, SessionId), user: &str, base_port: u16) {
                             opened.lock().unwrap().push(s);
                             *late.lock().unwrap() += usize::from(was_revoked);
                         }
-                        (403, _) => return,
+                        (404, _) => return,
                         (status, _) => panic!("open: {status}"),
                     }
                 }
@@ -114,7 +114,7 @@ fn two_instances(url: &str) {
     revoke(&apis[0], "v");
     assert_eq!(
         open(&apis[1], &viewer, 5002).0,
-        403,
+        404,
         "B let the revoked user in"
     );
     let deadline = Instant::now() + Duration::from_secs(3);
