@@ -227,11 +227,11 @@ impl Driver {
                 r = self.link.recv() => Wake::Link(r.map(Box::new)),
                 () = driver::sleep_until(&self.clock, wake) => Wake::Timer,
             };
-            // After a pause, a timer's wake-up takes the multicast that came meanwhile too.
-            if matches!(woken, Wake::Media) || (matches!(woken, Wake::Timer) && coalesce.busy()) {
-                let taken = self.take_media(&media, &mut mbuf);
-                coalesce.drained(self.now(), taken, taken < BATCH);
-            }
+            // Multicast first, whatever woke the loop (after a pause, a timer or a peer's
+            // request may come first): a request must find a packet whose copy is already
+            // waiting in our socket, or it goes unanswered and the asker may run out of time.
+            let taken = self.take_media(&media, &mut mbuf);
+            coalesce.drained(self.now(), taken, taken < BATCH);
             match woken {
                 Wake::Peer => self.take_peer(&peer, &mut pbuf),
                 Wake::Link(Some(reply)) => {

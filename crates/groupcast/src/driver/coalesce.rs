@@ -59,6 +59,7 @@ impl Coalesce {
     }
 
     /// True while datagrams come faster than one per window.
+    #[cfg(test)]
     pub(crate) fn busy(&self) -> bool {
         self.hold.is_some()
     }
