@@ -10,6 +10,8 @@
 //! sockets, the link's outcomes and `sleep_until` the earliest deadline of the core and the
 //! link.
 
+mod gateway;
+mod http;
 mod link;
 mod output;
 mod report;
@@ -26,7 +28,7 @@ use groupcast_core::{Client, LinkEvent, Time};
 use link::{Link, Reply};
 use output::Output;
 use report::{Report, StatusLine};
-use setup::{bind_peer, core_config, media_socket, to_group};
+use setup::{bind_peer, core_config, media_socket, stats_path, to_group};
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
@@ -48,9 +50,11 @@ pub(crate) struct Args {
     /// The viewer's token (also from the environment).
     #[arg(long, env = "GROUPCAST_TOKEN", hide_env_values = true)]
     pub(crate) token: String,
-    /// The channel to watch.
+    /// The channel to watch. Without it the client is a local IPTV gateway: `--output
+    /// http://ADDR` then serves `/playlist.m3u` and `/channel/NAME` for every channel the
+    /// viewer may watch, tuning a channel while some player watches it.
     #[arg(long)]
-    pub(crate) channel: String,
+    pub(crate) channel: Option<String>,
     /// This viewer's metro network.
     #[arg(long)]
     pub(crate) metro: String,
@@ -61,6 +65,7 @@ pub(crate) struct Args {
     #[arg(long)]
     pub(crate) iface: Option<String>,
     /// Address of the peer socket (default: the `--iface` address, else any, on a free port).
+    /// A gateway takes its address and a free port for each channel.
     #[arg(long)]
     pub(crate) peer_listen: Option<SocketAddr>,
     /// Play-out buffer in ms (default: the channel's).
@@ -84,47 +89,60 @@ pub(crate) struct Args {
     /// Never answer peers' repair requests.
     #[arg(long)]
     pub(crate) no_serve: bool,
-    /// No live status line, even on a terminal.
+    /// No live status line, even on a terminal (a gateway never shows one).
     #[arg(long)]
     pub(crate) quiet: bool,
+    /// Gateway only: most channels tuned at once; a player asking for one more gets 503.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub(crate) max_channels: u32,
 }
 
-/// Runs `groupcast client`.
+/// Runs `groupcast client`: one channel, or the gateway without `--channel`.
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
-    let stop = Stop::new(args.duration)?;
-    let dropper = Dropper::new(args.drop_rate, args.drop_seed)?;
-    let iface = Iface::parse(args.iface.as_deref())?;
-    let peer_socket = bind_peer(args.peer_listen, &iface)?;
-    let request = OpenSession {
-        channel: args.channel.clone(),
-        metro: args.metro.clone(),
-        peer_addr: peer_socket.local_addr()?.to_string(),
+    let Some(channel) = &args.channel else {
+        return gateway::run(args);
     };
-    let clock = Clock::start();
-    let api = ApiClient::new(&args.manager, &args.token);
-    let link = Link::new(api, request, clock.now());
+    let stop = Stop::new(args.duration)?;
+    let output = Output::open(&args.output)?;
     let rt = driver::runtime()?;
-    let result = rt.block_on(session(
-        args,
-        &stop,
-        link,
-        (peer_socket, iface, dropper),
-        clock,
-    ));
+    let result = rt.block_on(tune(args, channel, &stop, output, None));
     // Blocking calls still under way (an event stream) are abandoned, not waited for.
     rt.shutdown_background();
     result
 }
 
-/// Opens the session, then runs the loop until `stop`.
-async fn session(
+/// Watches `channel` until `stop` (or, for a gateway's channel, until no player watches it):
+/// opens the session, joins the group, runs the loop, closes the session.
+async fn tune(
     args: &Args,
+    channel: &str,
     stop: &Stop,
-    mut link: Link,
-    (peer_socket, iface, dropper): (UdpSocket, Iface, Dropper),
-    clock: Clock,
+    output: Output,
+    tuning: Option<&gateway::Tuning>,
 ) -> anyhow::Result<()> {
+    let dropper = Dropper::new(args.drop_rate, args.drop_seed)?;
+    let iface = Iface::parse(args.iface.as_deref())?;
+    // A gateway's channels each have their own peer socket.
+    let listen = match tuning {
+        Some(_) => args.peer_listen.map(|a| SocketAddr::new(a.ip(), 0)),
+        None => args.peer_listen,
+    };
+    let peer_socket = bind_peer(listen, &iface)?;
+    let request = OpenSession {
+        channel: channel.to_owned(),
+        metro: args.metro.clone(),
+        peer_addr: peer_socket.local_addr()?.to_string(),
+    };
+    let clock = Clock::start();
+    let mut link = Link::new(
+        ApiClient::new(&args.manager, &args.token),
+        request,
+        clock.now(),
+    );
     let mut stopped = stop.watch()?;
+    if let Some(t) = tuning {
+        stopped = stopped.or_quit(t.quit());
+    }
     let Some(info) = link.open(&mut stopped, clock).await? else {
         return Ok(()); // stopped before the manager answered
     };
@@ -136,7 +154,9 @@ async fn session(
     );
     let media = media_socket(&info, &iface)?;
     let core = Client::new(core_config(args, &info)?)?;
-    let output = Output::open(&args.output)?;
+    if let Some(t) = tuning {
+        t.opened();
+    }
     let mut driver = Driver {
         core,
         output,
@@ -144,9 +164,10 @@ async fn session(
         dropper,
         applied: None,
         report: Report::new(&info, &args.metro),
-        status: StatusLine::new(args.quiet),
-        stats_json: args.stats_json.clone(),
+        status: StatusLine::new(args.quiet || tuning.is_some()),
+        stats_json: stats_path(args, tuning.map(|_| channel)),
         clock,
+        tuning,
     };
     let result = driver.drive(media, peer_socket, &mut stopped).await;
     driver.finish()?;
@@ -166,7 +187,7 @@ enum Wake {
 }
 
 /// Everything the run loop owns besides its sockets.
-struct Driver {
+struct Driver<'a> {
     /// The repair core.
     core: Client,
     /// Where played TS goes.
@@ -185,9 +206,11 @@ struct Driver {
     stats_json: Option<PathBuf>,
     /// The driver's clock.
     clock: Clock,
+    /// A gateway's channel: left once no player watches it.
+    tuning: Option<&'a gateway::Tuning>,
 }
 
-impl Driver {
+impl Driver<'_> {
     fn now(&self) -> Time {
         self.clock.now()
     }
@@ -250,6 +273,9 @@ impl Driver {
             if now >= next_report {
                 next_report = now + REPORT_EVERY;
                 self.publish()?;
+                if self.tuning.is_some_and(gateway::Tuning::leave) {
+                    break; // no player watches this gateway channel any more
+                }
             }
         }
         Ok(())

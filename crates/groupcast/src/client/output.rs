@@ -7,29 +7,73 @@
 //! once from the stream held since the last keyframe; after a source restart every output
 //! resumes at the new stream's first random access point.
 
+use super::http;
 use anyhow::{Context, bail};
 use groupcast_core::{Chunk, CleanStart, Sink};
 use std::fs::File;
-use std::io::{BufWriter, ErrorKind, Read, Write};
+use std::io::{BufWriter, ErrorKind, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// Datagram size for `udp://`: 7 TS packets, the usual IPTV payload.
 const UDP_PAYLOAD: usize = 7 * 188;
 /// Chunks queued for one HTTP viewer before it counts as too slow and loses data.
 const HTTP_QUEUE: usize = 1024;
 
-/// One connected HTTP viewer.
-struct Viewer {
+/// One connected HTTP viewer, as the output sees it.
+pub(super) struct Viewer {
     /// Its connection thread's queue.
     tx: SyncSender<Arc<[u8]>>,
     /// Where it is in the stream: waiting for a random access point, or started.
     sink: Sink,
+    /// Set once its connection thread has ended.
+    gone: Arc<AtomicBool>,
 }
 
-/// The connected HTTP viewers.
-type Viewers = Arc<Mutex<Vec<Viewer>>>;
+/// The connection thread's end of a [`Viewer`]: the queue it streams from.
+pub(super) struct Feed {
+    /// Chunks for the player.
+    pub(super) rx: Receiver<Arc<[u8]>>,
+    /// Set when the feed is dropped (the connection thread ended).
+    gone: Arc<AtomicBool>,
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.gone.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Viewer {
+    /// A viewer waiting for a random access point, and its connection thread's feed.
+    pub(super) fn new() -> (Viewer, Feed) {
+        let (tx, rx) = sync_channel(HTTP_QUEUE);
+        let gone = Arc::new(AtomicBool::new(false));
+        let viewer = Viewer {
+            tx,
+            sink: Sink::default(),
+            gone: Arc::clone(&gone),
+        };
+        (viewer, Feed { rx, gone })
+    }
+}
+
+/// The connected HTTP viewers of one stream.
+pub(super) type Viewers = Arc<Mutex<Vec<Viewer>>>;
+
+/// Locks a viewer list (a panicked holder's list is still consistent: entries only).
+pub(super) fn lock(viewers: &Viewers) -> MutexGuard<'_, Vec<Viewer>> {
+    viewers.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// True while some viewer on the list is still connected (the others are dropped).
+pub(super) fn watched(viewers: &Viewers) -> bool {
+    let mut v = lock(viewers);
+    v.retain(|v| !v.gone.load(Ordering::Relaxed));
+    !v.is_empty()
+}
 
 /// An opened output: the clean start gate, then the sink(s).
 pub(super) struct Output {
@@ -81,10 +125,18 @@ impl Output {
         })
     }
 
+    /// An HTTP output whose viewers someone else connects (the gateway's channel).
+    pub(super) fn shared(viewers: Viewers) -> Output {
+        Output {
+            gate: CleanStart::default(),
+            kind: Kind::Http(viewers),
+        }
+    }
+
     /// Writes played TS bytes: what the gate releases, to each sink that has started.
     pub(super) fn write(&mut self, ts: &[u8]) -> anyhow::Result<()> {
         if let Kind::Http(viewers) = &self.kind {
-            let mut v = viewers.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut v = lock(viewers);
             start_from_held(&mut self.gate, &mut v);
             self.gate.push(ts);
             while let Some(chunk) = self.gate.poll_chunk() {
@@ -106,7 +158,7 @@ impl Output {
         match &mut self.kind {
             Kind::File(_, sink) | Kind::Stdout(_, sink) | Kind::Udp { sink, .. } => sink.restart(),
             Kind::Http(viewers) => {
-                let mut v = viewers.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut v = lock(viewers);
                 v.iter_mut().for_each(|v| v.sink.restart());
             }
         }
@@ -234,37 +286,22 @@ fn http(addr: &str) -> anyhow::Result<Kind> {
     let list = Arc::clone(&viewers);
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
-            let (tx, rx) = sync_channel(HTTP_QUEUE);
-            let viewer = Viewer {
-                tx,
-                sink: Sink::default(),
-            };
-            list.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(viewer);
-            std::thread::spawn(move || serve_viewer(conn, &rx));
+            let list = Arc::clone(&list);
+            std::thread::spawn(move || serve_viewer(conn, &list));
         }
     });
     Ok(Kind::Http(viewers))
 }
 
-/// Reads the viewer's request head, then streams TS until it goes away.
-fn serve_viewer(mut conn: TcpStream, rx: &Receiver<Arc<[u8]>>) {
-    let mut head = [0u8; 4096];
-    let mut got = 0;
-    while !head[..got].windows(4).any(|w| w == b"\r\n\r\n") && got < head.len() {
-        match conn.read(&mut head[got..]) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => got += n,
-        }
-    }
-    let reply = b"HTTP/1.1 200 OK\r\nContent-Type: video/mp2t\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n";
-    if conn.write_all(reply).is_err() {
-        return;
-    }
-    while let Ok(chunk) = rx.recv() {
-        if conn.write_all(&chunk).is_err() {
-            return;
-        }
-    }
+/// Reads the player's request head, then streams TS until it goes away (any path plays).
+fn serve_viewer(mut conn: TcpStream, viewers: &Viewers) {
+    let request = match http::read_request(&mut conn) {
+        Ok(r) => r,
+        Err(http::HeadError::Gone) => return,
+        Err(http::HeadError::Bad(why)) => return http::refuse(&mut conn, 400, why),
+    };
+    let (viewer, feed) = Viewer::new();
+    lock(viewers).push(viewer);
+    let sent = http::stream(conn, &feed.rx, request.method == "HEAD");
+    tracing::info!(bytes = sent, "player left");
 }

@@ -7,6 +7,7 @@ use anyhow::Context;
 use groupcast_api::{Assignment, SessionInfo};
 use groupcast_core::{Config, Group, Member};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The peer socket: `--peer-listen`, else the `--iface` address (IPv4), else any address on
@@ -69,4 +70,18 @@ pub(super) fn to_group(a: &Assignment) -> Option<Group> {
         key,
         members,
     })
+}
+
+/// `--stats-json`, with a gateway's channel name before the extension (`stats.news.json`).
+pub(super) fn stats_path(args: &Args, channel: Option<&str>) -> Option<PathBuf> {
+    let path = args.stats_json.clone()?;
+    let Some(channel) = channel else {
+        return Some(path);
+    };
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}.{channel}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.{channel}"),
+    };
+    Some(path.with_file_name(name))
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::watch;
 
 /// Tells a run loop when to stop.
 pub(crate) struct Stop {
@@ -43,6 +44,7 @@ impl Stop {
             deadline: self.deadline.map(tokio::time::Instant::from),
             interrupt: signal(SignalKind::interrupt()).context("watch SIGINT")?,
             terminate: signal(SignalKind::terminate()).context("watch SIGTERM")?,
+            quit: None,
         })
     }
 }
@@ -57,14 +59,31 @@ pub(crate) struct StopWatch {
     interrupt: Signal,
     /// SIGTERM, seen by tokio.
     terminate: Signal,
+    /// Another thread's request to end this loop alone (a gateway leaving a channel).
+    quit: Option<watch::Receiver<bool>>,
 }
 
 impl StopWatch {
-    /// Resolves at a signal or at the end of `--duration` (cancel-safe).
+    /// Also resolves once `quit` holds `true` (or its sender is gone).
+    pub(crate) fn or_quit(mut self, quit: watch::Receiver<bool>) -> StopWatch {
+        self.quit = Some(quit);
+        self
+    }
+
+    /// Resolves at a signal, at the end of `--duration`, or on quit (cancel-safe).
     pub(crate) async fn wait(&mut self) {
         if self.signalled.load(Ordering::Relaxed) {
             return;
         }
+        let quit = self.quit.as_mut();
+        let quit = async {
+            match quit {
+                Some(q) => {
+                    let _ = q.wait_for(|quit| *quit).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
         let deadline = async {
             match self.deadline {
                 Some(d) => tokio::time::sleep_until(d).await,
@@ -75,6 +94,7 @@ impl StopWatch {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
             () = deadline => {}
+            () = quit => {}
         }
     }
 }
@@ -95,5 +115,24 @@ mod tests {
         rt.block_on(async { stop.watch().unwrap().wait().await });
         assert!(started.elapsed() >= Duration::from_millis(45));
         assert!(stop.now());
+    }
+
+    #[test]
+    fn a_watch_resolves_on_quit() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let stop = Stop::new(None).unwrap();
+        let (tx, rx) = watch::channel(false);
+        rt.block_on(async {
+            let mut w = stop.watch().unwrap().or_quit(rx);
+            let early = tokio::time::timeout(Duration::from_millis(20), w.wait()).await;
+            assert!(early.is_err(), "resolved before quit");
+            tx.send(true).unwrap();
+            tokio::time::timeout(Duration::from_secs(5), w.wait())
+                .await
+                .expect("quit did not end the wait");
+        });
     }
 }
