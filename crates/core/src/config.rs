@@ -67,6 +67,12 @@ pub struct Config {
     pub initial_counter: u64,
     /// When true, payloads must be whole MPEG-TS packets; others are dropped and counted.
     pub require_ts: bool,
+    /// When true, a client that joins with no stream asks a member for a fast start (the
+    /// stream since the member's last random access point, as a burst).
+    pub fast_start: bool,
+    /// Most bytes of the stream since the last random access point kept to serve members'
+    /// fast starts and repairs older than the raw buffer (0: none).
+    pub gop_bytes: usize,
 }
 
 impl Config {
@@ -96,6 +102,8 @@ impl Config {
             key_grace: Duration::from_secs(2),
             initial_counter: 1,
             require_ts: true,
+            fast_start: false,
+            gop_bytes: 0,
         }
     }
 

@@ -78,6 +78,23 @@ counters! {
     bad_payload,
     /// Media packets of a foreign SSRC (before a source restart is confirmed).
     ssrc_mismatch,
+    /// Fast starts whose burst began (the stream started at a member's random access point).
+    fast_starts,
+    /// Microseconds from asking to a burst's first packet, summed over `fast_starts`.
+    fast_start_wait_us,
+    /// Fast starts given up for want of an answer (the stream then starts on multicast).
+    fast_start_fallbacks,
+    /// Burst packets stored (first copies).
+    fast_start_packets,
+    /// Burst packets not used: duplicates, too late, or of another stream.
+    fast_start_unused,
+    /// Fast starts served to members.
+    fast_starts_served,
+    /// Burst packets sent to members.
+    fast_start_packets_served,
+    /// Fast start requests refused: nothing held, one already under way, asked again too soon,
+    /// or serving off.
+    fast_start_refused,
     /// Source restarts (SSRC changes) followed.
     source_restarts,
     /// Peer datagrams that are not well-formed groupcast messages.
@@ -221,7 +238,7 @@ mod tests {
         assert_eq!([a.clone(), b.clone(), b].iter().sum::<Counters>(), sum);
         let names: Vec<_> = sum.fields().map(|(n, _)| n).collect();
         assert_eq!(names, Counters::FIELDS);
-        assert_eq!(names.len(), 29);
+        assert_eq!(names.len(), 37);
         assert_eq!(sum.fields().next(), Some(("received", 11)));
         assert!(sum.fields().any(|f| f == ("ts_packets_out", 18)));
     }

@@ -18,6 +18,8 @@ pub(super) enum Via {
     Media,
     /// A peer's repair; the index is into the member list.
     Repair(usize),
+    /// A member's fast start burst; the index is into the member list.
+    Burst(usize),
 }
 
 /// A checked RTP packet and the datagram it was parsed from.
@@ -47,6 +49,9 @@ impl Client {
     ///
     /// Invalid RTP, non-TS payloads and oversized datagrams are counted and dropped.
     pub fn handle_media(&mut self, now: Time, src: SocketAddr, datagram: &[u8]) {
+        if self.hold_media(now, src, datagram) {
+            return; // taken in order once the fast start's burst has caught up
+        }
         let Ok(pkt) = RtpPacket::parse(datagram) else {
             self.stats.counters.bad_rtp += 1;
             return;
@@ -103,10 +108,11 @@ impl Client {
     }
 
     /// Starts following `ssrc` (see [`StreamReceiver::restart`](super::receiver::StreamReceiver::restart)).
-    fn restart(&mut self, now: Time, ssrc: Ssrc) {
+    pub(super) fn restart(&mut self, now: Time, ssrc: Ssrc) {
         let old = self.receiver.restart(now, ssrc, self.config.expected_pps);
         self.stats.counters.source_restarts += u64::from(old.is_some());
         self.repair.restarted();
+        self.gop.clear();
         self.events
             .push_back(Event::SourceRestarted { old, new: ssrc });
     }
@@ -119,7 +125,9 @@ impl Client {
         // A repair may reach no further past the highest packet than a tail probe asks;
         // anything else cannot have been asked for.
         let reach = TAIL_PROBE_CHUNKS * self.raw.chunk();
-        if matches!(a.via, Via::Repair(_)) && !first && self.receiver.beyond(a.pkt.sequence, reach)
+        if matches!(a.via, Via::Repair(_) | Via::Burst(_))
+            && !first
+            && self.receiver.beyond(a.pkt.sequence, reach)
         {
             self.stats.counters.malformed += 1;
             return;
@@ -216,6 +224,7 @@ impl Client {
             match a.via {
                 Via::Media => c.duplicate_media += 1,
                 Via::Repair(_) => c.duplicate_repairs += 1,
+                Via::Burst(_) => c.fast_start_unused += 1,
             }
             return false;
         }
@@ -252,6 +261,7 @@ impl Client {
                 }
                 self.peers.credit(peer);
             }
+            Via::Burst(_) => c.fast_start_packets += 1,
         }
     }
 
@@ -267,6 +277,7 @@ impl Client {
             (Via::Media, false) => c.media_too_old += 1,
             (Via::Repair(_), true) => c.duplicate_repairs += 1,
             (Via::Repair(_), false) => c.repairs_too_late += 1,
+            (Via::Burst(_), _) => c.fast_start_unused += 1,
         }
     }
 

@@ -10,6 +10,8 @@
 //! | [`Client::handle_timeout`] (timers) | [`Client::poll_timeout`] (next timer) |
 //! | [`Client::set_group`] (manager's assignment) | [`Client::poll_event`] (notable changes) |
 
+mod fast_start;
+mod gop;
 mod media;
 mod outbox;
 mod peer_messages;
@@ -18,6 +20,8 @@ mod repair;
 mod server;
 mod sizing;
 
+use self::fast_start::FastStart;
+use self::gop::GopStore;
 use self::outbox::Outbox;
 use self::receiver::StreamReceiver;
 use self::repair::{RepairScheduler, Targets};
@@ -100,6 +104,10 @@ pub struct Client {
     playing: bool,
     /// When the raw buffer size is next checked against the measured rate.
     sizing: SizeCheck,
+    /// The stream since the last random access point, for members' fast starts.
+    gop: GopStore,
+    /// Fast starts, asked and served.
+    fast: FastStart,
 }
 
 impl Client {
@@ -123,6 +131,8 @@ impl Client {
             stats: Stats::default(),
             playing: false,
             sizing: SizeCheck::default(),
+            gop: GopStore::new(config.gop_bytes),
+            fast: FastStart::default(),
             config,
         })
     }
@@ -185,6 +195,7 @@ impl Client {
         if newcomer {
             self.repair.rearm(now, &mut self.raw);
         }
+        self.ask_fast_start(now);
     }
 
     /// Runs timers: repair requests and retries, tail-loss probes, pings, chunk deadlines.
@@ -205,6 +216,7 @@ impl Client {
         self.peers.ping_due(now, every, &mut self.events, |id| {
             out.push(id, outbox::PendingKind::Ping, counters)
         });
+        self.fast_start_timeout(now);
         self.release(Release::Due(now));
         self.check_size(now);
     }
@@ -223,6 +235,7 @@ impl Client {
         let t = earliest(self.repair.next_request_time(has_peers, c), head);
         let stream = self.receiver.activity();
         let t = earliest(t, self.repair.tail_probe_time(stream, has_peers, c));
+        let t = earliest(t, self.fast_start_deadline());
         earliest(t, self.peers.next_ping_time(c.ping_interval))
     }
 
@@ -243,6 +256,10 @@ impl Client {
             self.stats.counters.playback_overflow += 1;
             skipped = true;
         };
+        if let Some(slot) = self.raw.get(e.seq) {
+            let ts = self.raw.payload(e.seq, e.payload).unwrap_or_default();
+            self.gop.push(e.seq, slot.src, self.raw.bytes(e.seq), ts);
+        }
         self.stats.counters.ts_packets_out +=
             u64::from(e.payload.1) / groupcast_wire::ts::TS_PACKET_LEN as u64;
         if !self.playing {

@@ -49,6 +49,8 @@ pub(crate) enum PendingKind {
     },
     /// A ping (RTT and liveness).
     Ping,
+    /// Asks for a fast start.
+    FastStart,
     /// The answer to a peer's ping.
     Pong {
         /// The ping's counter.
@@ -74,6 +76,7 @@ impl PendingKind {
             },
             PendingKind::Repair { ssrc, seq, wire } => Body::Repair(answer(*ssrc, *seq, *wire)?),
             PendingKind::Ping => Body::Ping,
+            PendingKind::FastStart => Body::FastStart,
             PendingKind::Pong {
                 echo_counter,
                 echo_timestamp_us,
@@ -144,6 +147,12 @@ impl Outbox {
         self.counter
     }
 
+    /// The counter for a message written outside the queue (a burst packet); advances it.
+    pub(crate) fn take_counter(&mut self) -> u64 {
+        self.counter += 1;
+        self.counter - 1
+    }
+
     /// Notes that `what` was written: advances the counter and counts it.
     pub(crate) fn sent(&mut self, what: &PendingKind, c: &mut Counters) {
         self.counter += 1;
@@ -163,7 +172,7 @@ impl Outbox {
             }
             PendingKind::Repair { .. } => c.repairs_served += 1,
             PendingKind::Ping => c.pings_sent += 1,
-            PendingKind::Pong { .. } => {}
+            PendingKind::Pong { .. } | PendingKind::FastStart => {}
         }
     }
 

@@ -57,6 +57,8 @@ impl Client {
         match msg.body {
             Body::Request { ssrc, ranges } => self.serve(now, idx, Ssrc(ssrc), &ranges),
             Body::Repair(r) => self.on_repair(now, idx, &r),
+            Body::FastStart => self.serve_fast_start(now, idx),
+            Body::Burst(r) => self.on_burst(now, idx, &r),
             Body::Ping => {
                 let h = msg.header;
                 let echo = PendingKind::Pong {
@@ -83,8 +85,8 @@ impl Client {
             ssrc,
             ranges,
         };
-        let (raw, receiver) = (&self.raw, &self.receiver);
-        let held = |wire| Server::held(raw, receiver.resolve(ssrc, wire));
+        let (raw, gop, receiver) = (&self.raw, &self.gop, &self.receiver);
+        let held = |wire| Server::held((raw, gop), receiver.resolve(ssrc, wire));
         let c = &mut self.stats.counters;
         let lookup = (receiver.follows(ssrc), held);
         self.server.serve(now, req, lookup, &mut self.outbox, c);
@@ -133,10 +135,10 @@ impl Client {
                 counter: self.outbox.counter(),
                 timestamp_us: now.as_micros(),
             };
-            let (raw, group) = (&self.raw, self.config.group);
+            let (raw, gop, group) = (&self.raw, &self.gop, self.config.group);
             let Some(body) = p
                 .what
-                .body(|ssrc, seq, wire| Server::answer(raw, group, (ssrc, seq, wire)))
+                .body(|ssrc, seq, wire| Server::answer((raw, gop), group, (ssrc, seq, wire)))
             else {
                 continue;
             };
@@ -150,7 +152,7 @@ impl Client {
                 len,
             });
         }
-        None
+        self.poll_burst(now, buf)
     }
 
     /// True if a repair for `seq` is queued (used by tests of the serving side).

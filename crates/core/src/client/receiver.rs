@@ -13,6 +13,9 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::Duration;
 
+mod numbering;
+pub(crate) use numbering::Numbering;
+
 /// Numbers left free between two streams at a restart: for the old stream's last packets if
 /// still repaired, then the [`HEAD_PROBE`] ones.
 const RESTART_MARGIN: u64 = 2 + HEAD_PROBE;
@@ -21,32 +24,6 @@ const RESTART_MARGIN: u64 = 2 + HEAD_PROBE;
 pub(crate) const HEAD_PROBE: u64 = 2;
 /// Most recent multicast losses kept for [`Client::drain_losses`](crate::Client::drain_losses).
 pub const LOSS_LOG: usize = 512;
-
-/// How one stream's RTP sequence numbers map into the client's single numbering space.
-///
-/// Each source (SSRC) gets its own 64-bit extension; adding `offset` (wrapping) places it after
-/// the previous stream, so the raw and playback buffers run on without a break when the
-/// source restarts, and the old stream's last packets can still be repaired and served.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Numbering {
-    /// The stream.
-    pub(crate) ssrc: Ssrc,
-    /// Added (wrapping) to the stream's extended sequence numbers.
-    offset: u64,
-}
-
-impl Numbering {
-    /// The RTP sequence number of our number `seq`.
-    pub(crate) fn wire(&self, seq: SeqNo) -> u16 {
-        seq.0.wrapping_sub(self.offset) as u16
-    }
-
-    /// Our number for RTP sequence number `wire`, taken nearest to our number `near`.
-    pub(crate) fn resolve(&self, near: SeqNo, wire: u16) -> SeqNo {
-        let ext = SeqNo(near.0.wrapping_sub(self.offset)).nearest(wire);
-        SeqNo(ext.0.wrapping_add(self.offset))
-    }
-}
 
 /// State of the stream currently followed.
 #[derive(Debug)]
@@ -364,6 +341,14 @@ impl StreamReceiver {
             origin,
             head,
         })
+    }
+
+    /// Plays the stream `by` earlier than its anchor says (a fast start's first packet).
+    pub(crate) fn hurry(&mut self, by: Duration) {
+        if let Some(s) = self.stream.as_mut() {
+            s.anchor.0 =
+                Time::from_micros(s.anchor.0.as_micros().saturating_sub(by.as_micros() as u64));
+        }
     }
 
     /// Play-out time of extended RTP timestamp `rtp_ts`, `buffer` after its local time;

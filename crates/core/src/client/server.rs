@@ -5,6 +5,7 @@
 //! answers when the outbox writes them. It never answers anything unauthenticated: the caller
 //! has checked the message before [`Server::serve`].
 
+use super::gop::GopStore;
 use super::outbox::{Outbox, PendingKind};
 use crate::config::Config;
 use crate::raw::{RawBuffer, SlotState};
@@ -127,26 +128,31 @@ impl Server {
         }
     }
 
-    /// Our number for `wire` if the raw buffer holds that packet (`seq` is its number, if the
-    /// stream is followed).
-    pub(crate) fn held(raw: &RawBuffer, seq: Option<SeqNo>) -> Option<SeqNo> {
-        seq.filter(|&q| raw.get(q).is_some_and(|s| s.state == SlotState::Present))
+    /// Our number for `wire` if the raw buffer or the GOP store holds that packet (`seq` is
+    /// its number, if the stream is followed).
+    pub(crate) fn held((raw, gop): (&RawBuffer, &GopStore), seq: Option<SeqNo>) -> Option<SeqNo> {
+        seq.filter(|&q| {
+            raw.get(q).is_some_and(|s| s.state == SlotState::Present) || gop.get(q).is_some()
+        })
     }
 
     /// The answer carrying packet `seq` (RTP number `wire` of `ssrc`), rebuilt as sent to
     /// `group`; `None` if the slot no longer holds it.
-    pub(crate) fn answer(
-        raw: &RawBuffer,
+    pub(crate) fn answer<'a>(
+        (raw, gop): (&'a RawBuffer, &'a GopStore),
         group: SocketAddr,
         (ssrc, seq, wire): (Ssrc, SeqNo, u16),
-    ) -> Option<Repair<'_>> {
-        let slot = raw.get(seq).filter(|s| s.state == SlotState::Present)?;
+    ) -> Option<Repair<'a>> {
+        let (rtp, src) = match raw.get(seq).filter(|s| s.state == SlotState::Present) {
+            Some(slot) => (raw.bytes(seq), slot.src),
+            None => gop.get(seq)?,
+        };
         Some(Repair {
             ssrc: ssrc.0,
             sequence: wire,
-            src: slot.src,
+            src,
             dst: group,
-            rtp: raw.bytes(seq),
+            rtp,
         })
     }
 }

@@ -86,9 +86,13 @@ pub(crate) struct Args {
     /// Never ask peers for repairs (a control: shows what multicast alone delivers).
     #[arg(long)]
     pub(crate) no_repair: bool,
-    /// Never answer peers' repair requests.
+    /// Never answer peers' repair requests (nor their fast starts).
     #[arg(long)]
     pub(crate) no_serve: bool,
+    /// Do not ask the group for the stream since its last keyframe on joining: wait for the
+    /// next keyframe on multicast instead.
+    #[arg(long)]
+    pub(crate) no_fast_start: bool,
     /// No live status line, even on a terminal (a gateway never shows one).
     #[arg(long)]
     pub(crate) quiet: bool,

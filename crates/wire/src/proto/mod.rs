@@ -41,6 +41,10 @@ pub enum MessageType {
     Ping = 3,
     /// Echoes a ping.
     Pong = 4,
+    /// Asks a member for the stream since its last random access point (a fast start).
+    FastStart = 5,
+    /// Carries one packet of a fast start's burst, laid out as a repair.
+    Burst = 6,
 }
 
 /// The fields every message carries.
@@ -79,6 +83,10 @@ pub enum Body<'a> {
         /// The ping's timestamp, in the pinger's clock.
         echo_timestamp_us: u64,
     },
+    /// Asks for a burst of the stream from the member's last random access point.
+    FastStart,
+    /// One packet of a burst (the asker's stream starts at the first one).
+    Burst(Repair<'a>),
 }
 
 impl Body<'_> {
@@ -89,6 +97,8 @@ impl Body<'_> {
             Body::Repair(_) => MessageType::Repair,
             Body::Ping => MessageType::Ping,
             Body::Pong { .. } => MessageType::Pong,
+            Body::FastStart => MessageType::FastStart,
+            Body::Burst(_) => MessageType::Burst,
         }
     }
 }
@@ -193,6 +203,8 @@ impl<'a> Envelope<'a> {
             2 => MessageType::Repair,
             3 => MessageType::Ping,
             4 => MessageType::Pong,
+            5 => MessageType::FastStart,
+            6 => MessageType::Burst,
             t => return Err(ProtoError::BadType(t)),
         };
         let (signed, tag) = bytes.split_at(bytes.len() - TAG_LEN);
