@@ -42,10 +42,10 @@ fn datagram(seq: u16) -> Vec<u8> {
     let pmt = [
         0, 2, 0xb0, 18, 0, 1, 0xc1, 0, 0, 0xe1, 1, 0xf0, 0, 0x1b, 0xe1, 1, 0xf0, 0, 0, 0, 0, 0,
     ];
-    let nal = if seq % GOP == 0 { 0x65 } else { 0x41 };
+    let nal = if seq.is_multiple_of(GOP) { 0x65 } else { 0x41 };
     let pes = [0, 0, 1, 0xe0, 0, 0, 0x80, 0, 0, 0, 0, 0, 1, nal, seq as u8];
     let mut packets = vec![];
-    if seq % GOP == 0 {
+    if seq.is_multiple_of(GOP) {
         packets.extend([ts(0, true, &pat), ts(0x100, true, &pmt)]);
     }
     packets.push(ts(0x101, true, &pes));
@@ -66,7 +66,7 @@ fn config(me: u64, fast_start: bool) -> Config {
     c
 }
 
-/// What the joiner played: (time, RTP sequence number) of each datagram.
+/// What the joiner played: (time on its own clock, RTP sequence number) of each datagram.
 struct Run {
     played: Vec<(Time, u16)>,
     joiner: Client,
@@ -74,7 +74,7 @@ struct Run {
 }
 
 /// A member watching since time 0; the joiner (client 2) joins at [`JOIN`] and everything runs
-/// until `end` ms. `drop_burst(n)` drops the member's `n`-th burst packet on its way.
+/// until `end` ms. The joiner's clock starts at its join, as a new process's does. `drop_burst(n)` drops the member's `n`-th burst packet on its way.
 fn run(fast_start: bool, end: u16, drop_burst: impl Fn(u64) -> bool) -> Run {
     let mut member = Client::new(config(1, false)).unwrap();
     member.set_group(Time::ZERO, &group(1, KEY, 2));
@@ -84,13 +84,14 @@ fn run(fast_start: bool, end: u16, drop_burst: impl Fn(u64) -> bool) -> Run {
         // Ten steps a millisecond: the member paces its burst at a quarter of the packet gap.
         for tenth in 0..10u64 {
             let now = Time::from_micros(u64::from(ms) * 1000 + tenth * 100);
+            let local = Time::from_micros(now.as_micros().saturating_sub(u64::from(JOIN) * 1000));
             if tenth == 0 {
                 if ms == JOIN {
-                    joiner.set_group(now, &group(1, KEY, 2));
+                    joiner.set_group(local, &group(1, KEY, 2));
                 }
                 member.handle_media(now, source_addr(), &datagram(ms));
                 if ms >= JOIN {
-                    joiner.handle_media(now, source_addr(), &datagram(ms));
+                    joiner.handle_media(local, source_addr(), &datagram(ms));
                 }
             }
             member.handle_timeout(now);
@@ -103,16 +104,16 @@ fn run(fast_start: bool, end: u16, drop_burst: impl Fn(u64) -> bool) -> Run {
                         continue;
                     }
                 }
-                joiner.handle_peer(now, &bytes);
+                joiner.handle_peer(local, &bytes);
             }
             if ms < JOIN {
                 continue;
             }
-            joiner.handle_timeout(now);
-            while let Some(p) = joiner.poll_playout(now) {
-                played.push((now, p.rtp_seq));
+            joiner.handle_timeout(local);
+            while let Some(p) = joiner.poll_playout(local) {
+                played.push((local, p.rtp_seq));
             }
-            for (dst, bytes) in drain(&mut joiner, now) {
+            for (dst, bytes) in drain(&mut joiner, local) {
                 assert_eq!(dst, peer_addr(1));
                 member.handle_peer(now, &bytes);
             }
@@ -146,10 +147,18 @@ fn a_joiner_plays_from_the_members_last_keyframe_at_once_and_splices_cleanly() {
         "starts at the member's last random access point"
     );
     assert!(
-        start <= Time::from_millis(u64::from(JOIN) + 100),
+        start <= Time::from_millis(100),
         "first datagram played at {start:?}, not within 100 ms of joining"
     );
     assert_contiguous(&r.played, 800);
+    // Then in real time: half a second of the stream in half a second.
+    let (at, seq) = r.played[500];
+    assert_eq!(seq, 1300);
+    let took = at.saturating_since(start);
+    assert!(
+        (490..=510).contains(&took.as_millis()),
+        "500 datagrams (0.5 s of stream) played in {took:?}"
+    );
     // It plays in real time from there, on through the splice onto multicast at 1100.
     let last = r.played.last().unwrap().1;
     assert!(last > JOIN + 200, "played up to {last}");
@@ -172,7 +181,7 @@ fn without_fast_start_the_joiner_waits_a_buffer_and_starts_mid_gop() {
     let r = run(false, 1500, |_| false);
     let (start, first) = r.played[0];
     assert_eq!(first, JOIN, "its first multicast datagram, not a keyframe");
-    assert!(start >= Time::from_millis(u64::from(JOIN) + 200));
+    assert!(start >= Time::from_millis(200));
     assert_eq!(r.member.stats().counters.fast_starts_served, 0);
 }
 
@@ -184,6 +193,42 @@ fn lost_burst_packets_are_repaired_before_they_play() {
     let c = &r.joiner.stats().counters;
     assert_eq!(c.unrecovered, 0);
     assert!(c.repaired >= 20, "{} repaired", c.repaired);
+}
+
+#[test]
+fn a_joiner_whose_members_have_nothing_is_told_so_and_starts_on_multicast() {
+    // Both start at once: the member has no keyframe to offer yet.
+    let mut member = Client::new(config(1, false)).unwrap();
+    member.set_group(Time::ZERO, &group(1, KEY, 2));
+    let mut joiner = Client::new(config(2, true)).unwrap();
+    joiner.set_group(Time::ZERO, &group(1, KEY, 2));
+    let mut first = None;
+    for ms in 0..400u16 {
+        let now = Time::from_millis(u64::from(ms));
+        member.handle_media(now, source_addr(), &datagram(ms + 1));
+        joiner.handle_media(now, source_addr(), &datagram(ms + 1));
+        for (_, b) in drain(&mut joiner, now) {
+            member.handle_peer(now, &b);
+        }
+        for (_, b) in drain(&mut member, now) {
+            joiner.handle_peer(now, &b);
+        }
+        member.handle_timeout(now);
+        joiner.handle_timeout(now);
+        if let Some(p) = joiner.poll_playout(now) {
+            first.get_or_insert((now, p.rtp_seq));
+        }
+    }
+    let c = &joiner.stats().counters;
+    assert_eq!((c.fast_starts, c.fast_start_fallbacks), (0, 1));
+    assert_eq!(
+        member.stats().counters.fast_start_refused,
+        2,
+        "two rounds of one member"
+    );
+    // Not the 620 ms of asking into silence: it started with its first multicast datagram.
+    assert_eq!(first.map(|f| f.1), Some(1));
+    assert!(first.unwrap().0 <= Time::from_millis(210), "{first:?}");
 }
 
 #[test]
@@ -204,18 +249,30 @@ fn strangers_and_repeated_asks_get_no_burst() {
             .filter(|(_, b)| b[3] == 6)
             .collect()
     };
-    // Not a member (sender 9), and a wrong key: nothing, counted.
+    // Not a member (sender 9), and a wrong key: nothing at all, counted.
     member.handle_peer(now, &message(9, 1, 1, &KEY, Body::FastStart));
     member.handle_peer(now, &message(2, 1, 1, &[7; 32], Body::FastStart));
-    assert!(bursts(&mut member, now).is_empty());
+    let answers = drain(&mut member, now);
+    assert!(
+        answers.iter().all(|(_, b)| b[3] == 3),
+        "only pings: {answers:?}"
+    );
     assert_eq!(member.stats().counters.unauthenticated, 2);
     // Member 2 gets one; asking again at once, or member 3 while it runs, gets nothing more.
     member.handle_peer(now, &message(2, 2, 1, &KEY, Body::FastStart));
     member.handle_peer(now, &message(3, 1, 1, &KEY, Body::FastStart));
     let first = bursts(&mut member, now);
+    let refusals = |m: &mut Client, at: Time| -> Vec<SocketAddr> {
+        let out = drain(m, at);
+        out.into_iter()
+            .filter(|(_, b)| b[3] == 7)
+            .map(|(d, _)| d)
+            .collect()
+    };
     assert!(!first.is_empty() && first.iter().all(|(dst, _)| *dst == peer_addr(2)));
     let later = now + Duration::from_secs(1);
     member.handle_peer(later, &message(2, 3, 1, &KEY, Body::FastStart));
+    assert_eq!(refusals(&mut member, later), [peer_addr(2)], "told at once");
     assert!(bursts(&mut member, later).is_empty());
     let c = &member.stats().counters;
     assert_eq!((c.fast_starts_served, c.fast_start_refused), (1, 2));

@@ -12,7 +12,7 @@
 //!    held multicast is taken in order; what lies between is repaired from the group as any
 //!    loss. The raw buffer keeps the first copy of each number: no gap, no duplicate.
 //!
-//! With no answer within [`ASK_TIMEOUT`] it asks another member, then gives up and waits for a
+//! With no answer within [`ASK_TIMEOUT`] (doubling) it asks again, in turn, then gives up and waits for a
 //! keyframe on multicast like a client without fast start (the first viewer of a channel).
 //!
 //! A member answers from its [`GopStore`](super::gop::GopStore) and, past it, from its raw
@@ -30,12 +30,14 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// How long the asker waits for a member's first burst packet before asking again. Short: a
-/// member drops the first ask unanswered when the manager has not yet told it of the asker (a
-/// race of a few ms), so asking again soon is what usually succeeds.
-const ASK_TIMEOUT: Duration = Duration::from_millis(50);
-/// Asks before giving up (in turn to the members, ours first).
-const MAX_TRIES: usize = 5;
+/// How long the asker waits for a member's first burst packet before asking again, doubled at
+/// each ask (20, 40, 80, 160, 320 ms). Short at first: a member drops an ask unanswered when the
+/// manager has not yet told it of the asker (a race of a few ms), so asking again soon is what
+/// usually succeeds; longer later, for members far away.
+const ASK_TIMEOUT: Duration = Duration::from_millis(20);
+/// Asks before giving up (in turn to the members, ours first): 620 ms in all, or two rounds
+/// of the members if all of them say no sooner.
+const MAX_TRIES: usize = 6;
 /// A burst that brings nothing for this long is over.
 const BURST_IDLE: Duration = Duration::from_millis(150);
 /// Longest a fast start holds multicast back.
@@ -55,6 +57,11 @@ const WINDOW: Duration = Duration::from_secs(4);
 const SCAN: u64 = 4096;
 /// How far behind its schedule a burst may fall before it stops catching up.
 const SLACK: Duration = Duration::from_millis(2);
+
+/// How long the `tries`-th ask waits for an answer.
+fn ask_timeout(tries: usize) -> Duration {
+    ASK_TIMEOUT * (1 << tries.clamp(1, 8).saturating_sub(1))
+}
 
 /// Where the asking side is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -208,16 +215,8 @@ impl Client {
         self.raw.grow(chunks, self.raw.release_next());
         self.playback.grow(self.raw.capacity() as usize);
         self.restart(now, a.pkt.ssrc);
+        self.receiver.hurry(self.config.buffer.saturating_sub(LEAD));
         self.accept(now, a);
-        let hurry = self.config.buffer.saturating_sub(LEAD);
-        self.receiver.hurry(hurry);
-        if let Some(slot) = self.receiver.highest().and_then(|h| self.raw.get_mut(h)) {
-            slot.due = Time::from_micros(
-                slot.due
-                    .as_micros()
-                    .saturating_sub(hurry.as_micros() as u64),
-            );
-        }
         self.fast.phase = Phase::Bursting {
             since: now,
             last: now,
@@ -233,10 +232,28 @@ impl Client {
         }
     }
 
+    /// Member `idx` will not serve our fast start: ask the next one now (or give up).
+    pub(super) fn on_no_burst(&mut self, now: Time, idx: usize) {
+        let Phase::Asking { tries, .. } = self.fast.phase else {
+            return;
+        };
+        let n = self.peers.list.len();
+        let asked = (self.config.sender.0 as usize).wrapping_add(tries - 1) % n;
+        if asked != idx {
+            return; // an answer to an earlier ask
+        }
+        if tries < MAX_TRIES.min(2 * n) {
+            self.ask_member(now, tries);
+        } else {
+            self.stats.counters.fast_start_fallbacks += 1;
+            self.finish_fast_start(now);
+        }
+    }
+
     /// Timers of the asking side: another member, or giving up; the end of a burst.
     pub(super) fn fast_start_timeout(&mut self, now: Time) {
         match self.fast.phase {
-            Phase::Asking { since, tries } if now >= since + ASK_TIMEOUT => {
+            Phase::Asking { since, tries } if now >= since + ask_timeout(tries) => {
                 if tries < MAX_TRIES {
                     self.ask_member(now, tries);
                 } else {
@@ -256,7 +273,7 @@ impl Client {
     /// The next fast start timer, either side.
     pub(super) fn fast_start_deadline(&self) -> Option<Time> {
         let asking = match self.fast.phase {
-            Phase::Asking { since, .. } => Some(since + ASK_TIMEOUT),
+            Phase::Asking { since, tries } => Some(since + ask_timeout(tries)),
             Phase::Bursting { since, last } => Some((last + BURST_IDLE).min(since + MAX_HOLD)),
             Phase::Idle | Phase::Done => None,
         };
@@ -276,7 +293,10 @@ impl Client {
         let (Some((first, _)), Some(end), false, true, None) =
             (span, end, recent, self.config.serve_enabled, f.outgoing)
         else {
+            // Said at once (a message no larger than the ask), so the asker turns elsewhere.
             c.fast_start_refused += 1;
+            self.outbox
+                .push(from, super::outbox::PendingKind::NoBurst, c);
             return;
         };
         let every = (self.receiver.gap() / BURST_SPEED).max(Duration::from_micros(20));

@@ -51,6 +51,8 @@ pub(crate) enum PendingKind {
     Ping,
     /// Asks for a fast start.
     FastStart,
+    /// Refuses a fast start.
+    NoBurst,
     /// The answer to a peer's ping.
     Pong {
         /// The ping's counter.
@@ -77,6 +79,7 @@ impl PendingKind {
             PendingKind::Repair { ssrc, seq, wire } => Body::Repair(answer(*ssrc, *seq, *wire)?),
             PendingKind::Ping => Body::Ping,
             PendingKind::FastStart => Body::FastStart,
+            PendingKind::NoBurst => Body::NoBurst,
             PendingKind::Pong {
                 echo_counter,
                 echo_timestamp_us,
@@ -172,7 +175,7 @@ impl Outbox {
             }
             PendingKind::Repair { .. } => c.repairs_served += 1,
             PendingKind::Ping => c.pings_sent += 1,
-            PendingKind::Pong { .. } | PendingKind::FastStart => {}
+            PendingKind::Pong { .. } | PendingKind::FastStart | PendingKind::NoBurst => {}
         }
     }
 

@@ -59,6 +59,7 @@ impl Client {
             Body::Repair(r) => self.on_repair(now, idx, &r),
             Body::FastStart => self.serve_fast_start(now, idx),
             Body::Burst(r) => self.on_burst(now, idx, &r),
+            Body::NoBurst => self.on_no_burst(now, idx),
             Body::Ping => {
                 let h = msg.header;
                 let echo = PendingKind::Pong {

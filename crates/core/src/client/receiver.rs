@@ -50,6 +50,8 @@ struct Stream {
     gap_us: u64,
     /// Highest number that arrived by multicast (tail probes estimate from it).
     arrival_highest: SeqNo,
+    /// How much sooner than `buffer` after its local time each packet plays (a fast start).
+    hurry_us: u64,
 }
 
 /// What the repair scheduler needs to know of the current stream's arrivals (a copy).
@@ -296,6 +298,7 @@ impl StreamReceiver {
                 .as_ref()
                 .map_or(1_000_000 / u64::from(expected_pps), |o| o.gap_us),
             arrival_highest: below_base,
+            hurry_us: 0,
         });
         old.map(|o| o.numbering.ssrc)
     }
@@ -343,16 +346,15 @@ impl StreamReceiver {
         })
     }
 
-    /// Plays the stream `by` earlier than its anchor says (a fast start's first packet).
+    /// Plays the current stream `by` sooner than its buffer says (a fast start).
     pub(crate) fn hurry(&mut self, by: Duration) {
         if let Some(s) = self.stream.as_mut() {
-            s.anchor.0 =
-                Time::from_micros(s.anchor.0.as_micros().saturating_sub(by.as_micros() as u64));
+            s.hurry_us = by.as_micros() as u64;
         }
     }
 
-    /// Play-out time of extended RTP timestamp `rtp_ts`, `buffer` after its local time;
-    /// re-anchors on timestamp jumps.
+    /// Play-out time of extended RTP timestamp `rtp_ts`, `buffer` after its local time (less
+    /// a fast start's hurry); re-anchors on timestamp jumps.
     pub(crate) fn due(&mut self, now: Time, rtp_ts: u64, buffer: Duration) -> Time {
         let Some(s) = self.stream.as_mut() else {
             return now;
@@ -364,11 +366,12 @@ impl StreamReceiver {
             .and_then(|ticks| ticks.checked_mul(1_000_000))
             .and_then(|t| (s.anchor.0.as_micros() as i64).checked_add(t / MP2T_CLOCK_HZ as i64))
             .filter(|l| l.abs_diff(now.as_micros() as i64) <= limit);
+        let wait = buffer.as_micros() as i64 - s.hurry_us as i64;
         let Some(l) = local else {
             s.anchor = (now, rtp_ts);
-            return now + buffer;
+            return Time::from_micros((now.as_micros() as i64 + wait).max(0) as u64);
         };
-        Time::from_micros(l.max(0) as u64) + buffer
+        Time::from_micros((l + wait).max(0) as u64)
     }
 
     /// True if `seq` is above the highest number (its slot cannot stand for it yet).

@@ -88,7 +88,7 @@ pub(super) fn emit(body: &Body<'_>, out: &mut [u8]) -> Result<usize, ProtoError>
     match body {
         Body::Request { ssrc, ranges } => emit_request(*ssrc, ranges, out),
         Body::Repair(r) | Body::Burst(r) => emit_repair(r, out),
-        Body::Ping | Body::FastStart => Ok(0),
+        Body::Ping | Body::FastStart | Body::NoBurst => Ok(0),
         Body::Pong {
             echo_counter,
             echo_timestamp_us,
@@ -152,11 +152,14 @@ pub(super) fn parse(kind: MessageType, b: &[u8]) -> Result<Body<'_>, ProtoError>
         MessageType::Burst => parse_repair(b).map(Body::Burst),
         MessageType::Ping if b.is_empty() => Ok(Body::Ping),
         MessageType::FastStart if b.is_empty() => Ok(Body::FastStart),
+        MessageType::NoBurst if b.is_empty() => Ok(Body::NoBurst),
         MessageType::Pong if b.len() == 16 => Ok(Body::Pong {
             echo_counter: u64::from_be_bytes(super::array(&b[..8])),
             echo_timestamp_us: u64::from_be_bytes(super::array(&b[8..])),
         }),
-        MessageType::Ping | MessageType::Pong | MessageType::FastStart => Err(ProtoError::BadBody),
+        MessageType::Ping | MessageType::Pong | MessageType::FastStart | MessageType::NoBurst => {
+            Err(ProtoError::BadBody)
+        }
     }
 }
 

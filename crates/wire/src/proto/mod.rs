@@ -45,6 +45,8 @@ pub enum MessageType {
     FastStart = 5,
     /// Carries one packet of a fast start's burst, laid out as a repair.
     Burst = 6,
+    /// Answers a fast start that will not be served (nothing held, busy, asked too often).
+    NoBurst = 7,
 }
 
 /// The fields every message carries.
@@ -87,6 +89,8 @@ pub enum Body<'a> {
     FastStart,
     /// One packet of a burst (the asker's stream starts at the first one).
     Burst(Repair<'a>),
+    /// No burst will come for the last fast start asked: ask someone else.
+    NoBurst,
 }
 
 impl Body<'_> {
@@ -99,6 +103,7 @@ impl Body<'_> {
             Body::Pong { .. } => MessageType::Pong,
             Body::FastStart => MessageType::FastStart,
             Body::Burst(_) => MessageType::Burst,
+            Body::NoBurst => MessageType::NoBurst,
         }
     }
 }
@@ -205,6 +210,7 @@ impl<'a> Envelope<'a> {
             4 => MessageType::Pong,
             5 => MessageType::FastStart,
             6 => MessageType::Burst,
+            7 => MessageType::NoBurst,
             t => return Err(ProtoError::BadType(t)),
         };
         let (signed, tag) = bytes.split_at(bytes.len() - TAG_LEN);
