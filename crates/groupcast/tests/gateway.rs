@@ -386,3 +386,32 @@ fn played_bytes(log: &str, channel: &str) -> u64 {
         })
         .sum()
 }
+
+#[test]
+fn a_zap_to_a_watched_channel_starts_from_the_peers_keyframe() {
+    let sys = System::start("gateway-fast", 8, 3000);
+    let _source = source(&sys.group, 30);
+    // Two viewers in other metros watch the channel: the gateway's group has warm members.
+    let _warm: Vec<Proc> = (1..=2)
+        .map(|i| sys.client(i, &format!("m{i}"), 0.0, 25, &[]))
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    let addr = format!("127.0.0.1:{}", free_tcp_port());
+    let stats = sys.dir.join("gw.json");
+    let gw = gateway(&sys, &addr, 20, &["--stats-json", stats.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(500));
+    let (s, ts) = get_for(&addr, "/channel/demo", 3.0);
+    assert_eq!(s, 200);
+    assert_clean("a fast start", &ts, &sys.dir.join("fast.ts"), 300_000);
+    std::thread::sleep(Duration::from_millis(1500)); // the gateway leaves and writes its figures
+    let c = common::stats(&sys.dir.join("gw.demo.json"));
+    assert_eq!(c["fast_starts"], 1, "{c}");
+    assert_eq!(c["fast_start_fallbacks"], 0, "{c}");
+    assert!(c["fast_start_packets"].as_u64().unwrap() > 50, "{c}");
+    assert_eq!(c["unrecovered"], 0, "{c}");
+    let served: u64 = (1..=2)
+        .map(|i| sys.stats(i)["fast_starts_served"].as_u64().unwrap())
+        .sum();
+    assert_eq!(served, 1, "one member served the burst");
+    drop(gw);
+}

@@ -21,7 +21,7 @@
 //! authenticated members reach it; refusals are counted and never answered.
 
 use super::media::{Arrival, Via};
-use super::{Client, Transmit};
+use super::{Client, Event, Transmit};
 use groupcast_base::Time;
 use groupcast_wire::proto::{Body, Header, Message, Repair, SenderId};
 use groupcast_wire::rtp::RtpPacket;
@@ -206,8 +206,10 @@ impl Client {
     /// The first burst packet: the stream starts here, [`LEAD`] from now.
     fn begin_burst(&mut self, now: Time, asked: Time, a: Arrival<'_>) {
         let c = &mut self.stats.counters;
+        let waited = now.saturating_since(asked);
         c.fast_starts += 1;
-        c.fast_start_wait_us += now.saturating_since(asked).as_micros() as u64;
+        c.fast_start_wait_us += waited.as_micros() as u64;
+        self.events.push_back(Event::FastStarted { waited });
         let window =
             (u128::from(self.config.expected_pps) * WINDOW.as_micros()).div_ceil(1_000_000);
         let chunks =
@@ -246,6 +248,7 @@ impl Client {
             self.ask_member(now, tries);
         } else {
             self.stats.counters.fast_start_fallbacks += 1;
+            self.events.push_back(Event::FastStartFellBack);
             self.finish_fast_start(now);
         }
     }
@@ -258,6 +261,7 @@ impl Client {
                     self.ask_member(now, tries);
                 } else {
                     self.stats.counters.fast_start_fallbacks += 1;
+                    self.events.push_back(Event::FastStartFellBack);
                     self.finish_fast_start(now);
                 }
             }

@@ -66,6 +66,13 @@ pub enum Event {
     PeerSilent(SenderId),
     /// A silent peer answered again.
     PeerAnswering(SenderId),
+    /// A member's burst started the stream at its last random access point (a fast start).
+    FastStarted {
+        /// From the first ask to the burst's first packet.
+        waited: std::time::Duration,
+    },
+    /// No member could give a fast start: the stream starts on multicast.
+    FastStartFellBack,
 }
 
 /// A datagram to send: `len` bytes written into the caller's buffer, to `dst`.
