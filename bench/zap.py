@@ -7,8 +7,9 @@ from it. Prints one JSON line per zap, then p50/p95 on stderr.
     zap.py GATEWAY_ADDR ZAPS CHANNEL [CHANNEL ...]
 
 Channels are visited in turn (one player at a time, so the gateway leaves each channel before
-it comes round again); each is watched until its first picture and for 1 to 2 s (random, seed
-1) so that zaps land at every point of the GOP. Every wait is bounded (LIMIT).
+it comes round again); each is watched until its first picture and then 0.5 to 2.5 s more
+(uniform, seed 1), so that zaps land at every point of the GOP rather than at the same phase of
+it each time. Every wait is bounded (LIMIT).
 """
 
 import json
@@ -23,8 +24,9 @@ import time
 LIMIT = 8.0
 
 
-def zap(addr, channel, hold):
-    """One zap: returns (first byte s, first picture s) or None for a part that did not come."""
+def zap(addr, channel, extra):
+    """One zap, watched until the first picture and `extra` s more: returns (first byte s,
+    first picture s), None for a part that did not come."""
     host, port = addr.rsplit(":", 1)
     # The decoder is started before the request, so its start-up is not counted.
     ffmpeg = subprocess.Popen(
@@ -44,9 +46,9 @@ def zap(addr, channel, hold):
     conn = socket.create_connection((host, int(port)), timeout=5)
     conn.sendall(f"GET /channel/{channel} HTTP/1.1\r\nHost: {addr}\r\n\r\n".encode())
     conn.settimeout(0.2)
-    # Watched for `hold`, and in any case until the first picture (at most LIMIT).
-    head, first, end = b"", None, asked + hold
-    while time.monotonic() < asked + LIMIT and (time.monotonic() < end or "at" not in picture):
+    # Watched until the first picture (at most LIMIT), then `extra` more.
+    head, first = b"", None
+    while time.monotonic() < min(picture.get("at", asked + LIMIT) + extra, asked + LIMIT + extra):
         try:
             data = conn.recv(65536)
         except socket.timeout:
@@ -101,7 +103,7 @@ def main():
     results = []
     for i in range(zaps):
         channel = channels[i % len(channels)]
-        first, picture = zap(addr, channel, 1.0 + rng.random())
+        first, picture = zap(addr, channel, rng.uniform(0.5, 2.5))
         results.append((first, picture))
         print(json.dumps({"zap": i, "channel": channel, "first_byte_s": first,
                           "first_picture_s": picture}), flush=True)

@@ -18,7 +18,7 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 cargo build --release -q -p groupcast
 gc=$PWD/target/release/groupcast
-limit=$((ZAPS * 3 * 3 + 120)) # seconds every process may live
+limit=$((ZAPS * 3 * 5 + 120)) # seconds every process may live
 
 admin=bench-admin-token-0123456789abcdef
 GROUPCAST_ADMIN_TOKEN=$admin timeout $limit $gc manager --listen 127.0.0.1:48090 \

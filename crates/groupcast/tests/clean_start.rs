@@ -10,26 +10,11 @@
 
 mod common;
 use common::system::System;
-use common::{Proc, groupcast_logged};
+use common::{Proc, decoder_errors, free_tcp_port, groupcast_logged};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// ffmpeg's error lines decoding `file` from its first byte (empty: clean).
-fn decoder_errors(file: &Path) -> Vec<String> {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(file)
-        .args(["-f", "null", "-"])
-        .output()
-        .expect("ffmpeg is installed (.ci/run installs ffmpeg)");
-    String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
 
 /// Asserts that `file` holds at least `min` bytes of TS that decode without an error.
 fn assert_clean(what: &str, file: &Path, min: u64) {
@@ -42,15 +27,6 @@ fn assert_clean(what: &str, file: &Path, min: u64) {
         errors.len(),
         file.display()
     );
-}
-
-/// A free TCP port on 127.0.0.1.
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Opens `http://addr/`, saves the body to `file` until `until`; returns how long the first

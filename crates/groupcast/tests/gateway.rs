@@ -9,23 +9,14 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-use common::system::{System, call};
-use common::{Proc, groupcast, groupcast_logged, sample};
+use common::system::{System, call, sample_source};
+use common::{Proc, decoder_errors, free_tcp_port, groupcast_logged};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// A free TCP port on 127.0.0.1.
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// One request to the gateway: the status, and the body read until `until` or the end.
 fn get(addr: &str, request: &str, until: Instant) -> (u16, Vec<u8>) {
@@ -60,20 +51,6 @@ fn get_for(addr: &str, path: &str, secs: f64) -> (u16, Vec<u8>) {
     get(addr, &req, Instant::now() + Duration::from_secs_f64(secs))
 }
 
-/// ffmpeg's error lines decoding `file` from its first byte (empty: clean).
-fn decoder_errors(file: &Path) -> Vec<String> {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(file)
-        .args(["-f", "null", "-"])
-        .output()
-        .expect("ffmpeg is installed (.ci/run installs ffmpeg)");
-    String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
 /// Asserts that `ts` holds at least `min` bytes that decode without an error.
 fn assert_clean(what: &str, ts: &[u8], file: &Path, min: usize) {
     assert!(ts.len() >= min, "{what}: only {} bytes", ts.len());
@@ -84,22 +61,7 @@ fn assert_clean(what: &str, ts: &[u8], file: &Path, min: usize) {
 
 /// A looping source of the sample on `group` for `secs`.
 fn source(group: &str, secs: u64) -> Proc {
-    let input = sample();
-    let secs = secs.to_string();
-    groupcast(&[
-        "source",
-        "--input",
-        input.to_str().unwrap(),
-        "--group",
-        group,
-        "--iface",
-        "127.0.0.1",
-        "--ttl",
-        "1",
-        "--loop",
-        "--duration",
-        &secs,
-    ])
+    sample_source(group, secs, true)
 }
 
 /// Adds channel `name` on `group`; entitles the viewer to it if `entitled`.

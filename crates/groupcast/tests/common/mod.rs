@@ -119,3 +119,26 @@ pub fn stats(path: &Path) -> serde_json::Value {
 pub fn loopback_sender() -> UdpSocket {
     UdpSocket::bind("127.0.0.1:0").unwrap()
 }
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// ffmpeg's error lines decoding `file` from its first byte (empty: clean).
+pub fn decoder_errors(file: &Path) -> Vec<String> {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(file)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg is installed (.ci/run installs ffmpeg)");
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}

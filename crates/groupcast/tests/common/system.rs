@@ -126,21 +126,7 @@ impl System {
 
     /// Starts the source on the sample (not looped: it ends after 12 s), for `secs` at most.
     pub fn source(&self, secs: u64) -> Proc {
-        let input = sample();
-        let secs = secs.to_string();
-        groupcast(&[
-            "source",
-            "--input",
-            input.to_str().unwrap(),
-            "--group",
-            &self.group,
-            "--iface",
-            "127.0.0.1",
-            "--ttl",
-            "1",
-            "--duration",
-            &secs,
-        ])
+        sample_source(&self.group, secs, false)
     }
 
     /// Client `i`'s output file.
@@ -204,4 +190,27 @@ pub fn free_udp_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A source of the sample on `group` from 127.0.0.1 (TTL 1) for `secs` at most, looped or not.
+pub fn sample_source(group: &str, secs: u64, looped: bool) -> Proc {
+    let input = sample();
+    let secs = secs.to_string();
+    let mut args = vec![
+        "source",
+        "--input",
+        input.to_str().unwrap(),
+        "--group",
+        group,
+        "--iface",
+        "127.0.0.1",
+        "--ttl",
+        "1",
+        "--duration",
+        &secs,
+    ];
+    if looped {
+        args.push("--loop");
+    }
+    groupcast(&args)
 }
