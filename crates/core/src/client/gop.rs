@@ -12,8 +12,9 @@
 //! A player can start at a keyframe only with the program tables seen before it, so the store
 //! keeps the stream from the last PAT and PMT before the random access point.
 //!
-//! Bounded by bytes: past the cap the oldest datagrams go, and with them the random access
-//! point (counted): nothing is offered until the next one.
+//! Bounded by bytes: a GOP that outgrows the cap is dropped (counted) and nothing is copied
+//! until the next random access point, so a channel whose GOPs never fit costs almost nothing;
+//! the GOP after a skipped one is offered only if its tables came with its keyframe.
 
 use groupcast_wire::SeqNo;
 use groupcast_wire::rap::{self, Access, StreamType, Video};
@@ -44,6 +45,8 @@ pub(crate) struct GopStore {
     complete: bool,
     /// The last datagrams that carried a PAT and a PMT.
     tables_at: (Option<SeqNo>, Option<SeqNo>),
+    /// True after the cap cut a GOP short: nothing is copied until the next keyframe.
+    skipping: bool,
     /// Bytes in `held`.
     bytes: usize,
     /// Buffers of dropped entries, reused.
@@ -71,6 +74,12 @@ impl GopStore {
             return;
         }
         let random_access = self.scan(seq, ts);
+        if self.skipping {
+            if !random_access {
+                return; // a GOP too long for the cap: nothing to copy until the next one
+            }
+            self.skipping = false;
+        }
         let mut bytes = self.spare.pop().unwrap_or_default();
         bytes.clear();
         bytes.extend_from_slice(datagram);
@@ -84,12 +93,18 @@ impl GopStore {
             while self.held.front().is_some_and(|h| h.seq < from) {
                 self.pop();
             }
-            self.complete = true;
+            // Offered only with the tables before the keyframe (not after a skipped GOP).
+            self.complete = self.held.front().is_some_and(|h| h.seq <= from)
+                && self.tables_at.0.is_some()
+                && self.tables_at.1.is_some();
         }
-        while self.bytes > self.cap {
-            self.pop();
-            self.overflows += u64::from(self.complete);
+        if self.bytes > self.cap {
+            self.overflows += 1;
             self.complete = false;
+            self.skipping = true;
+            while !self.held.is_empty() {
+                self.pop();
+            }
         }
     }
 
@@ -108,7 +123,7 @@ impl GopStore {
         while !self.held.is_empty() {
             self.pop();
         }
-        self.complete = false;
+        (self.complete, self.skipping) = (false, false);
         (self.pmt_pid, self.video, self.tables_at) = (None, None, (None, None));
     }
 
@@ -261,6 +276,30 @@ mod tests {
         g.push(SeqNo(41), src, &t, &t);
         g.push(SeqNo(42), src, &idr, &idr);
         assert_eq!(g.span(), Some((SeqNo(41), SeqNo(42))));
+    }
+
+    #[test]
+    fn after_a_gop_too_long_for_the_cap_nothing_is_copied_until_a_whole_one_fits() {
+        let mut g = GopStore::new(6 * TS_PACKET_LEN);
+        let (src, t) = (addr(), tables());
+        let (idr, p) = (ts(0x101, false, &pes(0x65)), ts(0x101, false, &pes(0x41)));
+        g.push(SeqNo(1), src, &t, &t);
+        g.push(SeqNo(2), src, &idr, &idr);
+        for s in 3..10 {
+            g.push(SeqNo(s), src, &p, &p);
+        }
+        assert_eq!(
+            (g.span(), g.overflows, g.bytes),
+            (None, 1, 0),
+            "dropped, not churned"
+        );
+        g.push(SeqNo(10), src, &t, &t);
+        assert_eq!(g.bytes, 0, "skipping until a keyframe");
+        g.push(SeqNo(11), src, &idr, &idr);
+        assert_eq!(g.span(), None, "its tables were not kept");
+        g.push(SeqNo(12), src, &t, &t);
+        g.push(SeqNo(13), src, &idr, &idr);
+        assert_eq!(g.span(), Some((SeqNo(12), SeqNo(13))));
     }
 
     #[test]
