@@ -115,6 +115,8 @@ pub(crate) struct FastStart {
     outgoing: Option<Outgoing>,
     /// The last fast start served to each requester.
     served: Vec<(SenderId, Time)>,
+    /// When we first asked.
+    asked: Time,
 }
 
 impl Client {
@@ -136,6 +138,9 @@ impl Client {
         let n = self.peers.list.len();
         let at = (self.config.sender.0 as usize).wrapping_add(tries) % n;
         let to = self.peers.list[at].id;
+        if tries == 0 {
+            self.fast.asked = now;
+        }
         let what = super::outbox::PendingKind::FastStart;
         self.outbox.push(to, what, &mut self.stats.counters);
         self.fast.phase = Phase::Asking {
@@ -188,7 +193,7 @@ impl Client {
             via: Via::Burst(idx),
         };
         match self.fast.phase {
-            Phase::Asking { since, .. } => self.begin_burst(now, since, a),
+            Phase::Asking { .. } => self.begin_burst(now, self.fast.asked, a),
             Phase::Bursting { since, .. } if self.receiver.ssrc() == Some(pkt.ssrc) => {
                 self.fast.phase = Phase::Bursting { since, last: now };
                 self.accept(now, a);
