@@ -41,7 +41,7 @@ measure() {
 }
 
 # A manager with one channel per stream and a viewer.
-admin=bench-admin-token
+admin=bench-admin-token-0123456789abcdef
 GROUPCAST_ADMIN_TOKEN=$admin timeout $((SECS * 4 + 60)) $gc manager --listen 127.0.0.1:48080 \
   --db "sqlite://$work/m.db?mode=rwc" >/dev/null 2>&1 &
 for _ in $(seq 50); do curl -sf http://127.0.0.1:48080/api/v1/health >/dev/null && break; sleep 0.1; done

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 sessions=${1:-10000} seconds=${2:-10} connections=${3:-32}
 cargo build --release -q -p groupcast -p groupcast-manager --example load
 bin=target/release/groupcast load=target/release/examples/load
-token=bench-admin-token-$$
+token=bench-admin-token-$$-0123456789abcdef
 port=$((20000 + RANDOM % 20000))
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT

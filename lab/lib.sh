@@ -392,7 +392,7 @@ lab_finish() {
 # --- manager and clients -----------------------------------------------------------------
 
 LAB_CHANNEL=${LAB_CHANNEL:-lab}
-LAB_ADMIN_TOKEN=${LAB_ADMIN_TOKEN:-lab-admin-$$-token}
+LAB_ADMIN_TOKEN=${LAB_ADMIN_TOKEN:-lab-admin-$$-token-0123456789abcdef}
 LAB_MGR_PORT=8080
 LAB_BUFFER_MS=${LAB_BUFFER_MS:-300}
 LAB_VIEWER_TOKEN=

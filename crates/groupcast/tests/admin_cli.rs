@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-const TOKEN: &str = "cli-test-admin-token";
+const TOKEN: &str = "cli-test-admin-token-0123456789abcdef";
 
 fn admin(base: &str, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_groupcast"))

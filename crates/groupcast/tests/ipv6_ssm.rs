@@ -19,7 +19,7 @@ use std::time::Duration;
 
 const GROUP: &str = "[ff3e::4242]:5004";
 const MANAGER: &str = "http://[::1]:8080";
-const ADMIN: &str = "ssm-test-admin-token";
+const ADMIN: &str = "ssm-test-admin-token-0123456789abcdef";
 /// The stranger: datagrams of its own SSRC to the group from fd00::3, 100 a second.
 const STRANGER: &str = r#"
 import socket, struct, sys, time

@@ -90,7 +90,7 @@ async function refresh() {
   try {
     const r = await fetch("/api/v1/overview", { headers: { Authorization: "Bearer " + token } });
     if (r.status === 401 || r.status === 403) {
-      localStorage.removeItem("groupcast-token");
+      sessionStorage.removeItem("groupcast-token");
       status("token refused: give an admin token", true);
       showLogin();
       return;
@@ -111,7 +111,7 @@ function showLogin() {
   form.onsubmit = ev => {
     ev.preventDefault();
     token = document.getElementById("token").value.trim();
-    localStorage.setItem("groupcast-token", token);
+    sessionStorage.setItem("groupcast-token", token);
     form.hidden = true;
     refresh();
   };
@@ -121,10 +121,10 @@ function start() {
   const m = /token=([^&]+)/.exec(location.hash);
   if (m) {
     token = decodeURIComponent(m[1]);
-    localStorage.setItem("groupcast-token", token);
+    sessionStorage.setItem("groupcast-token", token);
     history.replaceState(null, "", location.pathname); // keep the token out of the address bar
   } else {
-    token = localStorage.getItem("groupcast-token");
+    token = sessionStorage.getItem("groupcast-token");
   }
   if (token) refresh(); else showLogin();
 }

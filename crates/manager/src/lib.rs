@@ -98,6 +98,11 @@ impl Default for Config {
     }
 }
 
+/// Shortest admin token taken from the operator (`GROUPCAST_ADMIN_TOKEN`); shorter ones,
+/// empty ones included, stop the start with a clear error. A token the manager makes itself has
+/// 64 hex digits.
+pub const MIN_ADMIN_TOKEN: usize = 32;
+
 /// Why a manager could not start.
 #[derive(Debug)]
 #[non_exhaustive]

@@ -54,6 +54,27 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/metrics"),
 ];
 
+/// What the dashboard's page may load and who may frame it: its own script, style sheet and
+/// API only (no inline script, no other origin), never inside another site's frame; inline
+/// `style` attributes (the metro colours) are the one exception.
+pub(crate) const DASHBOARD_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     style-src-attr 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
+     form-action 'self'; frame-ancestors 'none'";
+
+/// A dashboard file with its type and the page's security headers.
+fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_SECURITY_POLICY, DASHBOARD_CSP),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        body,
+    )
+}
+
 fn router(app: App) -> Router {
     let api = Router::new()
         .route("/health", get(|| async { axum::Json("ok") }))
@@ -83,30 +104,15 @@ fn router(app: App) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route(
             "/",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                    INDEX_HTML,
-                )
-            }),
+            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
         )
         .route(
             "/app.js",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-                    APP_JS,
-                )
-            }),
+            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
         )
         .route(
             "/style.css",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-                    STYLE_CSS,
-                )
-            }),
+            get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }),
         )
         .fallback(|| async { ApiErr::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
@@ -150,6 +156,16 @@ impl Server {
             return Err(Error::Config(
                 "the session timeout must exceed the heartbeat interval".into(),
             ));
+        }
+        if let Some(t) = &config.admin_token
+            && t.trim().len() < crate::MIN_ADMIN_TOKEN
+        {
+            return Err(Error::Config(format!(
+                "the admin token (GROUPCAST_ADMIN_TOKEN) has {} characters; it must have at least {} \
+                 (a guessable token is the whole manager): make one with `openssl rand -hex 16`",
+                t.trim().len(),
+                crate::MIN_ADMIN_TOKEN
+            )));
         }
         let pool = db::open(&config.db_url).await?;
         let admin_token = db::bootstrap_admin(&pool, config.admin_token.clone()).await?;

@@ -179,3 +179,49 @@ fn postgres() {
         scenario(&url);
     }
 }
+
+/// The dashboard's files come with a content security policy that allows only the page's own
+/// script, style sheet and API and forbids framing; the script keeps the token in the tab's
+/// session storage, never in local storage (issue 13, finding 7). The browser scenario above
+/// runs under that policy: a page it broke would draw nothing.
+#[test]
+fn the_dashboard_forbids_framing_and_foreign_scripts_and_keeps_no_token_on_disk() {
+    let m = common::start(&common::sqlite_url("dashboard-headers"));
+    let base = format!("http://{}", m.addr());
+    for path in ["/", "/app.js", "/style.css"] {
+        let resp = ureq::get(&format!("{base}{path}")).call().unwrap();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let csp = header("content-security-policy");
+        for want in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(want), "{path}: {want} missing from {csp:?}");
+        }
+        assert!(
+            !csp.contains("script-src 'self' 'unsafe-inline'"),
+            "{path}: {csp}"
+        );
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+    }
+    let script = ureq::get(&format!("{base}/app.js"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        !script.contains("localStorage"),
+        "the token must not persist on disk"
+    );
+    assert!(script.contains("sessionStorage"));
+    m.stop();
+}

@@ -51,7 +51,7 @@ impl System {
     /// group whose port is `port_offset` away from a per-process base, plus a viewer.
     pub fn start(name: &str, port_offset: u16, timeout_ms: u32) -> System {
         let dir = super::tempdir(name);
-        let admin = format!("admin-token-{}", std::process::id());
+        let admin = format!("admin-token-{}-0123456789abcdef0123", std::process::id());
         let manager = groupcast_manager::start_in_thread(groupcast_manager::Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             db_url: format!("sqlite://{}?mode=rwc", dir.join("m.db").display()),
