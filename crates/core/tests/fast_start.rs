@@ -76,6 +76,24 @@ struct Run {
 /// A member watching since time 0; the joiner (client 2) joins at [`JOIN`] and everything runs
 /// until `end` ms. The joiner's clock starts at its join, as a new process's does. `drop_burst(n)` drops the member's `n`-th burst packet on its way.
 fn run(fast_start: bool, end: u16, drop_burst: impl Fn(u64) -> bool) -> Run {
+    run_lossy(fast_start, end, drop_burst, 0)
+}
+
+/// [`run`], and the joiner's link also drops `loss_permille` of every datagram each way:
+/// multicast, asks, bursts, requests, repairs and pings alike (seeded, reproducible).
+fn run_lossy(
+    fast_start: bool,
+    end: u16,
+    drop_burst: impl Fn(u64) -> bool,
+    loss_permille: u64,
+) -> Run {
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    let mut lost = move || {
+        rng = rng
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (rng >> 33) % 1000 < loss_permille
+    };
     let mut member = Client::new(config(1, false)).unwrap();
     member.set_group(Time::ZERO, &group(1, KEY, 2));
     let mut joiner = Client::new(config(2, fast_start)).unwrap();
@@ -90,7 +108,7 @@ fn run(fast_start: bool, end: u16, drop_burst: impl Fn(u64) -> bool) -> Run {
                     joiner.set_group(local, &group(1, KEY, 2));
                 }
                 member.handle_media(now, source_addr(), &datagram(ms));
-                if ms >= JOIN {
+                if ms >= JOIN && !lost() {
                     joiner.handle_media(local, source_addr(), &datagram(ms));
                 }
             }
@@ -104,7 +122,9 @@ fn run(fast_start: bool, end: u16, drop_burst: impl Fn(u64) -> bool) -> Run {
                         continue;
                     }
                 }
-                joiner.handle_peer(local, &bytes);
+                if !lost() {
+                    joiner.handle_peer(local, &bytes);
+                }
             }
             if ms < JOIN {
                 continue;
@@ -115,7 +135,9 @@ fn run(fast_start: bool, end: u16, drop_burst: impl Fn(u64) -> bool) -> Run {
             }
             for (dst, bytes) in drain(&mut joiner, local) {
                 assert_eq!(dst, peer_addr(1));
-                member.handle_peer(now, &bytes);
+                if !lost() {
+                    member.handle_peer(now, &bytes);
+                }
             }
         }
     }
@@ -192,6 +214,18 @@ fn lost_burst_packets_are_repaired_before_they_play() {
     assert_contiguous(&r.played, 800);
     let c = &r.joiner.stats().counters;
     assert_eq!(c.unrecovered, 0);
+    assert!(c.repaired >= 20, "{} repaired", c.repaired);
+}
+
+#[test]
+fn a_fast_start_holds_with_loss_on_every_datagram_of_the_joiners_link() {
+    // 5 % of everything to and from the joiner: multicast, asks, bursts, requests, repairs.
+    let r = run_lossy(true, 1800, |_| false, 50);
+    assert_eq!(r.played[0].1, 800);
+    assert!(r.played[0].0 <= Time::from_millis(150), "{:?}", r.played[0]);
+    assert_contiguous(&r.played, 800);
+    let c = &r.joiner.stats().counters;
+    assert_eq!((c.fast_starts, c.unrecovered), (1, 0));
     assert!(c.repaired >= 20, "{} repaired", c.repaired);
 }
 
