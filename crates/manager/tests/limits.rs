@@ -209,31 +209,26 @@ fn slow_and_idle_connections_are_closed_after_the_header_timeout() {
 /// does not repeat the token; 32 characters start.
 #[test]
 fn a_short_or_empty_admin_token_is_refused() {
+    let start_with = |test: &str, token: &str| {
+        groupcast_manager::start_in_thread(Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            db_url: common::sqlite_url(test),
+            admin_token: Some(token.to_string()),
+            ..Config::default()
+        })
+    };
     for (i, token) in ["", "   ", "hunter2-admin-token-31-charsxxx"]
         .into_iter()
         .enumerate()
     {
-        let err = groupcast_manager::start_in_thread(Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            db_url: common::sqlite_url(&format!("short-token-{i}")),
-            admin_token: Some(token.to_string()),
-            ..Config::default()
-        })
-        .err()
-        .unwrap_or_else(|| panic!("a {}-character token was taken", token.len()));
+        let err = start_with(&format!("short-token-{i}"), token)
+            .err()
+            .unwrap_or_else(|| panic!("a {}-character token was taken", token.len()));
         let text = err.to_string();
         assert!(matches!(err, Error::Config(_)), "{text}");
         assert!(text.contains("at least 32"), "{text}");
         assert!(token.trim().is_empty() || !text.contains(token), "{text}");
     }
     let ok = "x".repeat(groupcast_manager::MIN_ADMIN_TOKEN);
-    let m = start("short-token-ok", Config::default());
-    m.unwrap().stop();
-    let m = groupcast_manager::start_in_thread(Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        db_url: common::sqlite_url("short-token-32"),
-        admin_token: Some(ok),
-        ..Config::default()
-    });
-    m.unwrap().stop();
+    start_with("short-token-32", &ok).unwrap().stop();
 }

@@ -68,6 +68,11 @@ impl GopStore {
         }
     }
 
+    /// True if the store keeps anything (a cap above 0).
+    pub(crate) fn enabled(&self) -> bool {
+        self.cap > 0
+    }
+
     /// Takes the next played datagram, `seq`, from `src`, whose TS payload is `ts`.
     pub(crate) fn push(&mut self, seq: SeqNo, src: SocketAddr, datagram: &[u8], ts: &[u8]) {
         if self.cap == 0 {

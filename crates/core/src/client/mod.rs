@@ -263,7 +263,7 @@ impl Client {
             self.stats.counters.playback_overflow += 1;
             skipped = true;
         };
-        if let Some(slot) = self.raw.get(e.seq) {
+        if let Some(slot) = self.raw.get(e.seq).filter(|_| self.gop.enabled()) {
             let ts = self.raw.payload(e.seq, e.payload).unwrap_or_default();
             self.gop.push(e.seq, slot.src, self.raw.bytes(e.seq), ts);
         }

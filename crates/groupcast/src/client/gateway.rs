@@ -145,7 +145,8 @@ impl Tuning {
         if output::watched(&self.tuned.viewers) {
             return false;
         }
-        self.gateway.forget(&mut tuned, &self.name, &self.tuned);
+        let ended = Phase::Ended(502, "the channel could not be tuned".into());
+        Gateway::forget(&mut tuned, &self.name, &self.tuned, ended);
         true
     }
 }
@@ -204,13 +205,19 @@ impl Gateway {
         self.tuned.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes `entry` off the list (if it is still the one listed) and ends its players' wait.
-    fn forget(&self, tuned: &mut HashMap<String, Arc<Tuned>>, name: &str, entry: &Arc<Tuned>) {
+    /// Takes `entry` off the list (if it is still the one listed); players still waiting for
+    /// its session get `ended`.
+    fn forget(
+        tuned: &mut HashMap<String, Arc<Tuned>>,
+        name: &str,
+        entry: &Arc<Tuned>,
+        ended: Phase,
+    ) {
         if tuned.get(name).is_some_and(|t| Arc::ptr_eq(t, entry)) {
             tuned.remove(name);
         }
         if *entry.phase() != Phase::Playing {
-            entry.set_phase(Phase::Ended(502, "the channel could not be tuned".into()));
+            entry.set_phase(ended);
         }
     }
 
@@ -348,17 +355,7 @@ impl Tuning {
                 }
             }
         };
-        let mut tuned = g.lock();
-        if tuned
-            .get(&self.name)
-            .is_some_and(|t| Arc::ptr_eq(t, &self.tuned))
-        {
-            tuned.remove(&self.name);
-        }
-        if *self.tuned.phase() != Phase::Playing {
-            self.tuned.set_phase(ended);
-        }
-        drop(tuned);
+        Gateway::forget(&mut g.lock(), &self.name, &self.tuned, ended);
         // Players still connected see their stream end.
         output::lock(&self.tuned.viewers).clear();
         tracing::info!(channel = %self.name, "gateway: channel left");
