@@ -24,7 +24,7 @@ LAYERS = {
     "groupcast-core": {"groupcast-base", "groupcast-wire"},
     "groupcast-source": {"groupcast-base", "groupcast-wire"},
     "groupcast-sim": {"groupcast-base", "groupcast-wire", "groupcast-core", "groupcast-grouping"},
-    "groupcast-manager": {"groupcast-base", "groupcast-api", "groupcast-grouping"},
+    "groupcast-manager": {"groupcast-base", "groupcast-api", "groupcast-grouping", "groupcast-wire"},
     "groupcast": None,  # the CLI crate on top may use every crate
 }
 SANS_IO = {"groupcast-base", "groupcast-wire", "groupcast-core", "groupcast-source",

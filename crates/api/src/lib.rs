@@ -155,6 +155,11 @@ pub struct MemberInfo {
     pub metro: String,
     /// Its peer socket, `IP:PORT`.
     pub peer_addr: String,
+    /// The key the session this assignment was handed to shares with this member for the
+    /// epoch, 64 hex digits; every peer message between the two is authenticated with it.
+    /// Empty (and left out of the JSON) for the recipient itself and outside assignments.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub key: String,
 }
 
 /// A session's current repair group.
@@ -164,9 +169,8 @@ pub struct Assignment {
     pub group: GroupId,
     /// Bumped on every membership change of the group.
     pub epoch: GroupEpoch,
-    /// The group key for this epoch, 64 hex digits (32 bytes).
-    pub key: String,
-    /// All members, this session included.
+    /// All members, this session included, each with the key the recipient shares with it.
+    /// The group's own secret never leaves the manager: no member can speak for another.
     pub members: Vec<MemberInfo>,
 }
 
@@ -317,7 +321,7 @@ pub struct ApiError {
     pub error: String,
 }
 
-/// A group key from its 64 hex digits, or `None` if it is not exactly that.
+/// A key from its 64 hex digits, or `None` if it is not exactly that.
 pub fn parse_key(hex: &str) -> Option<[u8; 32]> {
     let bytes = hex.as_bytes();
     if bytes.len() != 64 || !bytes.iter().all(u8::is_ascii_hexdigit) {
@@ -331,7 +335,7 @@ pub fn parse_key(hex: &str) -> Option<[u8; 32]> {
     Some(key)
 }
 
-/// The 64 hex digits of a group key.
+/// The 64 hex digits of a key.
 pub fn format_key(key: &[u8; 32]) -> String {
     key.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -365,14 +369,22 @@ mod tests {
         let a = Assignment {
             group: GroupId((1 << 32) | 3),
             epoch: GroupEpoch(2),
-            key: "ab".into(),
-            members: vec![MemberInfo {
-                session: SessionId(9),
-                metro: "paris".into(),
-                peer_addr: "127.0.0.1:1".into(),
-            }],
+            members: vec![
+                MemberInfo {
+                    session: SessionId(9),
+                    metro: "paris".into(),
+                    peer_addr: "127.0.0.1:1".into(),
+                    key: String::new(),
+                },
+                MemberInfo {
+                    session: SessionId(10),
+                    metro: "lyon".into(),
+                    peer_addr: "127.0.0.1:2".into(),
+                    key: "ab".into(),
+                },
+            ],
         };
-        let json = r#"{"group":4294967299,"epoch":2,"key":"ab","members":[{"session":9,"metro":"paris","peer_addr":"127.0.0.1:1"}]}"#;
+        let json = r#"{"group":4294967299,"epoch":2,"members":[{"session":9,"metro":"paris","peer_addr":"127.0.0.1:1"},{"session":10,"metro":"lyon","peer_addr":"127.0.0.1:2","key":"ab"}]}"#;
         assert_eq!(serde_json::to_string(&a).unwrap(), json);
         assert_eq!(serde_json::from_str::<Assignment>(json).unwrap(), a);
     }

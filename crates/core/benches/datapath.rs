@@ -6,7 +6,7 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use groupcast_core::{Client, Config, Group, Member, Time};
+use groupcast_core::{Client, Config, Group, Time};
 use groupcast_wire::proto::{ChannelId, GroupEpoch, SenderId};
 use std::hint::black_box;
 use std::net::SocketAddr;
@@ -21,20 +21,14 @@ fn client(me: u64) -> Client {
     c.retention = Duration::from_millis(50);
     c.expected_pps = 10_000;
     let mut client = Client::new(c).unwrap();
-    let members = (1..=2)
-        .map(|id| Member {
-            id: SenderId(id),
-            addr: SocketAddr::from(([127, 0, 0, 1], 9000 + id as u16)),
-        })
-        .collect();
-    client.set_group(
-        Time::ZERO,
-        &Group {
-            epoch: GroupEpoch(1),
-            key: [3; 32],
-            members,
-        },
-    );
+    let members = (1..=2).map(|id| {
+        (
+            SenderId(id),
+            SocketAddr::from(([127, 0, 0, 1], 9000 + id as u16)),
+        )
+    });
+    let group = Group::derived(GroupEpoch(1), &[3; 32], SenderId(me), members);
+    client.set_group(Time::ZERO, &group);
     client
 }
 

@@ -1,13 +1,18 @@
 //! Membership: the repair group as this client sees it: the members the manager assigned,
-//! the group keys (the current one, and the previous one during its grace period), and what
-//! we learn of each peer as a repair source: RTT, liveness (pings answered), useful repairs.
+//! the key we share with each of them (the current epoch's, and the previous epoch's during
+//! its grace period), and what we learn of each peer as a repair source: RTT, liveness
+//! (pings answered), useful repairs.
+//!
+//! Keys are per pair of members ([`groupcast_wire::proto::pair_key`]): a message that claims
+//! to come from member Y verifies only under the key we share with Y, so no member can speak
+//! for another.
 //!
 //! What we keep about peers as *requesters* (replay window, serving budget) belongs to the
 //! server (`client/server.rs`).
 
 use crate::Event;
 use groupcast_base::Time;
-use groupcast_wire::proto::{GroupEpoch, GroupKey, KEY_LEN, SenderId};
+use groupcast_wire::proto::{GroupEpoch, GroupKey, KEY_LEN, SenderId, pair_key};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,17 +24,39 @@ pub struct Member {
     pub id: SenderId,
     /// Where its peer socket listens.
     pub addr: SocketAddr,
+    /// The key this client and that member share for the epoch (unused for this client's
+    /// own entry).
+    pub key: [u8; KEY_LEN],
 }
 
-/// A group assignment from the manager.
+/// A group assignment from the manager, as handed to one member.
 #[derive(Clone, Debug)]
 pub struct Group {
     /// Bumped on every membership change.
     pub epoch: GroupEpoch,
-    /// The group key for this epoch.
-    pub key: [u8; KEY_LEN],
     /// The members (this client may be listed; it is skipped).
     pub members: Vec<Member>,
+}
+
+impl Group {
+    /// What the manager hands member `me` of a group whose secret for `epoch` is `secret`:
+    /// each member with the key `me` shares with it. The simulator and tests build groups so.
+    pub fn derived(
+        epoch: GroupEpoch,
+        secret: &[u8; KEY_LEN],
+        me: SenderId,
+        members: impl IntoIterator<Item = (SenderId, SocketAddr)>,
+    ) -> Group {
+        let members = members
+            .into_iter()
+            .map(|(id, addr)| Member {
+                id,
+                addr,
+                key: pair_key(secret, epoch, me, id),
+            })
+            .collect();
+        Group { epoch, members }
+    }
 }
 
 /// Smoothed round-trip time (RFC 6298 §2).
@@ -71,6 +98,8 @@ pub(crate) struct Peer {
     pub(crate) id: SenderId,
     /// Peer socket address; replies go here, never to a datagram's claimed source.
     pub(crate) addr: SocketAddr,
+    /// The key we share with it for the current epoch.
+    pub(crate) key: GroupKey,
     /// RTT estimate, once measured.
     pub(crate) rtt: Option<Rtt>,
     /// Pings sent since its last pong.
@@ -93,32 +122,43 @@ impl Peer {
     }
 }
 
-/// The group: current members with their state, the current key and the previous one during
-/// its grace period.
+/// The group: current members with their state and keys, and the previous epoch's keys
+/// during its grace period.
 #[derive(Debug, Default)]
 pub(crate) struct Membership {
     /// Current members other than us.
     pub(crate) list: Vec<Peer>,
-    /// Current epoch and key, once a group is set.
-    pub(crate) current: Option<(GroupEpoch, GroupKey)>,
-    /// The previous epoch's key and when it stops being accepted.
-    previous: Option<(GroupEpoch, GroupKey, Time)>,
+    /// Current epoch, once a group is set.
+    pub(crate) epoch: Option<GroupEpoch>,
+    /// The previous epoch, the keys we shared with its members, and when they stop being
+    /// accepted.
+    previous: Option<(GroupEpoch, PairKeys, Time)>,
 }
+
+/// The key we shared with each member in one epoch.
+type PairKeys = Vec<(SenderId, GroupKey)>;
 
 impl Membership {
     /// Installs a new assignment, keeping state of members that stay.
     pub(crate) fn set(&mut self, me: SenderId, group: &Group, now: Time, grace: Duration) {
         let mut old = std::mem::take(&mut self.list);
+        let old_keys: PairKeys = old.iter().map(|p| (p.id, p.key.clone())).collect();
         for m in group.members.iter().filter(|m| m.id != me) {
             let kept = old
                 .iter()
                 .position(|p| p.id == m.id)
                 .map(|i| old.swap_remove(i));
+            let key = GroupKey::new(&m.key);
             self.list.push(match kept {
-                Some(p) => Peer { addr: m.addr, ..p },
+                Some(p) => Peer {
+                    addr: m.addr,
+                    key,
+                    ..p
+                },
                 None => Peer {
                     id: m.id,
                     addr: m.addr,
+                    key,
                     rtt: None,
                     unanswered: 0,
                     last_ping: None,
@@ -126,19 +166,24 @@ impl Membership {
                 },
             });
         }
-        let key = GroupKey::new(&group.key);
-        if let Some((epoch, old_key)) = self.current.replace((group.epoch, key))
+        if let Some(epoch) = self.epoch.replace(group.epoch)
             && epoch != group.epoch
         {
-            self.previous = Some((epoch, old_key, now + grace));
+            self.previous = Some((epoch, old_keys, now + grace));
         }
     }
 
-    /// The key for `epoch`, if current or still in grace at `now`.
-    pub(crate) fn key(&self, epoch: GroupEpoch, now: Time) -> Option<&GroupKey> {
-        match (&self.current, &self.previous) {
-            (Some((e, k)), _) if *e == epoch => Some(k),
-            (_, Some((e, k, until))) if *e == epoch && now < *until => Some(k),
+    /// The key to check a message of member `idx` in `epoch` with: the current one, or the
+    /// previous epoch's while in grace at `now`.
+    pub(crate) fn key(&self, idx: usize, epoch: GroupEpoch, now: Time) -> Option<&GroupKey> {
+        let peer = self.list.get(idx)?;
+        if self.epoch == Some(epoch) {
+            return Some(&peer.key);
+        }
+        match &self.previous {
+            Some((e, keys, until)) if *e == epoch && now < *until => {
+                keys.iter().find(|(id, _)| *id == peer.id).map(|(_, k)| k)
+            }
             _ => None,
         }
     }
@@ -236,11 +281,13 @@ impl Membership {
 mod tests {
     use super::*;
 
-    fn member(id: u64) -> Member {
-        Member {
-            id: SenderId(id),
-            addr: format!("127.0.0.1:{}", 1000 + id).parse().unwrap(),
-        }
+    /// Member `me`'s view of a group of `ids` whose secret is `[secret; 32]`.
+    fn group(epoch: u32, secret: u8, me: u64, ids: &[u64]) -> Group {
+        let members = ids.iter().map(|&id| {
+            let addr = format!("127.0.0.1:{}", 1000 + id).parse().unwrap();
+            (SenderId(id), addr)
+        });
+        Group::derived(GroupEpoch(epoch), &[secret; KEY_LEN], SenderId(me), members)
     }
 
     #[test]
@@ -262,19 +309,11 @@ mod tests {
     #[test]
     fn rekey_keeps_state_and_old_key_for_grace() {
         let mut peers = Membership::default();
-        let g1 = Group {
-            epoch: GroupEpoch(1),
-            key: [1; KEY_LEN],
-            members: vec![member(1), member(2), member(3)],
-        };
+        let g1 = group(1, 1, 1, &[1, 2, 3]);
         peers.set(SenderId(1), &g1, Time::ZERO, Duration::from_secs(2));
         assert_eq!(peers.list.len(), 2, "we are not our own peer");
         peers.list[0].sample_rtt(Duration::from_millis(7));
-        let g2 = Group {
-            epoch: GroupEpoch(2),
-            key: [2; KEY_LEN],
-            members: vec![member(1), member(2), member(4)],
-        };
+        let g2 = group(2, 2, 1, &[1, 2, 4]);
         peers.set(
             SenderId(1),
             &g2,
@@ -284,21 +323,37 @@ mod tests {
         let two = peers.find(SenderId(2)).unwrap();
         assert!(peers.list[two].rtt.is_some());
         assert!(peers.find(SenderId(3)).is_none() && peers.find(SenderId(4)).is_some());
-        assert!(peers.key(GroupEpoch(2), Time::from_millis(100)).is_some());
-        assert!(peers.key(GroupEpoch(1), Time::from_millis(2099)).is_some());
-        assert!(peers.key(GroupEpoch(1), Time::from_millis(2100)).is_none());
-        assert!(peers.key(GroupEpoch(3), Time::ZERO).is_none());
+        let four = peers.find(SenderId(4)).unwrap();
+        assert!(
+            peers
+                .key(two, GroupEpoch(2), Time::from_millis(100))
+                .is_some()
+        );
+        assert!(
+            peers
+                .key(two, GroupEpoch(1), Time::from_millis(2099))
+                .is_some()
+        );
+        assert!(
+            peers
+                .key(two, GroupEpoch(1), Time::from_millis(2100))
+                .is_none()
+        );
+        assert!(
+            peers
+                .key(four, GroupEpoch(1), Time::from_millis(200))
+                .is_none(),
+            "a new member has no key of the epoch before it joined"
+        );
+        assert!(peers.key(two, GroupEpoch(3), Time::ZERO).is_none());
+        assert!(peers.key(9, GroupEpoch(2), Time::ZERO).is_none());
         assert_eq!(peers.best(3), Some(two));
     }
 
     #[test]
     fn unanswered_pings_silence_a_peer_until_it_answers() {
         let mut peers = Membership::default();
-        let g = Group {
-            epoch: GroupEpoch(1),
-            key: [1; KEY_LEN],
-            members: vec![member(2)],
-        };
+        let g = group(1, 1, 1, &[2]);
         peers.set(SenderId(1), &g, Time::ZERO, Duration::from_secs(2));
         let (every, mut events, mut pinged) = (Duration::from_secs(1), VecDeque::new(), 0);
         assert_eq!(peers.next_ping_time(every), Some(Time::ZERO));

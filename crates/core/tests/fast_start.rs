@@ -105,7 +105,7 @@ fn run_lossy(
             let local = Time::from_micros(now.as_micros().saturating_sub(u64::from(JOIN) * 1000));
             if tenth == 0 {
                 if ms == JOIN {
-                    joiner.set_group(local, &group(1, KEY, 2));
+                    joiner.set_group(local, &group_for(2, 1, KEY, 2));
                 }
                 member.handle_media(now, source_addr(), &datagram(ms));
                 if ms >= JOIN && !lost() {
@@ -235,7 +235,7 @@ fn a_joiner_whose_members_have_nothing_is_told_so_and_starts_on_multicast() {
     let mut member = Client::new(config(1, false)).unwrap();
     member.set_group(Time::ZERO, &group(1, KEY, 2));
     let mut joiner = Client::new(config(2, true)).unwrap();
-    joiner.set_group(Time::ZERO, &group(1, KEY, 2));
+    joiner.set_group(Time::ZERO, &group_for(2, 1, KEY, 2));
     let mut first = None;
     for ms in 0..400u16 {
         let now = Time::from_millis(u64::from(ms));

@@ -6,7 +6,7 @@
 mod common;
 use common::*;
 use groupcast_core::{Event, Time};
-use groupcast_wire::proto::{Body, Envelope, GroupKey, Repair};
+use groupcast_wire::proto::{Body, Envelope, Repair};
 use std::time::Duration;
 
 fn repair_from(sender: u64, counter: u64, seq: u16) -> Vec<u8> {
@@ -36,9 +36,9 @@ fn requested(
     out.iter()
         .filter(|(_, b)| b[3] == 1)
         .map(|(dst, b)| {
-            let Body::Request { ranges, .. } = Envelope::parse(b)
-                .unwrap()
-                .open(&GroupKey::new(&KEY))
+            let env = Envelope::parse(b).unwrap();
+            let Body::Request { ranges, .. } = env
+                .open(&key_between(1, *dst, env.header.epoch.0))
                 .unwrap()
                 .body
             else {

@@ -7,7 +7,7 @@
 mod common;
 use common::*;
 use groupcast_core::Time;
-use groupcast_wire::proto::{Body, Envelope, GroupKey, Ranges, SeqRange};
+use groupcast_wire::proto::{Body, Envelope, Ranges, SeqRange};
 
 fn request(sender: u64, counter: u64, key: &[u8; 32], start: u16, len: u16) -> Vec<u8> {
     let ranges = [SeqRange { start, len }];
@@ -39,7 +39,7 @@ fn answers_an_authenticated_request_with_the_original_datagram() {
         "answers go to the member's registered address"
     );
     let env = Envelope::parse(&out[0].1).unwrap();
-    let Body::Repair(r) = env.open(&GroupKey::new(&KEY)).unwrap().body else {
+    let Body::Repair(r) = env.open(&key_between(1, out[0].0, 1)).unwrap().body else {
         panic!("not a repair")
     };
     assert_eq!(

@@ -20,6 +20,10 @@ pub(crate) struct Args {
     /// An admin's token.
     #[arg(long, env = "GROUPCAST_TOKEN", hide_env_values = true)]
     token: String,
+    /// CA certificate(s), PEM, that an https manager's certificate must chain to (default:
+    /// the system's roots).
+    #[arg(long, env = "GROUPCAST_CA", value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
@@ -115,7 +119,8 @@ enum UserCmd {
 
 /// Runs one admin command.
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
-    let api = ApiClient::new(&args.manager, &args.token);
+    let tls = crate::api_client::tls_config(args.ca.as_deref())?;
+    let api = ApiClient::new(&args.manager, &args.token, tls);
     match &args.command {
         Cmd::Channel(cmd) => channel(&api, args.json, cmd),
         Cmd::User(cmd) => user(&api, args.json, cmd),

@@ -6,8 +6,10 @@ use groupcast_api::{ApiError, Assignment, Heartbeat, OpenSession, SessionId, Ses
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::time::Duration;
 use ureq::http::StatusCode;
+use ureq::tls::{PemItem, RootCerts, TlsConfig};
 
 /// Longest time one ordinary call may take; a manager slower than this counts as unreachable.
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
@@ -41,26 +43,58 @@ pub(crate) enum Beat {
 /// A manager's base URL and the bearer token of the user calling it.
 #[derive(Clone)]
 pub(crate) struct ApiClient {
-    /// `http://host:port`, without a trailing slash.
+    /// `http://host:port` or `https://host:port`, without a trailing slash.
     base: String,
     /// `Bearer TOKEN`.
     auth: String,
     /// Calls with [`CALL_TIMEOUT`].
     agent: ureq::Agent,
+    /// How the manager's certificate is checked (for the event stream's own agent).
+    tls: TlsConfig,
+}
+
+/// How an `https://` manager's certificate is checked: against the CA certificates (PEM) in
+/// `ca`, or else against the system's roots (rustls-platform-verifier). Verification is never
+/// turned off.
+pub(crate) fn tls_config(ca: Option<&Path>) -> anyhow::Result<TlsConfig> {
+    let roots = match ca {
+        None => RootCerts::PlatformVerifier,
+        Some(path) => {
+            let pem = std::fs::read(path).with_context(|| format!("--ca {}", path.display()))?;
+            let mut certs = Vec::new();
+            for item in ureq::tls::parse_pem(&pem) {
+                if let PemItem::Certificate(c) =
+                    item.with_context(|| format!("--ca {}: not PEM", path.display()))?
+                {
+                    certs.push(c);
+                }
+            }
+            anyhow::ensure!(
+                !certs.is_empty(),
+                "--ca {}: no certificate in it",
+                path.display()
+            );
+            RootCerts::new_with_certs(&certs)
+        }
+    };
+    Ok(TlsConfig::builder().root_certs(roots).build())
 }
 
 impl ApiClient {
-    /// A client of the manager at `base` (e.g. `http://127.0.0.1:8080`) acting with `token`.
-    pub(crate) fn new(base: &str, token: &str) -> ApiClient {
+    /// A client of the manager at `base` (e.g. `https://manager.example:8443`) acting with
+    /// `token`, checking an `https` manager's certificate as `tls` says.
+    pub(crate) fn new(base: &str, token: &str, tls: TlsConfig) -> ApiClient {
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(CALL_TIMEOUT))
             .http_status_as_error(false)
+            .tls_config(tls.clone())
             .build()
             .into();
         ApiClient {
             base: base.trim_end_matches('/').to_owned(),
             auth: format!("Bearer {token}"),
             agent,
+            tls,
         }
     }
 
@@ -144,6 +178,7 @@ impl ApiClient {
             .timeout_connect(Some(CALL_TIMEOUT))
             .timeout_recv_body(Some(Duration::from_secs(30)))
             .http_status_as_error(false)
+            .tls_config(self.tls.clone())
             .build()
             .into();
         let resp = agent

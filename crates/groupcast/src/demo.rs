@@ -137,7 +137,7 @@ fn demo(args: &Args, dir: &Path, stop: &Stop) -> anyhow::Result<()> {
 
 /// Creates the demo channel and a viewer entitled to it; returns the channel and its token.
 fn provision(url: &str, admin_token: &str) -> anyhow::Result<(Channel, String)> {
-    let admin = ApiClient::new(url, admin_token);
+    let admin = ApiClient::new(url, admin_token, crate::api_client::tls_config(None)?);
     let port = 20_000 + (std::process::id() % 20_000) as u16;
     let channel: Channel = admin.post(
         "/channels",

@@ -50,6 +50,18 @@ pub(crate) struct Args {
     /// after its last response is closed (against slow and idle connections), ms.
     #[arg(long, default_value_t = 10_000)]
     header_timeout_ms: u32,
+    /// A bearer token (at least 32 characters) that may read /metrics and nothing else, for
+    /// a Prometheus scrape; admins' tokens may always read it. Without one, only admins may.
+    #[arg(long, env = "GROUPCAST_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first; rustls). Without it the
+    /// manager speaks plain HTTP, and tokens and group keys cross the network in clear: use
+    /// it (or a TLS proxy in front) anywhere but on loopback.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 /// Runs the manager.
@@ -66,6 +78,14 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         metros: args.metros.clone(),
         max_metros: args.max_metros,
         header_timeout_ms: args.header_timeout_ms,
+        metrics_token: args.metrics_token.clone(),
+        tls: match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(groupcast_manager::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

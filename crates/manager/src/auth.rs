@@ -6,7 +6,7 @@ use crate::db::hash_token;
 use crate::error::ApiErr;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use groupcast_api::{ChannelId, Role};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
@@ -97,22 +97,31 @@ impl FromRequestParts<App> for Auth {
     type Rejection = ApiErr;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(|| unauthorized("missing Authorization: Bearer TOKEN"))?;
-        let hash = hash_token(token);
-        if let Some(caller) = app.auth.get(&hash) {
-            return Ok(Auth(caller));
-        }
-        let version = app.auth.version();
-        let caller = Arc::new(load(app, &hash).await?);
-        app.auth.put(hash, caller.clone(), version);
-        Ok(Auth(caller))
+        caller(app, &hash_token(bearer(&parts.headers)?))
+            .await
+            .map(Auth)
     }
+}
+
+/// The bearer token of a request (401 without one).
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, ApiErr> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| unauthorized("missing Authorization: Bearer TOKEN"))
+}
+
+/// The user whose token hashes to `hash`, from the cache or the database (401 if none).
+pub(crate) async fn caller(app: &App, hash: &str) -> Result<Arc<Caller>, ApiErr> {
+    if let Some(caller) = app.auth.get(hash) {
+        return Ok(caller);
+    }
+    let version = app.auth.version();
+    let caller = Arc::new(load(app, hash).await?);
+    app.auth.put(hash.to_string(), caller.clone(), version);
+    Ok(caller)
 }
 
 fn unauthorized(message: &str) -> ApiErr {

@@ -95,7 +95,7 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// `n` random bytes.
-fn random_bytes<const N: usize>() -> [u8; N] {
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     // The OS random source failing is not something a manager can work around.
     getrandom::fill(&mut b).expect("the OS random source works");

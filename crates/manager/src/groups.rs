@@ -11,7 +11,7 @@
 use crate::App;
 use crate::db::{Tx, new_key};
 use crate::error::ApiErr;
-use crate::live::{LiveSession, SyncState, global_group};
+use crate::live::{CachedGroup, LiveSession, SyncState, global_group};
 use groupcast_api::{
     Assignment, ChannelId, ClientStats, GroupEpoch, GroupId, MemberInfo, SessionId,
 };
@@ -292,6 +292,7 @@ fn install(app: &App, channel: ChannelId, groups: &[(i64, i64, String)], members
             session: id,
             metro: metro.clone(),
             peer_addr: peer,
+            key: String::new(),
         });
         let entry = live.sessions.entry(id).or_insert_with(|| LiveSession {
             user,
@@ -315,10 +316,21 @@ fn install(app: &App, channel: ChannelId, groups: &[(i64, i64, String)], members
                 let a = Assignment {
                     group: gid,
                     epoch: GroupEpoch(*epoch as u32),
-                    key: key.clone(),
                     members,
                 };
-                live.groups.insert(gid, Arc::new(a));
+                // A stored secret that is not 64 hex digits (never written so) gives a group
+                // nobody can talk in, rather than a panic.
+                let secret = groupcast_api::parse_key(key).unwrap_or_else(|| {
+                    tracing::error!("group {gid}: stored key is not 64 hex digits");
+                    crate::db::random_bytes::<32>()
+                });
+                live.groups.insert(
+                    gid,
+                    Arc::new(CachedGroup {
+                        secret,
+                        assignment: a,
+                    }),
+                );
             }
             None => {
                 live.groups.remove(&gid);

@@ -42,6 +42,7 @@ mod routes;
 mod sessions;
 mod stats;
 mod tasks;
+mod tls;
 mod users;
 
 pub use peer_addr::Network;
@@ -78,6 +79,20 @@ pub struct Config {
     /// A connection that has not sent a whole request head this long after it opened, or
     /// after its last response, is closed (slowloris, idle connections), ms.
     pub header_timeout_ms: u32,
+    /// A bearer token that may read `/metrics` and nothing else (a Prometheus scrape), at
+    /// least [`MIN_ADMIN_TOKEN`] characters; admins may always read it.
+    pub metrics_token: Option<String>,
+    /// Serve HTTPS with this certificate and key (plain HTTP without).
+    pub tls: Option<TlsFiles>,
+}
+
+/// The manager's certificate chain and private key, PEM files.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: std::path::PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: std::path::PathBuf,
 }
 
 impl Default for Config {
@@ -94,6 +109,8 @@ impl Default for Config {
             metros: Vec::new(),
             max_metros: 1000,
             header_timeout_ms: 10_000,
+            metrics_token: None,
+            tls: None,
         }
     }
 }
@@ -210,11 +227,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     let random_token = config.admin_token.is_none();
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let started = routes::Server::start(config).await?;
     if let (Some(token), true) = (&started.admin_token, random_token) {
         println!("admin token: {token}");
     }
-    tracing::info!("manager listening on http://{}", started.addr());
+    tracing::info!("manager listening on {scheme}://{}", started.addr());
     started.run(shutdown).await
 }
 

@@ -8,6 +8,7 @@ use crate::metrics::Metrics;
 use crate::stats::Stats;
 use groupcast_api::{Assignment, ChannelId, ClientStats, GroupId, SessionId};
 use groupcast_grouping::{Grouping, MetroId};
+use groupcast_wire::proto::{KEY_LEN, pair_key};
 use sqlx::AnyPool;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -41,15 +42,32 @@ pub(crate) struct LiveSession {
 pub(crate) struct Live {
     /// Sessions by id.
     pub(crate) sessions: HashMap<SessionId, LiveSession>,
-    /// Current assignment of every non-empty group, by API group id.
-    pub(crate) groups: HashMap<GroupId, Arc<Assignment>>,
+    /// Every non-empty group, by API group id.
+    pub(crate) groups: HashMap<GroupId, Arc<CachedGroup>>,
+}
+
+/// A group as the manager keeps it: its secret for the current epoch and its members (with
+/// no keys).
+pub(crate) struct CachedGroup {
+    /// The group's secret; it never leaves the manager.
+    pub(crate) secret: [u8; KEY_LEN],
+    /// Epoch and members.
+    pub(crate) assignment: Assignment,
 }
 
 impl Live {
-    /// The current assignment of `session`.
-    pub(crate) fn assignment(&self, session: SessionId) -> Option<Arc<Assignment>> {
+    /// The current assignment of `session`, as handed to it: each other member with the key
+    /// the two share ([`pair_key`]), so that the session can authenticate as itself to each
+    /// member and cannot speak for any other.
+    pub(crate) fn assignment(&self, session: SessionId) -> Option<Assignment> {
         let s = self.sessions.get(&session)?;
-        self.groups.get(&s.group).cloned()
+        let g = self.groups.get(&s.group)?;
+        let mut a = g.assignment.clone();
+        for m in a.members.iter_mut().filter(|m| m.session != session) {
+            let key = pair_key(&g.secret, a.epoch, session, m.session);
+            m.key = groupcast_api::format_key(&key);
+        }
+        Some(a)
     }
 }
 
@@ -111,6 +129,8 @@ pub(crate) struct AppState {
     pub(crate) metros: crate::limits::Metros,
     /// SSE streams open per session, capped.
     pub(crate) sse_slots: crate::limits::SseSlots,
+    /// SHA-256 (hex) of the token that may read `/metrics`, if one is configured.
+    pub(crate) metrics_token: Option<String>,
 }
 
 impl AppState {

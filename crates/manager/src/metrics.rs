@@ -173,7 +173,17 @@ impl Metrics {
 }
 
 /// `GET /metrics`.
-pub(crate) async fn metrics(State(app): State<App>) -> impl IntoResponse {
+///
+/// Only for admins and for the operator's scrape token (`--metrics-token`): the figures name
+/// metros and audiences (401 without a token, 403 for a viewer's).
+pub(crate) async fn metrics(
+    State(app): State<App>,
+    headers: axum::http::HeaderMap,
+) -> Result<impl IntoResponse, crate::error::ApiErr> {
+    let hash = crate::db::hash_token(crate::auth::bearer(&headers)?);
+    if app.metrics_token.as_deref() != Some(hash.as_str()) {
+        crate::auth::caller(&app, &hash).await?.admin()?;
+    }
     let mut out = String::new();
     app.metrics.render_counters(&mut out);
     app.metrics.render_histogram(&mut out);
@@ -214,11 +224,11 @@ pub(crate) async fn metrics(State(app): State<App>) -> impl IntoResponse {
         let flagged = app.stats().flagged_by_name(metro);
         let _ = writeln!(out, "{name}{{metro=\"{metro}\"}} {}", u8::from(flagged));
     }
-    (
+    Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         out,
-    )
+    ))
 }

@@ -39,6 +39,7 @@ pub(crate) async fn overview(
             session: s.session,
             metro: s.metro.clone(),
             peer_addr: s.peer_addr.clone(),
+            key: String::new(),
         });
     }
     let metros = metro_views(&app, now, &viewers).await?;

@@ -147,6 +147,8 @@ pub(crate) struct Server {
     pub(crate) admin_token: Option<String>,
     /// See [`crate::Config::header_timeout_ms`].
     header_timeout_ms: u32,
+    /// HTTPS, when configured.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Server {
@@ -157,16 +159,29 @@ impl Server {
                 "the session timeout must exceed the heartbeat interval".into(),
             ));
         }
-        if let Some(t) = &config.admin_token
-            && t.trim().len() < crate::MIN_ADMIN_TOKEN
-        {
-            return Err(Error::Config(format!(
-                "the admin token (GROUPCAST_ADMIN_TOKEN) has {} characters; it must have at least {} \
-                 (a guessable token is the whole manager): make one with `openssl rand -hex 16`",
+        let short = |what: &str, t: &str| {
+            Error::Config(format!(
+                "the {what} has {} characters; it must have at least {} (a guessable token is \
+                 the whole manager): make one with `openssl rand -hex 16`",
                 t.trim().len(),
                 crate::MIN_ADMIN_TOKEN
-            )));
+            ))
+        };
+        let tokens = [
+            ("admin token (GROUPCAST_ADMIN_TOKEN)", &config.admin_token),
+            (
+                "metrics token (GROUPCAST_METRICS_TOKEN)",
+                &config.metrics_token,
+            ),
+        ];
+        for (what, token) in tokens {
+            if let Some(t) = token
+                && t.trim().len() < crate::MIN_ADMIN_TOKEN
+            {
+                return Err(short(what, t));
+            }
         }
+        let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
         let pool = db::open(&config.db_url).await?;
         let admin_token = db::bootstrap_admin(&pool, config.admin_token.clone()).await?;
         let app = Arc::new(AppState {
@@ -185,6 +200,10 @@ impl Server {
             metros: crate::limits::Metros::new(&config.metros, config.max_metros)
                 .map_err(Error::Config)?,
             sse_slots: crate::limits::SseSlots::new(config.max_streams_per_session),
+            metrics_token: config
+                .metrics_token
+                .as_deref()
+                .map(|t| db::hash_token(t.trim())),
         });
         tasks::load_all(&app)
             .await
@@ -195,6 +214,7 @@ impl Server {
             listener,
             admin_token,
             header_timeout_ms: config.header_timeout_ms,
+            tls,
         })
     }
 
@@ -216,7 +236,7 @@ impl Server {
         let stopping = app.stopping.clone();
         let header_timeout = Duration::from_millis(u64::from(self.header_timeout_ms.max(1)));
         crate::http::serve(
-            self.listener,
+            (self.listener, self.tls),
             router(app.clone()),
             header_timeout,
             shutdown,

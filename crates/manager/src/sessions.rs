@@ -70,7 +70,7 @@ pub(crate) async fn open(
         channel,
         heartbeat_ms: app.heartbeat_ms,
         timeout_ms: app.timeout_ms,
-        assignment: Assignment::clone(&assignment),
+        assignment,
     };
     Ok((StatusCode::CREATED, Json(info)))
 }
@@ -140,7 +140,7 @@ pub(crate) async fn heartbeat(
     app.stats().record(metro, id, &old, &hb, now);
     app.metrics
         .heartbeat_took(started.elapsed().as_micros() as u64);
-    Ok(Json(Assignment::clone(&assignment)))
+    Ok(Json(assignment))
 }
 
 /// `DELETE /api/v1/sessions/{id}`.
@@ -176,20 +176,20 @@ pub(crate) async fn events(
         (app, user, slot),
         wake,
         stopping,
-        None::<(GroupId, GroupEpoch, String)>,
+        None::<(GroupId, GroupEpoch)>,
     );
     let stream = futures_util::stream::unfold(
         state,
         move |((app, user, slot), mut wake, mut stopping, last)| async move {
             loop {
                 let current = app.live().assignment(id)?;
-                let key = (current.group, current.epoch, current.key.clone());
+                let key = (current.group, current.epoch);
                 if last.as_ref() != Some(&key) {
                     if !crate::access::may_watch_now(&app.db, &user, channel).await {
                         return None; // revoked: the stream ends, no new key
                     }
                     app.metrics.sse_events.inc();
-                    let event = Event::default().event("group").json_data(&*current).ok()?;
+                    let event = Event::default().event("group").json_data(&current).ok()?;
                     let state = ((app, user, slot), wake, stopping, Some(key));
                     return Some((Ok(event), state));
                 }

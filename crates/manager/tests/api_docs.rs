@@ -76,12 +76,7 @@ fn scenario(url: &str) {
             .0,
         422
     );
-    let metrics = ureq::get(&format!("{}/metrics", api.base()))
-        .call()
-        .unwrap()
-        .into_body()
-        .read_to_string()
-        .unwrap();
+    let metrics = api.metrics();
     for want in [
         "groupcast_sessions_opened_total 1",
         "groupcast_heartbeat_seconds_count 1",

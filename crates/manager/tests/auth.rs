@@ -219,3 +219,44 @@ fn postgres() {
         scenario(&url);
     }
 }
+
+/// `/metrics` names metros and audiences: only admins and the operator's scrape token read it
+/// (issue 13, finding 7); the scrape token opens nothing else.
+#[test]
+fn metrics_needs_an_admin_or_the_scrape_token() {
+    const SCRAPE: &str = "scrape-token-0123456789abcdef0123";
+    let m = groupcast_manager::start_in_thread(groupcast_manager::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        db_url: common::sqlite_url("auth-metrics"),
+        admin_token: Some(ADMIN.to_string()),
+        metrics_token: Some(SCRAPE.to_string()),
+        ..groupcast_manager::Config::default()
+    })
+    .unwrap();
+    let api = Api::new(&m);
+    api.channel("news", json!({}));
+    let viewer = api.viewer("alice", &["news"]);
+    let (status, body) = api.call("GET", "/metrics", "", None);
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(api.call("GET", "/metrics", "wrong", None).0, 401);
+    assert_eq!(api.call("GET", "/metrics", &viewer, None).0, 403);
+    assert_eq!(api.call("GET", "/metrics", ADMIN, None).0, 200);
+    assert_eq!(api.call("GET", "/metrics", SCRAPE, None).0, 200);
+    assert!(api.metrics().contains("groupcast_live_sessions"));
+    assert_eq!(api.call("GET", "/api/v1/me", SCRAPE, None).0, 401);
+    assert_eq!(api.call("GET", "/api/v1/overview", SCRAPE, None).0, 401);
+    m.stop();
+
+    let short = groupcast_manager::start_in_thread(groupcast_manager::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        db_url: common::sqlite_url("auth-metrics-short"),
+        admin_token: Some(ADMIN.to_string()),
+        metrics_token: Some("short".into()),
+        ..groupcast_manager::Config::default()
+    });
+    let err = short
+        .err()
+        .expect("a short scrape token stops the start")
+        .to_string();
+    assert!(err.contains("GROUPCAST_METRICS_TOKEN"), "{err}");
+}

@@ -54,7 +54,7 @@ fn scenario(url: &str) {
         let total: u64 = paris.samples.iter().map(|s| s.received).sum();
         assert!(total > 0 && total < 1 << 40, "received {total}");
     }
-    let metrics = apis[0].agent_get_text("/metrics");
+    let metrics = apis[0].metrics();
     assert!(!metrics.contains("groupcast_refused_total{reason=\"counters\"} 0\n"));
     a.stop();
     b.stop();

@@ -28,12 +28,24 @@ fn scenario(url: &str) {
         .expect("an event when a member joins");
     assert_eq!(joined.group, first.assignment.group);
     assert!(joined.epoch > first.assignment.epoch);
-    assert_ne!(joined.key, first.assignment.key);
+    let added = joined
+        .members
+        .iter()
+        .find(|m| m.session == second.session && m.metro == "lyon")
+        .expect("the new member is listed");
     assert!(
-        joined
-            .members
-            .iter()
-            .any(|m| m.session == second.session && m.metro == "lyon")
+        groupcast_api::parse_key(&added.key).is_some(),
+        "with the key the two share"
+    );
+    let theirs = second
+        .assignment
+        .members
+        .iter()
+        .find(|m| m.session == first.session);
+    assert_eq!(
+        theirs.map(|m| &m.key),
+        Some(&added.key),
+        "the same on both sides"
     );
 
     let third = api.open(&viewer, "news", "nice", 7002);

@@ -1,4 +1,5 @@
-//! Sessions get metro-diverse groups of at most k with one key per (group, epoch).
+//! Sessions get metro-diverse groups of at most k, with one key per pair of members and epoch:
+//! the same on both sides of a pair, different for every other pair, group and epoch.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -18,14 +19,16 @@ fn scenario(url: &str) {
     let mut keys = HashSet::new();
     for i in 0..10u16 {
         let s = api.open(&viewer, "news", metros[i as usize % 3], 6000 + i);
-        assert_eq!(s.assignment.key.len(), 64);
         assert!(s.assignment.members.iter().any(|m| m.session == s.session));
         assert!(s.session.0 < 1 << 63);
-        keys.insert((
-            s.assignment.group,
-            s.assignment.epoch,
-            s.assignment.key.clone(),
-        ));
+        for m in &s.assignment.members {
+            if m.session == s.session {
+                assert!(m.key.is_empty(), "no key with oneself: {m:?}");
+            } else {
+                assert!(groupcast_api::parse_key(&m.key).is_some(), "{m:?}");
+                keys.insert((s.assignment.group, s.assignment.epoch, m.key.clone()));
+            }
+        }
         sessions.push(s.session);
     }
     // Every session's current assignment, from its heartbeat.
@@ -40,10 +43,26 @@ fn scenario(url: &str) {
             "{s} is in its own group"
         );
         let first = groups.entry(a.group).or_insert(a);
+        let ids = |a: &Assignment| a.members.iter().map(|m| m.session).collect::<Vec<_>>();
         assert_eq!(
-            *first, a,
-            "every member sees the same epoch, key and members"
+            (first.epoch, ids(first)),
+            (a.epoch, ids(a)),
+            "every member sees the same epoch and members"
         );
+    }
+    // Pair keys: X's key for Y is Y's key for X, and no other pair's.
+    for (x, ax) in &now {
+        let mine: Vec<&str> = ax.members.iter().map(|m| m.key.as_str()).collect();
+        let distinct: HashSet<&str> = mine.iter().copied().collect();
+        assert_eq!(distinct.len(), mine.len(), "one key per member: {ax:?}");
+        for m in ax.members.iter().filter(|m| m.session != *x) {
+            assert_eq!(
+                key_for(&now[&m.session], *x),
+                m.key,
+                "{x} and {} share one key",
+                m.session
+            );
+        }
     }
     let mut covered = 0;
     for a in groups.values() {
@@ -82,7 +101,21 @@ fn scenario(url: &str) {
     let after = api.heartbeat(&viewer, mover).1.unwrap();
     if after.group == before.group {
         assert!(after.epoch > before.epoch, "a leave bumps the epoch");
-        assert_ne!(after.key, before.key, "and issues a fresh key");
+        let before = &now[&mover];
+        let stayers: Vec<SessionId> = after
+            .members
+            .iter()
+            .map(|m| m.session)
+            .filter(|&s| s != mover && before.members.iter().any(|b| b.session == s))
+            .collect();
+        assert!(!stayers.is_empty(), "{after:?}");
+        for s in stayers {
+            assert_ne!(
+                key_for(&after, s),
+                key_for(before, s),
+                "and issues fresh keys"
+            );
+        }
     }
     assert_eq!(
         api.heartbeat(&viewer, sessions[1]).0,
@@ -100,6 +133,12 @@ fn scenario(url: &str) {
         .unwrap();
     assert_eq!(me.peer_addr, "127.0.0.1:7000");
     m.stop();
+}
+
+/// The key assignment `a` gives for member `other` (empty if it is not listed).
+fn key_for(a: &Assignment, other: SessionId) -> String {
+    let m = a.members.iter().find(|m| m.session == other);
+    m.map(|m| m.key.clone()).unwrap_or_default()
 }
 
 #[test]

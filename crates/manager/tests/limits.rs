@@ -78,7 +78,7 @@ fn new_metros_stop_at_the_cap_and_a_configured_list_admits_only_its_own() {
     assert_eq!(status, 403, "a fourth metro: {answer}");
     // Known metros still open sessions, and the refusal is counted.
     api.open(&viewer, "news", "m2", 4011);
-    let metrics = api.agent_get_text("/metrics");
+    let metrics = api.metrics();
     assert!(
         metrics.contains("groupcast_refused_total{reason=\"metro\"} 1"),
         "{metrics}"

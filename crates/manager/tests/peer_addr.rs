@@ -48,7 +48,7 @@ fn only_the_callers_own_unicast_address() {
     assert_eq!(me["peer_addr"], "127.0.0.1:4001");
     // Admins are held to the same rule; refusals are counted.
     assert_eq!(open(&api, ADMIN, "8.8.8.8:53").0, 403);
-    let metrics = api.agent_get_text("/metrics");
+    let metrics = api.metrics();
     let line = "groupcast_refused_total{reason=\"peer_addr\"} 9";
     assert!(metrics.contains(line), "{metrics}");
     m.stop();

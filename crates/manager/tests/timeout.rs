@@ -43,12 +43,7 @@ fn scenario(url: &str) {
         assert!(g.members.iter().all(|m| m.session != silent), "{g:?}");
         assert!(g.members.len() >= 2, "refilled, nobody alone: {g:?}");
     }
-    let metrics = ureq::get(&format!("{}/metrics", api.base()))
-        .call()
-        .unwrap()
-        .into_body()
-        .read_to_string()
-        .unwrap();
+    let metrics = api.metrics();
     assert!(
         metrics.contains("groupcast_sessions_expired_total 1"),
         "{metrics}"

@@ -54,13 +54,18 @@ fn scenario(url: &str) {
         let through_b = apis[1].heartbeat(&viewer, s).1.unwrap();
         assert_eq!(
             through_a, through_b,
-            "both instances agree on session {s}'s group"
+            "both instances agree on session {s}'s group and keys"
         );
         assert!(through_a.members.iter().any(|m| m.session == s));
         let first = groups
             .entry(through_a.group)
             .or_insert_with(|| through_a.clone());
-        assert_eq!(*first, through_a, "one epoch and key per group");
+        let ids = |a: &Assignment| a.members.iter().map(|m| m.session).collect::<Vec<_>>();
+        assert_eq!(
+            (first.epoch, ids(first)),
+            (through_a.epoch, ids(&through_a)),
+            "one epoch and member list per group"
+        );
     }
     let mut seen = HashSet::new();
     for g in groups.values() {

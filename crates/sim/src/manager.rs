@@ -7,7 +7,7 @@
 
 use crate::scenario::ManagerSettings;
 use groupcast_base::{GroupId, MetroId};
-use groupcast_core::{BeatOutcome, Group, LinkAction, Member, OpenOutcome, Time};
+use groupcast_core::{BeatOutcome, Group, LinkAction, OpenOutcome, Time};
 use groupcast_grouping::{Change, Grouping, Policy};
 use groupcast_wire::proto::{GroupEpoch, KEY_LEN, SenderId};
 use rand::Rng;
@@ -18,7 +18,26 @@ use std::rc::Rc;
 use std::time::Duration;
 
 /// The group a client is told about (`None`: the manager has no group for it).
-pub(crate) type SimGroup = Option<Rc<Group>>;
+pub(crate) type SimGroup = Option<Rc<Roster>>;
+
+/// A group as the manager keeps it: epoch, secret and members. Each member is handed its own
+/// view ([`Roster::view`]), with the keys it shares with the others, as the real manager does.
+#[derive(Debug)]
+pub(crate) struct Roster {
+    /// Bumped on every membership change.
+    pub(crate) epoch: GroupEpoch,
+    /// The group's secret for this epoch (never handed to a member).
+    secret: [u8; KEY_LEN],
+    /// Members and their peer addresses.
+    members: Vec<(SenderId, SocketAddr)>,
+}
+
+impl Roster {
+    /// Member `me`'s view of the group.
+    pub(crate) fn view(&self, me: SenderId) -> Group {
+        Group::derived(self.epoch, &self.secret, me, self.members.iter().copied())
+    }
+}
 
 /// A manager answer on its way to a client.
 #[derive(Clone, Debug)]
@@ -81,7 +100,7 @@ pub(crate) struct Manager {
     /// Sessions whose event stream is connected.
     followers: HashSet<SenderId>,
     /// The current key, epoch and members of each group.
-    groups: HashMap<GroupId, Rc<Group>>,
+    groups: HashMap<GroupId, Rc<Roster>>,
     /// The next session id.
     next_session: u64,
     /// The next epoch (one counter for all groups).
@@ -261,23 +280,18 @@ impl Manager {
     }
 
     /// Gives `members` of group `id` a new epoch and key.
-    fn install(&mut self, id: GroupId, members: &[SenderId], rng: &mut SmallRng) -> Rc<Group> {
+    fn install(&mut self, id: GroupId, members: &[SenderId], rng: &mut SmallRng) -> Rc<Roster> {
         let mut key = [0u8; KEY_LEN];
         rng.fill_bytes(&mut key);
         let epoch = GroupEpoch(self.next_epoch);
         self.next_epoch += 1;
         let members = members
             .iter()
-            .filter_map(|s| {
-                self.by_session.get(s).map(|&i| Member {
-                    id: *s,
-                    addr: peer_addr(i),
-                })
-            })
+            .filter_map(|s| self.by_session.get(s).map(|&i| (*s, peer_addr(i))))
             .collect();
-        let group = Rc::new(Group {
+        let group = Rc::new(Roster {
             epoch,
-            key,
+            secret: key,
             members,
         });
         self.groups.insert(id, Rc::clone(&group));

@@ -158,7 +158,8 @@ impl Node {
                     self.figures.sessions += 1;
                 }
                 LinkEvent::Group(Some(g)) if self.applied != Some(g.epoch) => {
-                    self.core.set_group(now, &g);
+                    let view = g.view(self.core.config().sender);
+                    self.core.set_group(now, &view);
                     self.applied = Some(g.epoch);
                 }
                 LinkEvent::Group(_) | LinkEvent::Refused => {}

@@ -349,13 +349,13 @@ impl Client {
         o.at = (o.at + o.every).max(Time::from_micros(
             now.as_micros().saturating_sub(SLACK.as_micros() as u64),
         ));
-        let (Some((epoch, key)), Ok(pkt)) = (self.peers.current.as_ref(), RtpPacket::parse(rtp))
-        else {
+        let (Some(epoch), Ok(pkt)) = (self.peers.epoch, RtpPacket::parse(rtp)) else {
             return None;
         };
+        let key = &self.peers.list.get(member)?.key;
         let header = Header {
             channel: self.config.channel,
-            epoch: *epoch,
+            epoch,
             sender: self.config.sender,
             counter: self.outbox.take_counter(),
             timestamp_us: now.as_micros(),

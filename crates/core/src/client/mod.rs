@@ -198,7 +198,7 @@ impl Client {
             .any(|m| m.id != c.sender && self.peers.find(m.id).is_none());
         self.peers.set(c.sender, group, now, c.key_grace);
         self.server
-            .set_members(self.peers.list.iter().map(|p| p.id));
+            .set_members(group.epoch, self.peers.list.iter().map(|p| p.id));
         if newcomer {
             self.repair.rearm(now, &mut self.raw);
         }

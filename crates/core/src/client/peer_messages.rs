@@ -26,7 +26,7 @@ impl Client {
             c.unauthenticated += 1;
             return;
         };
-        let key = match self.peers.key(env.header.epoch, now) {
+        let key = match self.peers.key(idx, env.header.epoch, now) {
             Some(k) if env.header.channel == self.config.channel => k,
             _ => {
                 c.stale += 1;
@@ -44,7 +44,7 @@ impl Client {
                 return;
             }
         };
-        if !self.server.fresh(idx, msg.header.counter) {
+        if !self.server.fresh(idx, msg.header.epoch, msg.header.counter) {
             c.replayed += 1;
             return;
         }
@@ -124,14 +124,12 @@ impl Client {
     /// `buf` should hold a full datagram (1,500 bytes for repairs of 1,316-byte payloads).
     pub fn poll_transmit(&mut self, now: Time, buf: &mut [u8]) -> Option<Transmit> {
         while let Some(p) = self.outbox.pop() {
-            let (Some((epoch, key)), Some(i)) =
-                (self.peers.current.as_ref(), self.peers.find(p.to))
-            else {
+            let (Some(epoch), Some(i)) = (self.peers.epoch, self.peers.find(p.to)) else {
                 continue;
             };
             let header = Header {
                 channel: self.config.channel,
-                epoch: *epoch,
+                epoch,
                 sender: self.config.sender,
                 counter: self.outbox.counter(),
                 timestamp_us: now.as_micros(),
@@ -143,6 +141,7 @@ impl Client {
             else {
                 continue;
             };
+            let key = &self.peers.list[i].key;
             let Ok(len) = (Message { header, body }).emit(key, buf) else {
                 self.stats.counters.transmit_dropped += 1;
                 continue;

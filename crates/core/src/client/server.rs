@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::raw::{RawBuffer, SlotState};
 use crate::stats::Counters;
 use groupcast_base::{Time, TokenBucket};
-use groupcast_wire::proto::{Ranges, Repair, ReplayWindow, SenderId};
+use groupcast_wire::proto::{GroupEpoch, Ranges, Repair, ReplayWindow, SenderId};
 use groupcast_wire::{SeqNo, Ssrc};
 use std::net::SocketAddr;
 
@@ -23,8 +23,10 @@ const MAX_SERVED_PER_REQUEST: u32 = 1024;
 struct SenderState {
     /// Its session id.
     id: SenderId,
-    /// Anti-replay window over its counters.
-    replay: ReplayWindow,
+    /// Anti-replay window over its counters in the current epoch (a new key, a new window).
+    replay: (GroupEpoch, ReplayWindow),
+    /// The previous epoch's window, for its messages during the key's grace period.
+    previous: Option<(GroupEpoch, ReplayWindow)>,
     /// Its budget for repairs we serve it.
     budget: TokenBucket,
 }
@@ -64,28 +66,45 @@ impl Server {
         }
     }
 
-    /// Follows a new member list (`ids`, in the member list's order), keeping the state of
-    /// members that stay.
-    pub(crate) fn set_members(&mut self, ids: impl Iterator<Item = SenderId>) {
+    /// Follows a new member list (`ids`, in the member list's order) for `epoch`, keeping the
+    /// budgets of members that stay. Replay state is kept per (epoch, sender): a new epoch
+    /// (a new key) starts a new window, and the old one is kept for the old key's grace.
+    pub(crate) fn set_members(&mut self, epoch: GroupEpoch, ids: impl Iterator<Item = SenderId>) {
         let mut old = std::mem::take(&mut self.senders);
         for id in ids {
             let kept = old
                 .iter()
                 .position(|s| s.id == id)
                 .map(|i| old.swap_remove(i));
-            self.senders.push(kept.unwrap_or_else(|| SenderState {
-                id,
-                replay: ReplayWindow::new(),
-                budget: TokenBucket::full(self.burst),
-            }));
+            self.senders.push(match kept {
+                Some(s) if s.replay.0 == epoch => s,
+                Some(s) => SenderState {
+                    replay: (epoch, ReplayWindow::new()),
+                    previous: Some(s.replay),
+                    ..s
+                },
+                None => SenderState {
+                    id,
+                    replay: (epoch, ReplayWindow::new()),
+                    previous: None,
+                    budget: TokenBucket::full(self.burst),
+                },
+            });
         }
     }
 
-    /// Checks member `idx`'s message counter against its replay window: true if fresh.
-    pub(crate) fn fresh(&mut self, idx: usize, counter: u64) -> bool {
-        self.senders
-            .get_mut(idx)
-            .is_some_and(|s| s.replay.accept(counter).is_ok())
+    /// Checks member `idx`'s message counter in `epoch` against that epoch's replay window
+    /// (the caller has authenticated the message under that epoch's key): true if fresh.
+    pub(crate) fn fresh(&mut self, idx: usize, epoch: GroupEpoch, counter: u64) -> bool {
+        let Some(s) = self.senders.get_mut(idx) else {
+            return false;
+        };
+        let window = match &mut s.previous {
+            _ if s.replay.0 == epoch => &mut s.replay.1,
+            Some((e, w)) if *e == epoch => w,
+            _ => return false,
+        };
+        window.accept(counter).is_ok()
     }
 
     /// Queues repairs for the requested packets we hold (`held` gives our number for an RTP
@@ -166,19 +185,33 @@ mod tests {
         let mut config = Config::new(ChannelId(1), SenderId(1), "239.1.1.1:5004".parse().unwrap());
         config.serve_burst = burst;
         let mut s = Server::new(&config);
-        s.set_members([SenderId(2), SenderId(3)].into_iter());
+        s.set_members(GroupEpoch(1), [SenderId(2), SenderId(3)].into_iter());
         s
     }
 
     #[test]
-    fn replay_state_survives_a_regroup_of_those_who_stay() {
+    fn replay_state_is_kept_per_epoch_and_sender() {
+        let (e1, e2) = (GroupEpoch(1), GroupEpoch(2));
         let mut s = server(10);
-        assert!(s.fresh(0, 5));
-        assert!(!s.fresh(0, 5), "replayed");
-        s.set_members([SenderId(4), SenderId(2)].into_iter());
-        assert!(!s.fresh(1, 5), "member 2 kept its window");
-        assert!(s.fresh(0, 5), "member 4 is new");
-        assert!(!s.fresh(7, 1), "no such member");
+        assert!(s.fresh(0, e1, 5));
+        assert!(!s.fresh(0, e1, 5), "replayed");
+        s.set_members(e1, [SenderId(3), SenderId(2)].into_iter());
+        assert!(!s.fresh(1, e1, 5), "same epoch: member 2 kept its window");
+        s.set_members(e2, [SenderId(4), SenderId(2)].into_iter());
+        assert!(s.fresh(1, e2, 5), "a new key starts a new window");
+        assert!(!s.fresh(1, e2, 5), "replayed in the new epoch");
+        assert!(
+            !s.fresh(1, e1, 5),
+            "the old epoch's window is kept for its grace"
+        );
+        assert!(s.fresh(1, e1, 6));
+        assert!(s.fresh(0, e2, 5), "member 4 is new");
+        assert!(
+            !s.fresh(0, e1, 9),
+            "member 4 has no window in the old epoch"
+        );
+        assert!(!s.fresh(1, GroupEpoch(7), 9), "unknown epoch");
+        assert!(!s.fresh(7, e2, 1), "no such member");
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Shared helpers for the core's integration tests.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
-use groupcast_core::{Client, Config, Group, Member, Time};
+use groupcast_core::{Client, Config, Group, Time};
 use groupcast_wire::proto::{
-    Body, ChannelId, GroupEpoch, GroupKey, Header, KEY_LEN, Message, SenderId,
+    Body, ChannelId, GroupEpoch, GroupKey, Header, KEY_LEN, Message, SenderId, pair_key,
 };
 use std::net::SocketAddr;
 
@@ -48,25 +48,61 @@ pub fn client_in_group(me: u64, n: u64, tweak: impl FnOnce(&mut Config)) -> Clie
     c.expected_pps = 1000;
     tweak(&mut c);
     let mut client = Client::new(c).unwrap();
-    client.set_group(Time::ZERO, &group(1, KEY, n));
+    client.set_group(Time::ZERO, &group_for(me, 1, KEY, n));
     client
 }
 
-pub fn group(epoch: u32, key: [u8; KEY_LEN], n: u64) -> Group {
-    Group {
-        epoch: GroupEpoch(epoch),
-        key,
-        members: (1..=n)
-            .map(|id| Member {
-                id: SenderId(id),
-                addr: peer_addr(id),
-            })
-            .collect(),
-    }
+/// Member 1's view of the group of members 1..=n whose secret is `secret`.
+pub fn group(epoch: u32, secret: [u8; KEY_LEN], n: u64) -> Group {
+    group_for(1, epoch, secret, n)
 }
 
-/// A message from `sender` under `key`.
+/// Member `me`'s view of the group of members 1..=n whose secret is `secret`: each member
+/// with the key `me` shares with it, as the manager hands it out.
+pub fn group_for(me: u64, epoch: u32, secret: [u8; KEY_LEN], n: u64) -> Group {
+    let members = (1..=n).map(|id| (SenderId(id), peer_addr(id)));
+    Group::derived(GroupEpoch(epoch), &secret, SenderId(me), members)
+}
+
+/// The key member `from` uses for what it sends to the member listening at `to`, in a group
+/// whose secret is [`KEY`].
+pub fn key_between(from: u64, to: SocketAddr, epoch: u32) -> GroupKey {
+    let to = u64::from(to.port() - 10_000);
+    GroupKey::new(&pair_key(
+        &KEY,
+        GroupEpoch(epoch),
+        SenderId(from),
+        SenderId(to),
+    ))
+}
+
+/// A message from `sender` to member 1, under the key the two share in a group whose secret
+/// is `secret`.
 pub fn message(
+    sender: u64,
+    counter: u64,
+    epoch: u32,
+    secret: &[u8; KEY_LEN],
+    body: Body<'_>,
+) -> Vec<u8> {
+    message_to(1, sender, counter, epoch, secret, body)
+}
+
+/// A message from `sender` to member `to` (see [`message`]).
+pub fn message_to(
+    to: u64,
+    sender: u64,
+    counter: u64,
+    epoch: u32,
+    secret: &[u8; KEY_LEN],
+    body: Body<'_>,
+) -> Vec<u8> {
+    let key = pair_key(secret, GroupEpoch(epoch), SenderId(sender), SenderId(to));
+    message_keyed(sender, counter, epoch, &key, body)
+}
+
+/// A message from `sender` under exactly `key` (a forger's attempt, say).
+pub fn message_keyed(
     sender: u64,
     counter: u64,
     epoch: u32,

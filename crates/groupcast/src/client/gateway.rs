@@ -21,7 +21,7 @@
 
 use super::output::{self, Output, Viewer, Viewers};
 use super::{Args, http};
-use crate::api_client::{ApiClient, Refused};
+use crate::api_client::{ApiClient, Refused, tls_config};
 use crate::driver::{self, Stop};
 use groupcast_api::Channel;
 use std::collections::HashMap;
@@ -165,7 +165,7 @@ pub(super) fn run(args: &Args) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
     let gateway = Arc::new(Gateway {
         args: args.clone(),
-        api: ApiClient::new(&args.manager, &args.token),
+        api: ApiClient::new(&args.manager, &args.token, tls_config(args.ca.as_deref())?),
         stop: Stop::new(args.duration)?,
         tuned: Mutex::new(HashMap::new()),
         local: listener.local_addr()?,

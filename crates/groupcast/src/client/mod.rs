@@ -17,7 +17,7 @@ mod output;
 mod report;
 mod setup;
 
-use crate::api_client::ApiClient;
+use crate::api_client::{ApiClient, tls_config};
 use crate::driver::clock::Clock;
 use crate::driver::{self, Stop, StopWatch};
 use crate::dropper::Dropper;
@@ -50,6 +50,10 @@ pub(crate) struct Args {
     /// The viewer's token (also from the environment).
     #[arg(long, env = "GROUPCAST_TOKEN", hide_env_values = true)]
     pub(crate) token: String,
+    /// CA certificate(s), PEM, that an https manager's certificate must chain to (default:
+    /// the system's roots).
+    #[arg(long, env = "GROUPCAST_CA", value_name = "FILE")]
+    pub(crate) ca: Option<std::path::PathBuf>,
     /// The channel to watch. Without it the client is a local IPTV gateway: `--output
     /// http://ADDR` then serves `/playlist.m3u` and `/channel/NAME` for every channel the
     /// viewer may watch, tuning a channel while some player watches it.
@@ -139,7 +143,7 @@ async fn tune(
     };
     let clock = Clock::start();
     let mut link = Link::new(
-        ApiClient::new(&args.manager, &args.token),
+        ApiClient::new(&args.manager, &args.token, tls_config(args.ca.as_deref())?),
         request,
         clock.now(),
     );
@@ -386,10 +390,15 @@ impl Driver<'_> {
         if self.applied == Some(id) {
             return;
         }
-        let Some(group) = to_group(a) else {
-            tracing::warn!(group = a.group.0, "assignment with a bad key ignored");
-            return;
-        };
+        let group = to_group(self.core.config().sender, a);
+        let dropped = a.members.len() - group.members.len();
+        if dropped > 0 {
+            tracing::warn!(
+                group = a.group.0,
+                dropped,
+                "members with a bad address or key left out"
+            );
+        }
         let now = self.now();
         self.core.set_group(now, &group);
         self.applied = Some(id);

@@ -4,8 +4,9 @@
 use super::Args;
 use crate::net::{self, Iface};
 use anyhow::Context;
-use groupcast_api::{Assignment, SessionInfo};
+use groupcast_api::{Assignment, SessionId, SessionInfo};
 use groupcast_core::{Config, Group, Member};
+use groupcast_wire::proto::KEY_LEN;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -57,25 +58,30 @@ pub(super) fn core_config(args: &Args, info: &SessionInfo) -> anyhow::Result<Con
     Ok(c)
 }
 
-/// The manager's assignment as the core's group; members with unusable addresses are left out.
-pub(super) fn to_group(a: &Assignment) -> Option<Group> {
-    let key = groupcast_api::parse_key(&a.key)?;
+/// The manager's assignment as the core's group, for session `me`: each other member with
+/// the key we share with it. Members with unusable addresses or keys are left out.
+pub(super) fn to_group(me: SessionId, a: &Assignment) -> Group {
     let members = a
         .members
         .iter()
         .filter_map(|m| {
             let addr = m.peer_addr.parse().ok()?;
+            let key = match groupcast_api::parse_key(&m.key) {
+                Some(k) => k,
+                None if m.session == me => [0; KEY_LEN],
+                None => return None,
+            };
             Some(Member {
                 id: m.session,
                 addr,
+                key,
             })
         })
         .collect();
-    Some(Group {
+    Group {
         epoch: a.epoch,
-        key,
         members,
-    })
+    }
 }
 
 /// `--stats-json`, with a gateway's channel name before the extension (`stats.news.json`).

@@ -72,6 +72,17 @@ pub fn tempdir(name: &str) -> PathBuf {
     d
 }
 
+/// A self-signed certificate for `localhost` and 127.0.0.1 with its key, written as PEM into
+/// `dir` (the certificate is its own CA).
+pub fn self_signed(dir: &Path) -> groupcast_manager::TlsFiles {
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let made = rcgen::generate_simple_self_signed(names).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    groupcast_manager::TlsFiles { cert, key }
+}
+
 /// A socket joined to `group` on loopback.
 pub fn join(group: SocketAddr) -> UdpSocket {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();

@@ -23,13 +23,38 @@ pub struct System {
     pub viewer: String,
     /// Scratch directory.
     pub dir: PathBuf,
+    /// The CA certificate (PEM) of an HTTPS manager's self-signed certificate.
+    pub ca: Option<PathBuf>,
 }
 
 /// Calls the manager's API; panics on transport errors, returns (status, body).
 pub fn call(method: &str, url: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    call_checking(None, method, url, token, body)
+}
+
+/// As [`call`], trusting the certificate(s) in `ca` for an https URL.
+pub fn call_checking(
+    ca: Option<&Path>,
+    method: &str,
+    url: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut tls = ureq::tls::TlsConfig::builder();
+    if let Some(ca) = ca {
+        let pem = std::fs::read(ca).unwrap();
+        let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+            .filter_map(|i| match i.unwrap() {
+                ureq::tls::PemItem::Certificate(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+    }
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(5)))
+        .tls_config(tls.build())
         .build()
         .into();
     let auth = format!("Bearer {token}");
@@ -50,18 +75,33 @@ impl System {
     /// Starts a manager (sessions time out after `timeout_ms`) and creates channel `demo` on a
     /// group whose port is `port_offset` away from a per-process base, plus a viewer.
     pub fn start(name: &str, port_offset: u16, timeout_ms: u32) -> System {
+        Self::start_with(name, port_offset, timeout_ms, false)
+    }
+
+    /// As [`System::start`]; with `https`, the manager serves HTTPS with a certificate for
+    /// `localhost` made now, which clients trust through `--ca`.
+    pub fn start_with(name: &str, port_offset: u16, timeout_ms: u32, https: bool) -> System {
         let dir = super::tempdir(name);
         let admin = format!("admin-token-{}-0123456789abcdef0123", std::process::id());
+        let tls = https.then(|| super::self_signed(&dir));
         let manager = groupcast_manager::start_in_thread(groupcast_manager::Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             db_url: format!("sqlite://{}?mode=rwc", dir.join("m.db").display()),
             admin_token: Some(admin.clone()),
             heartbeat_ms: 200,
             session_timeout_ms: timeout_ms,
+            tls: tls.clone(),
             ..groupcast_manager::Config::default()
         })
         .unwrap();
-        let url = format!("http://{}", manager.addr());
+        let ca = tls.map(|t| t.cert);
+        let url = match ca {
+            Some(_) => format!("https://localhost:{}", manager.addr().port()),
+            None => format!("http://{}", manager.addr()),
+        };
+        let call = |method, url: &str, token: &str, body| {
+            call_checking(ca.as_deref(), method, url, token, body)
+        };
         let port = 30_000 + (std::process::id() % 10_000) as u16 * 2 + port_offset;
         let group = format!("239.255.43.{}:{port}", 1 + port_offset);
         let (s, _) = call(
@@ -86,6 +126,7 @@ impl System {
             group,
             viewer,
             dir,
+            ca,
         }
     }
 
@@ -120,6 +161,10 @@ impl System {
             "--drop-seed",
             &seed,
         ]);
+        let ca = self.ca.as_ref().map(|c| c.to_str().unwrap());
+        if let Some(ca) = &ca {
+            args.extend(["--ca", ca]);
+        }
         args.extend(extra);
         groupcast_logged(&args, &self.dir.join(format!("client-{i}.log")))
     }

@@ -136,10 +136,16 @@ impl Api {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    /// A GET without token; the body as text (e.g. `/metrics`).
-    pub fn agent_get_text(&self, path: &str) -> String {
-        let url = format!("{}{path}", self.base);
-        let mut resp = self.agent.get(&url).call().unwrap();
+    /// `/metrics` as the admin reads it.
+    pub fn metrics(&self) -> String {
+        let url = format!("{}/metrics", self.base);
+        let auth = format!("Bearer {ADMIN}");
+        let mut resp = self
+            .agent
+            .get(&url)
+            .header("Authorization", &auth)
+            .call()
+            .unwrap();
         resp.body_mut().read_to_string().unwrap()
     }
 

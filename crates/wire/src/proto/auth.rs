@@ -1,5 +1,12 @@
-//! Message authentication: truncated HMAC-SHA256 under a group key (RFC 2104, RFC 4868 §2.1).
+//! Message authentication: truncated HMAC-SHA256 (RFC 2104, RFC 4868 §2.1) under the key two
+//! members of a group share, derived by the manager from the group's secret.
+//!
+//! Keys are per pair, not per group: the manager keeps the group's secret and hands each
+//! member only the keys it shares with each other member ([`pair_key`]). A member can then
+//! authenticate as itself to each other member, and nobody else can: a message claiming to
+//! come from Y that reaches X verifies only under K(X, Y), which only X and Y hold.
 
+use groupcast_base::{GroupEpoch, SessionId};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
@@ -8,7 +15,29 @@ pub const TAG_LEN: usize = 16;
 /// Bytes of a group key.
 pub const KEY_LEN: usize = 32;
 
-/// A group's shared secret, handed to the group's members by the manager.
+/// Separates pair-key derivations from any other use of a group secret.
+const PAIR_LABEL: &[u8] = b"groupcast pair key v1";
+
+/// The key members `a` and `b` of a group share during `epoch`:
+/// HMAC-SHA256(secret, label | epoch | lower id | higher id), all big-endian. Symmetric in
+/// `a` and `b`; a new epoch (a new secret) gives unrelated keys.
+pub fn pair_key(
+    secret: &[u8; KEY_LEN],
+    epoch: GroupEpoch,
+    a: SessionId,
+    b: SessionId,
+) -> [u8; KEY_LEN] {
+    let (lo, hi) = if a.0 <= b.0 { (a, b) } else { (b, a) };
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(PAIR_LABEL);
+    mac.update(&epoch.0.to_be_bytes());
+    mac.update(&lo.0.to_be_bytes());
+    mac.update(&hi.0.to_be_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// A message key: the key two members share (from [`pair_key`]), or an edge's token.
 ///
 /// The HMAC key schedule is computed once here and cloned per message. `Debug` never prints
 /// the key.
@@ -79,5 +108,23 @@ mod tests {
         assert!(!key.verify(b"what do ya want for nothing!", &expected));
         assert!(!key.verify(b"what do ya want for nothing?", &expected[..8]));
         assert_eq!(format!("{key:?}"), "GroupKey(..)");
+    }
+
+    #[test]
+    fn pair_keys_are_symmetric_and_differ_per_pair_epoch_and_secret() {
+        let (s, e) = ([7u8; KEY_LEN], GroupEpoch(3));
+        let k = |a, b| pair_key(&s, e, SessionId(a), SessionId(b));
+        assert_eq!(k(1, 2), k(2, 1));
+        assert_ne!(k(1, 2), k(1, 3));
+        assert_ne!(k(1, 2), k(2, 3));
+        assert_ne!(
+            k(1, 2),
+            pair_key(&s, GroupEpoch(4), SessionId(1), SessionId(2))
+        );
+        assert_ne!(
+            k(1, 2),
+            pair_key(&[8; KEY_LEN], e, SessionId(1), SessionId(2))
+        );
+        assert_ne!(k(1, 2), s, "not the secret itself");
     }
 }

@@ -12,7 +12,7 @@ mod auth;
 mod body;
 mod replay;
 
-pub use auth::{GroupKey, KEY_LEN, TAG_LEN};
+pub use auth::{GroupKey, KEY_LEN, TAG_LEN, pair_key};
 pub use body::{MAX_RANGES, Ranges, Repair, SeqRange};
 pub use replay::{ReplayError, ReplayWindow, WINDOW as REPLAY_WINDOW};
 

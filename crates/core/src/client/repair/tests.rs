@@ -1,5 +1,5 @@
 use super::*;
-use crate::membership::{Group, Member};
+use crate::membership::Group;
 use groupcast_wire::proto::{ChannelId, GroupEpoch, KEY_LEN};
 use groupcast_wire::rtp::RtpPacket;
 
@@ -11,18 +11,11 @@ fn config() -> Config {
 
 fn members(ids: &[u64]) -> Membership {
     let mut m = Membership::default();
-    let members = ids
-        .iter()
-        .map(|&id| Member {
-            id: SenderId(id),
-            addr: format!("127.0.0.1:{}", 1000 + id).parse().unwrap(),
-        })
-        .collect();
-    let group = Group {
-        epoch: GroupEpoch(1),
-        key: [1; KEY_LEN],
-        members,
-    };
+    let members = ids.iter().map(|&id| {
+        let addr = format!("127.0.0.1:{}", 1000 + id).parse().unwrap();
+        (SenderId(id), addr)
+    });
+    let group = Group::derived(GroupEpoch(1), &[1; KEY_LEN], SenderId(1), members);
     m.set(SenderId(1), &group, Time::ZERO, Duration::from_secs(1));
     m
 }
