@@ -2,7 +2,7 @@
 //! [`Config::validate`]; every field has an operator-sensible default.
 
 use core::fmt;
-use groupcast_wire::proto::{ChannelId, SenderId};
+use groupcast_wire::proto::{ChannelId, KEY_LEN, SenderId};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -73,6 +73,10 @@ pub struct Config {
     /// Most bytes of the stream since the last random access point kept to serve members'
     /// fast starts and repairs older than the raw buffer (0: none).
     pub gop_bytes: usize,
+    /// Our secret for ping nonces (return routability): drivers pass 32 random bytes, so that
+    /// no member can predict the nonce it must echo to prove an address it does not receive
+    /// at. The default (zeros) is for tests and the simulator.
+    pub nonce_secret: [u8; KEY_LEN],
 }
 
 impl Config {
@@ -104,6 +108,7 @@ impl Config {
             require_ts: true,
             fast_start: false,
             gop_bytes: 0,
+            nonce_secret: [0; KEY_LEN],
         }
     }
 

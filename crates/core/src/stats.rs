@@ -105,6 +105,10 @@ counters! {
     stale,
     /// Authenticated peer messages refused by the replay window.
     replayed,
+    /// Messages not acted on or not sent because the member's address is not proven yet
+    /// (return routability): its requests and fast starts, our requests, repairs and bursts
+    /// to it, pongs beyond one per 100 ms to it, and pongs echoing a nonce we never sent.
+    unverified_refused,
     /// Authenticated peer messages whose body is malformed (bad ranges, bad checksum...).
     malformed,
     /// Pings sent.
@@ -238,7 +242,7 @@ mod tests {
         assert_eq!([a.clone(), b.clone(), b].iter().sum::<Counters>(), sum);
         let names: Vec<_> = sum.fields().map(|(n, _)| n).collect();
         assert_eq!(names, Counters::FIELDS);
-        assert_eq!(names.len(), 37);
+        assert_eq!(names.len(), 38);
         assert_eq!(sum.fields().next(), Some(("received", 11)));
         assert!(sum.fields().any(|f| f == ("ts_packets_out", 18)));
     }

@@ -276,6 +276,7 @@ fn strangers_and_repeated_asks_get_no_burst() {
         while member.poll_playout(now).is_some() {}
     }
     let now = Time::from_millis(1000);
+    prove_members(&mut member, 1, now);
     let bursts = |m: &mut Client, at: Time| -> Vec<(SocketAddr, Vec<u8>)> {
         // A burst of a GOP and more is sent within 200 ms, polled every ms as a driver does.
         (0..200u64)

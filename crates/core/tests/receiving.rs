@@ -398,6 +398,8 @@ fn a_refilled_group_is_asked_at_once_for_what_the_old_one_never_sent() {
     let mut refilled = group(2, KEY, 4);
     refilled.members.retain(|m| m.id.0 != 2);
     c.set_group(Time::from_millis(300), &refilled);
+    // Once they prove their addresses (a ping and its pong, at once).
+    prove_members(&mut c, 1, Time::from_millis(300));
     c.handle_timeout(Time::from_millis(300));
     let reqs = requested(&drain(&mut c, Time::from_millis(300)));
     let mut dsts: Vec<_> = reqs.iter().map(|(d, _)| *d).collect();

@@ -31,7 +31,10 @@ fn a_member_cannot_poison_another_members_replay_window() {
     let keys = forger_keys();
     assert_eq!(keys.len(), 2);
     for key in &keys {
-        x.handle_peer(now, &message_keyed(2, u64::MAX, 1, key, Body::Ping));
+        x.handle_peer(
+            now,
+            &message_keyed(2, u64::MAX, 1, key, Body::Ping { nonce: 0 }),
+        );
     }
     let k = &x.stats().counters;
     assert_eq!(

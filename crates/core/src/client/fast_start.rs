@@ -117,7 +117,13 @@ pub(crate) struct FastStart {
     served: Vec<(SenderId, Time)>,
     /// When we first asked.
     asked: Time,
+    /// A member's ask that came before its address was proven, and when: served as soon as
+    /// its pong proves the address (a round trip later), if that is within [`DEFER_FOR`].
+    deferred: Option<(SenderId, Time)>,
 }
+
+/// How long an ask from a member whose address is not proven yet waits for the proof.
+const DEFER_FOR: Duration = Duration::from_millis(500);
 
 impl Client {
     /// On a new group: asks a member for a fast start if this client has no stream yet.
@@ -290,6 +296,24 @@ impl Client {
     }
 
     /// Member `idx` asks for a fast start: a burst from our GOP store, if we may.
+    /// Keeps member `idx`'s ask until its address is proven (it is pinged at once).
+    pub(super) fn defer_fast_start(&mut self, now: Time, idx: usize) {
+        self.fast.deferred = Some((self.peers.list[idx].id, now));
+    }
+
+    /// Member `idx`'s address was just proven: serves its deferred ask, if any and recent.
+    pub(super) fn proven(&mut self, now: Time, idx: usize) {
+        let id = self.peers.list[idx].id;
+        if let Some((asker, at)) = self.fast.deferred
+            && asker == id
+        {
+            self.fast.deferred = None;
+            if now.saturating_since(at) < DEFER_FOR {
+                self.serve_fast_start(now, idx);
+            }
+        }
+    }
+
     pub(super) fn serve_fast_start(&mut self, now: Time, idx: usize) {
         let from = self.peers.list[idx].id;
         let f = &mut self.fast;
@@ -326,7 +350,11 @@ impl Client {
         if now < o.at {
             return None;
         }
-        let Some(member) = self.peers.find(o.to) else {
+        let Some(member) = self
+            .peers
+            .find(o.to)
+            .filter(|&m| self.peers.verified(m, now))
+        else {
             self.fast.outgoing = None;
             return None;
         };

@@ -134,7 +134,7 @@ impl Client {
             events: VecDeque::new(),
             raw,
             playback,
-            peers: Membership::default(),
+            peers: Membership::new(&config.nonce_secret),
             stats: Stats::default(),
             playing: false,
             sizing: SizeCheck::default(),
@@ -200,7 +200,7 @@ impl Client {
         self.server
             .set_members(group.epoch, self.peers.list.iter().map(|p| p.id));
         if newcomer {
-            self.repair.rearm(now, &mut self.raw);
+            self.repair.rearm(now, &mut self.raw, false);
         }
         self.ask_fast_start(now);
     }
@@ -220,9 +220,10 @@ impl Client {
         self.repair.tail_probe(now, stream, c, &mut to);
         let (out, counters) = (&mut self.outbox, &mut self.stats.counters);
         let every = (c.ping_interval, c.silent_after_pings);
-        self.peers.ping_due(now, every, &mut self.events, |id| {
-            out.push(id, outbox::PendingKind::Ping, counters)
-        });
+        self.peers
+            .ping_due(now, every, &mut self.events, |id, nonce| {
+                out.push(id, outbox::PendingKind::Ping { nonce }, counters)
+            });
         self.fast_start_timeout(now);
         self.release(Release::Due(now));
         self.check_size(now);

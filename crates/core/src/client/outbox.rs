@@ -47,8 +47,11 @@ pub(crate) enum PendingKind {
         /// Its RTP sequence number.
         wire: u16,
     },
-    /// A ping (RTT and liveness).
-    Ping,
+    /// A ping (RTT, liveness and return routability).
+    Ping {
+        /// Its nonce.
+        nonce: u64,
+    },
     /// Asks for a fast start.
     FastStart,
     /// Refuses a fast start.
@@ -59,6 +62,8 @@ pub(crate) enum PendingKind {
         echo_counter: u64,
         /// The ping's timestamp.
         echo_timestamp_us: u64,
+        /// The ping's nonce.
+        echo_nonce: u64,
     },
 }
 
@@ -77,15 +82,17 @@ impl PendingKind {
                 ranges: Ranges::List(&ranges[..usize::from(*n)]),
             },
             PendingKind::Repair { ssrc, seq, wire } => Body::Repair(answer(*ssrc, *seq, *wire)?),
-            PendingKind::Ping => Body::Ping,
+            PendingKind::Ping { nonce } => Body::Ping { nonce: *nonce },
             PendingKind::FastStart => Body::FastStart,
             PendingKind::NoBurst => Body::NoBurst,
             PendingKind::Pong {
                 echo_counter,
                 echo_timestamp_us,
+                echo_nonce,
             } => Body::Pong {
                 echo_counter: *echo_counter,
                 echo_timestamp_us: *echo_timestamp_us,
+                echo_nonce: *echo_nonce,
             },
         })
     }
@@ -174,7 +181,7 @@ impl Outbox {
                     .sum::<u64>();
             }
             PendingKind::Repair { .. } => c.repairs_served += 1,
-            PendingKind::Ping => c.pings_sent += 1,
+            PendingKind::Ping { .. } => c.pings_sent += 1,
             PendingKind::Pong { .. } | PendingKind::FastStart | PendingKind::NoBurst => {}
         }
     }
@@ -223,7 +230,7 @@ mod tests {
     fn a_full_queue_counts_drops_and_repairs_are_found() {
         let (mut o, mut c) = (Outbox::new(1), Counters::default());
         for _ in 0..QUEUE_LIMIT {
-            o.push(SenderId(2), PendingKind::Ping, &mut c);
+            o.push(SenderId(2), PendingKind::Ping { nonce: 1 }, &mut c);
         }
         let repair = PendingKind::Repair {
             ssrc: Ssrc(1),

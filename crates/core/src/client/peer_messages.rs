@@ -49,31 +49,70 @@ impl Client {
             return;
         }
         self.dispatch(now, idx, &msg);
+        // A member whose address is not proven yet (still, after this message) is pinged now.
+        if let Some((to, nonce)) = self.peers.challenge(idx, now) {
+            let c = &mut self.stats.counters;
+            self.outbox.push(to, PendingKind::Ping { nonce }, c);
+        }
     }
 
     /// Acts on an authenticated message from member `idx`.
+    ///
+    /// What would make us send more than a pong (a request, a fast start) is acted on only
+    /// once the member's address is proven (it echoed one of our ping nonces): until then a
+    /// member that registered someone else's address cannot aim our repairs or bursts at it.
     fn dispatch(&mut self, now: Time, idx: usize, msg: &Message<'_>) {
         let from = self.peers.list[idx].id;
+        let asks = matches!(msg.body, Body::Request { .. } | Body::FastStart);
+        if asks && !self.peers.verified(idx, now) {
+            self.stats.counters.unverified_refused += 1;
+            if matches!(msg.body, Body::FastStart) {
+                self.defer_fast_start(now, idx);
+            }
+            return;
+        }
         match msg.body {
             Body::Request { ssrc, ranges } => self.serve(now, idx, Ssrc(ssrc), &ranges),
             Body::Repair(r) => self.on_repair(now, idx, &r),
             Body::FastStart => self.serve_fast_start(now, idx),
             Body::Burst(r) => self.on_burst(now, idx, &r),
             Body::NoBurst => self.on_no_burst(now, idx),
-            Body::Ping => {
+            Body::Ping { nonce } => {
+                if !self.peers.may_pong(idx, now) {
+                    self.stats.counters.unverified_refused += 1;
+                    return;
+                }
                 let h = msg.header;
                 let echo = PendingKind::Pong {
                     echo_counter: h.counter,
                     echo_timestamp_us: h.timestamp_us,
+                    echo_nonce: nonce,
                 };
                 self.outbox.push(from, echo, &mut self.stats.counters);
             }
             Body::Pong {
-                echo_timestamp_us, ..
+                echo_timestamp_us,
+                echo_nonce,
+                ..
             } => {
                 let limit = self.config.silent_after_pings;
-                if self.peers.pong(idx, now, echo_timestamp_us, limit) {
-                    self.events.push_back(Event::PeerAnswering(from));
+                let was_proven = self.peers.verified(idx, now);
+                match self
+                    .peers
+                    .pong(idx, now, (echo_timestamp_us, echo_nonce), limit)
+                {
+                    Some(answering) => {
+                        if answering {
+                            self.events.push_back(Event::PeerAnswering(from));
+                        }
+                        if !was_proven {
+                            // A member just usable: what was asked for (of nobody usable, or
+                            // of members that did not answer) is asked of it at once.
+                            self.repair.rearm(now, &mut self.raw, true);
+                            self.proven(now, idx);
+                        }
+                    }
+                    None => self.stats.counters.unverified_refused += 1,
                 }
             }
         }
@@ -127,6 +166,16 @@ impl Client {
             let (Some(epoch), Some(i)) = (self.peers.epoch, self.peers.find(p.to)) else {
                 continue;
             };
+            let small = matches!(
+                p.what,
+                PendingKind::Ping { .. } | PendingKind::Pong { .. } | PendingKind::FastStart
+            );
+            if !small && !self.peers.verified(i, now) {
+                // Nothing but header-sized messages (pings, pongs, fast start asks, at most a
+                // few per join) to an address not proven to be the member's.
+                self.stats.counters.unverified_refused += 1;
+                continue;
+            }
             let header = Header {
                 channel: self.config.channel,
                 epoch,

@@ -152,12 +152,14 @@ impl RepairScheduler {
     }
 
     /// Makes every missing packet that is not yet due eligible for a request now, with a fresh
-    /// count of attempts.
-    pub(crate) fn rearm(&mut self, now: Time, raw: &mut RawBuffer) {
+    /// count of attempts; with `asked_only`, only those already asked for (the others are
+    /// still inside their reorder hold).
+    pub(crate) fn rearm(&mut self, now: Time, raw: &mut RawBuffer, asked_only: bool) {
         for &seq in &self.missing {
             if let Some(slot) = raw.get_mut(seq)
                 && slot.state == SlotState::Missing
                 && slot.due > now
+                && (!asked_only || slot.attempts > 0)
             {
                 slot.attempts = 0;
                 slot.next_request = now;

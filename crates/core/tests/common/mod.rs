@@ -3,7 +3,7 @@
 
 use groupcast_core::{Client, Config, Group, Time};
 use groupcast_wire::proto::{
-    Body, ChannelId, GroupEpoch, GroupKey, Header, KEY_LEN, Message, SenderId, pair_key,
+    Body, ChannelId, Envelope, GroupEpoch, GroupKey, Header, KEY_LEN, Message, SenderId, pair_key,
 };
 use std::net::SocketAddr;
 
@@ -49,7 +49,35 @@ pub fn client_in_group(me: u64, n: u64, tweak: impl FnOnce(&mut Config)) -> Clie
     tweak(&mut c);
     let mut client = Client::new(c).unwrap();
     client.set_group(Time::ZERO, &group_for(me, 1, KEY, n));
+    prove_members(&mut client, me, Time::ZERO);
     client
+}
+
+/// Proves the other members' addresses to `client` (member `me`, group secret [`KEY`]) as
+/// their pongs would: the last ping it has queued for each member (running its timers at
+/// `now` first) is answered from that member, echoing counter, timestamp and nonce (counter
+/// 0: later test messages count up from 1). Everything else queued is dropped.
+pub fn prove_members(client: &mut Client, me: u64, now: Time) {
+    client.handle_timeout(now);
+    let mut last = std::collections::BTreeMap::new();
+    for (dst, bytes) in drain(client, now) {
+        let env = Envelope::parse(&bytes).unwrap();
+        let epoch = env.header.epoch.0;
+        let msg = env.open(&key_between(me, dst, epoch)).unwrap();
+        if let Body::Ping { nonce } = msg.body {
+            let h = msg.header;
+            last.insert(dst, (epoch, h.counter, h.timestamp_us, nonce));
+        }
+    }
+    for (dst, (epoch, echo_counter, echo_timestamp_us, echo_nonce)) in last {
+        let pong = Body::Pong {
+            echo_counter,
+            echo_timestamp_us,
+            echo_nonce,
+        };
+        let from = u64::from(dst.port() - 10_000);
+        client.handle_peer(now, &message_to(me, from, 0, epoch, &KEY, pong));
+    }
 }
 
 /// Member 1's view of the group of members 1..=n whose secret is `secret`.

@@ -55,6 +55,7 @@ pub(super) fn core_config(args: &Args, info: &SessionInfo) -> anyhow::Result<Con
     c.fast_start = !args.no_fast_start;
     c.gop_bytes = GOP_BYTES;
     c.initial_counter = crate::driver::clock::wall_micros();
+    getrandom::fill(&mut c.nonce_secret).context("random ping-nonce secret")?;
     Ok(c)
 }
 

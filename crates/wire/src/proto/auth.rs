@@ -81,6 +81,40 @@ impl GroupKey {
     }
 }
 
+/// A member's own secret for the nonces of its pings (return routability): a nonce is
+/// HMAC-SHA256(secret, peer id | n)[0..8], which nobody else can predict, the peer included.
+#[derive(Clone)]
+pub struct NonceKey {
+    /// HMAC state already keyed with the secret.
+    mac: Hmac<Sha256>,
+}
+
+impl NonceKey {
+    /// Builds the key from 32 secret bytes (random per process).
+    pub fn new(secret: &[u8; KEY_LEN]) -> Self {
+        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        NonceKey { mac }
+    }
+
+    /// The nonce of the `n`th ping to `peer`.
+    pub fn nonce(&self, peer: SessionId, n: u64) -> u64 {
+        let mut mac = self.mac.clone();
+        mac.update(&peer.0.to_be_bytes());
+        mac.update(&n.to_be_bytes());
+        let full = mac.finalize().into_bytes();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&full[..8]);
+        u64::from_be_bytes(first)
+    }
+}
+
+impl core::fmt::Debug for NonceKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("NonceKey(..)")
+    }
+}
+
 impl core::fmt::Debug for GroupKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("GroupKey(..)")

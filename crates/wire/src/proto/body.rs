@@ -88,15 +88,22 @@ pub(super) fn emit(body: &Body<'_>, out: &mut [u8]) -> Result<usize, ProtoError>
     match body {
         Body::Request { ssrc, ranges } => emit_request(*ssrc, ranges, out),
         Body::Repair(r) | Body::Burst(r) => emit_repair(r, out),
-        Body::Ping | Body::FastStart | Body::NoBurst => Ok(0),
+        Body::FastStart | Body::NoBurst => Ok(0),
+        Body::Ping { nonce } => {
+            let out = out.get_mut(..8).ok_or(ProtoError::TooLong)?;
+            out.copy_from_slice(&nonce.to_be_bytes());
+            Ok(8)
+        }
         Body::Pong {
             echo_counter,
             echo_timestamp_us,
+            echo_nonce,
         } => {
-            let out = out.get_mut(..16).ok_or(ProtoError::TooLong)?;
+            let out = out.get_mut(..24).ok_or(ProtoError::TooLong)?;
             out[..8].copy_from_slice(&echo_counter.to_be_bytes());
-            out[8..].copy_from_slice(&echo_timestamp_us.to_be_bytes());
-            Ok(16)
+            out[8..16].copy_from_slice(&echo_timestamp_us.to_be_bytes());
+            out[16..].copy_from_slice(&echo_nonce.to_be_bytes());
+            Ok(24)
         }
     }
 }
@@ -150,12 +157,15 @@ pub(super) fn parse(kind: MessageType, b: &[u8]) -> Result<Body<'_>, ProtoError>
         MessageType::Request => parse_request(b),
         MessageType::Repair => parse_repair(b).map(Body::Repair),
         MessageType::Burst => parse_repair(b).map(Body::Burst),
-        MessageType::Ping if b.is_empty() => Ok(Body::Ping),
+        MessageType::Ping if b.len() == 8 => Ok(Body::Ping {
+            nonce: u64::from_be_bytes(super::array(b)),
+        }),
         MessageType::FastStart if b.is_empty() => Ok(Body::FastStart),
         MessageType::NoBurst if b.is_empty() => Ok(Body::NoBurst),
-        MessageType::Pong if b.len() == 16 => Ok(Body::Pong {
+        MessageType::Pong if b.len() == 24 => Ok(Body::Pong {
             echo_counter: u64::from_be_bytes(super::array(&b[..8])),
-            echo_timestamp_us: u64::from_be_bytes(super::array(&b[8..])),
+            echo_timestamp_us: u64::from_be_bytes(super::array(&b[8..16])),
+            echo_nonce: u64::from_be_bytes(super::array(&b[16..])),
         }),
         MessageType::Ping | MessageType::Pong | MessageType::FastStart | MessageType::NoBurst => {
             Err(ProtoError::BadBody)

@@ -12,7 +12,7 @@ mod auth;
 mod body;
 mod replay;
 
-pub use auth::{GroupKey, KEY_LEN, TAG_LEN, pair_key};
+pub use auth::{GroupKey, KEY_LEN, NonceKey, TAG_LEN, pair_key};
 pub use body::{MAX_RANGES, Ranges, Repair, SeqRange};
 pub use replay::{ReplayError, ReplayWindow, WINDOW as REPLAY_WINDOW};
 
@@ -76,14 +76,20 @@ pub enum Body<'a> {
     },
     /// One lost packet.
     Repair(Repair<'a>),
-    /// Asks the peer to echo `header.counter` and `header.timestamp_us`.
-    Ping,
+    /// Asks the peer to echo `header.counter`, `header.timestamp_us` and `nonce`.
+    Ping {
+        /// Unpredictable to anyone but the pinger: echoing it proves the peer receives at its
+        /// registered address (return routability).
+        nonce: u64,
+    },
     /// Answers a ping.
     Pong {
         /// The ping's counter.
         echo_counter: u64,
         /// The ping's timestamp, in the pinger's clock.
         echo_timestamp_us: u64,
+        /// The ping's nonce.
+        echo_nonce: u64,
     },
     /// Asks for a burst of the stream from the member's last random access point.
     FastStart,
@@ -99,7 +105,7 @@ impl Body<'_> {
         match self {
             Body::Request { .. } => MessageType::Request,
             Body::Repair(_) => MessageType::Repair,
-            Body::Ping => MessageType::Ping,
+            Body::Ping { .. } => MessageType::Ping,
             Body::Pong { .. } => MessageType::Pong,
             Body::FastStart => MessageType::FastStart,
             Body::Burst(_) => MessageType::Burst,

@@ -41,10 +41,13 @@ fn round_trip(body: Body<'_>) {
 
 #[test]
 fn every_type_round_trips() {
-    round_trip(Body::Ping);
+    round_trip(Body::Ping {
+        nonce: u64::MAX - 3,
+    });
     round_trip(Body::Pong {
         echo_counter: 9,
         echo_timestamp_us: 77,
+        echo_nonce: 0x0123_4567_89ab_cdef,
     });
     let ranges = [
         SeqRange {
@@ -79,20 +82,22 @@ fn ping_matches_fixture() {
     let mut buf = [0u8; 64];
     let n = Message {
         header: header(),
-        body: Body::Ping,
+        body: Body::Ping {
+            nonce: 0x1122_3344_5566_7788,
+        },
     }
     .emit(&key(1), &mut buf)
     .unwrap();
-    let hex: String = buf[..HEADER_LEN]
+    let hex: String = buf[..HEADER_LEN + 8]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
     assert_eq!(
         hex,
         "47430103000000070000000301020304050607080000000000\
-         00002a00000000000f4240"
+         00002a00000000000f42401122334455667788"
     );
-    assert_eq!(n, HEADER_LEN + TAG_LEN);
+    assert_eq!(n, HEADER_LEN + 8 + TAG_LEN);
 }
 
 #[test]
@@ -110,6 +115,7 @@ fn rejects_malformed_envelopes() {
     let pong = Body::Pong {
         echo_counter: 1,
         echo_timestamp_us: 2,
+        echo_nonce: 3,
     };
     let n = Message {
         header: header(),

@@ -10,13 +10,14 @@ fn config() -> Config {
 }
 
 fn members(ids: &[u64]) -> Membership {
-    let mut m = Membership::default();
+    let mut m = Membership::new(&[0; KEY_LEN]);
     let members = ids.iter().map(|&id| {
         let addr = format!("127.0.0.1:{}", 1000 + id).parse().unwrap();
         (SenderId(id), addr)
     });
     let group = Group::derived(GroupEpoch(1), &[1; KEY_LEN], SenderId(1), members);
     m.set(SenderId(1), &group, Time::ZERO, Duration::from_secs(1));
+    m.verify_all(Time::ZERO);
     m
 }
 

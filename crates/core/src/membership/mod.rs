@@ -1,0 +1,288 @@
+//! Membership: the repair group as this client sees it: the members the manager assigned,
+//! the key we share with each of them (the current epoch's, and the previous epoch's during
+//! its grace period), and what we learn of each peer as a repair source: RTT, liveness
+//! (pings answered), useful repairs.
+//!
+//! Keys are per pair of members ([`groupcast_wire::proto::pair_key`]): a message that claims
+//! to come from member Y verifies only under the key we share with Y, so no member can speak
+//! for another.
+//!
+//! What we keep about peers as *requesters* (replay window, serving budget) belongs to the
+//! server (`client/server.rs`).
+
+use crate::Event;
+use groupcast_base::Time;
+use groupcast_wire::proto::{GroupEpoch, GroupKey, KEY_LEN, NonceKey, SenderId, pair_key};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+mod peer;
+pub(crate) use peer::Peer;
+use peer::{CHALLENGE_GAP, NONCES, UNVERIFIED_PONG_GAP};
+#[cfg(test)]
+use peer::{Rtt, VERIFIED_FOR};
+
+/// One other member of the group, as the manager describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// Its session id.
+    pub id: SenderId,
+    /// Where its peer socket listens.
+    pub addr: SocketAddr,
+    /// The key this client and that member share for the epoch (unused for this client's
+    /// own entry).
+    pub key: [u8; KEY_LEN],
+}
+
+/// A group assignment from the manager, as handed to one member.
+#[derive(Clone, Debug)]
+pub struct Group {
+    /// Bumped on every membership change.
+    pub epoch: GroupEpoch,
+    /// The members (this client may be listed; it is skipped).
+    pub members: Vec<Member>,
+}
+
+impl Group {
+    /// What the manager hands member `me` of a group whose secret for `epoch` is `secret`:
+    /// each member with the key `me` shares with it. The simulator and tests build groups so.
+    pub fn derived(
+        epoch: GroupEpoch,
+        secret: &[u8; KEY_LEN],
+        me: SenderId,
+        members: impl IntoIterator<Item = (SenderId, SocketAddr)>,
+    ) -> Group {
+        let members = members
+            .into_iter()
+            .map(|(id, addr)| Member {
+                id,
+                addr,
+                key: pair_key(secret, epoch, me, id),
+            })
+            .collect();
+        Group { epoch, members }
+    }
+}
+
+/// The group: current members with their state and keys, and the previous epoch's keys
+/// during its grace period.
+#[derive(Debug)]
+pub(crate) struct Membership {
+    /// Current members other than us.
+    pub(crate) list: Vec<Peer>,
+    /// Our secret for ping nonces.
+    nonce_key: NonceKey,
+    /// Current epoch, once a group is set.
+    pub(crate) epoch: Option<GroupEpoch>,
+    /// The previous epoch, the keys we shared with its members, and when they stop being
+    /// accepted.
+    previous: Option<(GroupEpoch, PairKeys, Time)>,
+}
+
+/// The key we shared with each member in one epoch.
+type PairKeys = Vec<(SenderId, GroupKey)>;
+
+impl Membership {
+    /// No group yet; ping nonces from `nonce_secret` (random per process in real clients).
+    pub(crate) fn new(nonce_secret: &[u8; KEY_LEN]) -> Self {
+        Membership {
+            list: Vec::new(),
+            nonce_key: NonceKey::new(nonce_secret),
+            epoch: None,
+            previous: None,
+        }
+    }
+
+    /// Installs a new assignment, keeping state of members that stay.
+    pub(crate) fn set(&mut self, me: SenderId, group: &Group, now: Time, grace: Duration) {
+        let mut old = std::mem::take(&mut self.list);
+        let old_keys: PairKeys = old.iter().map(|p| (p.id, p.key.clone())).collect();
+        for m in group.members.iter().filter(|m| m.id != me) {
+            let kept = old
+                .iter()
+                .position(|p| p.id == m.id)
+                .map(|i| old.swap_remove(i));
+            let key = GroupKey::new(&m.key);
+            self.list.push(match kept {
+                // The same address stays proven; a new one must prove itself again.
+                Some(p) if p.addr == m.addr => Peer { key, ..p },
+                Some(p) => Peer {
+                    verified: None,
+                    ..Peer { key, ..p }
+                },
+                None => Peer::new(m.id, m.addr, key),
+            });
+        }
+        if let Some(epoch) = self.epoch.replace(group.epoch)
+            && epoch != group.epoch
+        {
+            self.previous = Some((epoch, old_keys, now + grace));
+        }
+    }
+
+    /// The key to check a message of member `idx` in `epoch` with: the current one, or the
+    /// previous epoch's while in grace at `now`.
+    pub(crate) fn key(&self, idx: usize, epoch: GroupEpoch, now: Time) -> Option<&GroupKey> {
+        let peer = self.list.get(idx)?;
+        if self.epoch == Some(epoch) {
+            return Some(&peer.key);
+        }
+        match &self.previous {
+            Some((e, keys, until)) if *e == epoch && now < *until => {
+                keys.iter().find(|(id, _)| *id == peer.id).map(|(_, k)| k)
+            }
+            _ => None,
+        }
+    }
+
+    /// Index of the member with session id `id`.
+    pub(crate) fn find(&self, id: SenderId) -> Option<usize> {
+        self.list.iter().position(|p| p.id == id)
+    }
+
+    /// The smallest retry timeout among answering peers, if any has been measured.
+    pub(crate) fn best_rto(&self, silent_limit: u32) -> Option<Duration> {
+        self.list
+            .iter()
+            .filter(|p| p.usable(silent_limit))
+            .filter_map(|p| p.rtt.map(|r| r.rto()))
+            .min()
+    }
+
+    /// The best-ranked live peer: measured, lowest RTT, most useful on ties.
+    pub(crate) fn best(&self, silent_limit: u32) -> Option<usize> {
+        let rank = |p: &Peer| {
+            (
+                p.rtt.map_or(Duration::MAX, |r| r.srtt),
+                u64::MAX - p.useful_repairs,
+            )
+        };
+        (0..self.list.len())
+            .filter(|&i| self.list[i].usable(silent_limit))
+            .min_by_key(|&i| rank(&self.list[i]))
+    }
+
+    /// Session ids of the live peers (answering pings, address proven), in list order.
+    pub(crate) fn live(&self, silent_limit: u32) -> impl Iterator<Item = SenderId> + '_ {
+        self.list
+            .iter()
+            .filter(move |p| p.usable(silent_limit))
+            .map(|p| p.id)
+    }
+
+    /// True if peer `idx` may be sent more than pings and pongs at `now`.
+    pub(crate) fn verified(&self, idx: usize, now: Time) -> bool {
+        self.list.get(idx).is_some_and(|p| p.verified(now))
+    }
+
+    /// True if a pong may go to peer `idx` at `now`: always once its address is proven,
+    /// otherwise at most one per [`UNVERIFIED_PONG_GAP`] (it cannot be made a reflector).
+    pub(crate) fn may_pong(&mut self, idx: usize, now: Time) -> bool {
+        let Some(p) = self.list.get_mut(idx) else {
+            return false;
+        };
+        if p.verified(now) {
+            return true;
+        }
+        if p.last_unverified_pong
+            .is_some_and(|t| now.saturating_since(t) < UNVERIFIED_PONG_GAP)
+        {
+            return false;
+        }
+        p.last_unverified_pong = Some(now);
+        true
+    }
+
+    /// Pings each peer whose `interval` has passed (`ping` queues one with its nonce);
+    /// reports, into `events`, peers that reached `silent_limit` unanswered pings.
+    pub(crate) fn ping_due(
+        &mut self,
+        now: Time,
+        (interval, silent_limit): (Duration, u32),
+        events: &mut VecDeque<Event>,
+        mut ping: impl FnMut(SenderId, u64),
+    ) {
+        for p in &mut self.list {
+            let gap = p.ping_gap(interval);
+            if p.last_ping.is_some_and(|t| t + gap > now) {
+                continue;
+            }
+            // A member not proven yet is pinged sooner, and not counted silent for it.
+            if p.last_ping.is_some() && p.verified.is_some() {
+                p.unanswered += 1;
+                if p.unanswered == silent_limit {
+                    events.push_back(Event::PeerSilent(p.id));
+                }
+            }
+            p.last_ping = Some(now);
+            ping(p.id, p.next_nonce(&self.nonce_key));
+        }
+    }
+
+    /// A ping for peer `idx` now, if it is not proven yet and was not challenged in the last
+    /// [`CHALLENGE_GAP`]: called when it sends us something, so that a member that just
+    /// joined proves its address within a round trip, not a ping interval.
+    pub(crate) fn challenge(&mut self, idx: usize, now: Time) -> Option<(SenderId, u64)> {
+        let p = self.list.get_mut(idx)?;
+        if p.verified(now)
+            || p.last_challenge
+                .is_some_and(|t| now.saturating_since(t) < CHALLENGE_GAP)
+        {
+            return None;
+        }
+        p.last_challenge = Some(now);
+        Some((p.id, p.next_nonce(&self.nonce_key)))
+    }
+
+    /// The next time a ping is due.
+    pub(crate) fn next_ping_time(&self, interval: Duration) -> Option<Time> {
+        self.list
+            .iter()
+            .map(|p| p.last_ping.map_or(Time::ZERO, |t| t + p.ping_gap(interval)))
+            .min()
+    }
+
+    /// Takes peer `idx`'s pong echoing our timestamp `echo_us` and one of our recent nonces:
+    /// proof that it receives at its address, an RTT sample (unless the echo lies in the
+    /// future) and proof of life. `None` if the nonce is not one we sent it (nothing is
+    /// learnt); else whether the peer had been silent.
+    pub(crate) fn pong(
+        &mut self,
+        idx: usize,
+        now: Time,
+        (echo_us, echo_nonce): (u64, u64),
+        silent_limit: u32,
+    ) -> Option<bool> {
+        let p = self.list.get_mut(idx)?;
+        let sent = p.pings.min(NONCES as u64) as usize;
+        if !p.nonces[..sent].contains(&echo_nonce) {
+            return None;
+        }
+        p.verified = Some(now);
+        if echo_us <= now.as_micros() {
+            p.sample_rtt(now.saturating_since(Time::from_micros(echo_us)));
+        }
+        let was_silent = p.silent(silent_limit);
+        p.unanswered = 0;
+        Some(was_silent)
+    }
+
+    /// Marks every member's address as proven at `now` (unit tests of what follows).
+    #[cfg(test)]
+    pub(crate) fn verify_all(&mut self, now: Time) {
+        for p in &mut self.list {
+            p.verified = Some(now);
+        }
+    }
+
+    /// Credits peer `idx` with a first repair (ranking prefers useful peers).
+    pub(crate) fn credit(&mut self, idx: usize) {
+        if let Some(p) = self.list.get_mut(idx) {
+            p.useful_repairs += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
