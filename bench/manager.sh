@@ -15,7 +15,7 @@ trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 run() { # DB_URL LABEL
   GROUPCAST_ADMIN_TOKEN=$token "$bin" manager --listen "127.0.0.1:$port" --db "$1" \
-    --session-timeout-ms 600000 >"$work/manager.log" 2>&1 &
+    --session-timeout-ms 600000 --rate-per-user 0 >"$work/manager.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/api/v1/health" >/dev/null 2>&1 && break; sleep 0.2; done
   curl -fs "http://127.0.0.1:$port/api/v1/health" >/dev/null || { cat "$work/manager.log" >&2; exit 1; }

@@ -7,7 +7,7 @@ line; any bearer token is accepted; groups are consecutive sessions in join orde
 (clients join round-robin over metros, so groups span metros); a session without heartbeat for
 --timeout-ms is dropped and its group re-formed with a new epoch and key. Bounded by --duration.
 """
-import argparse, json, os, re, threading, time
+import argparse, hashlib, hmac, json, os, re, struct, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ap = argparse.ArgumentParser()
@@ -54,12 +54,20 @@ def regroup():
     lock.notify_all()
 
 
+def pair_key(secret_hex, epoch, a, b):
+    """The key members a and b share (docs/protocol.md, "Keys and epochs")."""
+    lo, hi = sorted((a, b))
+    msg = b"groupcast pair key v1" + struct.pack("!IQQ", epoch, lo, hi)
+    return hmac.new(bytes.fromhex(secret_hex), msg, hashlib.sha256).hexdigest()
+
+
 def assignment(sid):
     for gid, (ep, key, mem) in groups.items():
         if sid in mem:
-            return dict(group=gid, epoch=ep, key=key, members=[
-                dict(session=m, metro=sessions[m]["metro"], peer_addr=sessions[m]["peer_addr"]) for m in mem])
-    return dict(group=0, epoch=0, key="00" * 32, members=[])
+            return dict(group=str(gid), epoch=ep, members=[
+                dict(session=str(m), metro=sessions[m]["metro"], peer_addr=sessions[m]["peer_addr"],
+                     **({} if m == sid else {"key": pair_key(key, ep, sid, m)})) for m in mem])
+    return dict(group="0", epoch=0, members=[])
 
 
 def reaper():
@@ -137,7 +145,7 @@ class H(BaseHTTPRequestHandler):
                 regroup()
                 ch = dict(channel)
                 ch["group"] = channel["metro_groups"].get(b["metro"], channel["group"])
-                return self.reply(200, dict(session=sid, channel=ch, heartbeat_ms=500,
+                return self.reply(200, dict(session=str(sid), channel=ch, heartbeat_ms=500,
                                             timeout_ms=a.timeout_ms, assignment=assignment(sid)))
         m = re.fullmatch(r"/api/v1/sessions/(\d+)/heartbeat", self.path)
         if m:

@@ -7,9 +7,10 @@
 //! What it deliberately does not do: any I/O, validation beyond what serde does, or storage.
 //!
 //! Ids are the newtypes of `groupcast-base` ([`SessionId`], [`GroupId`], [`GroupEpoch`],
-//! [`ChannelId`], [`Ssrc`]), re-exported here; in JSON each is its bare number.
+//! [`ChannelId`], [`Ssrc`]), re-exported here. In JSON the 64-bit ones (sessions, groups) are
+//! decimal strings, since JavaScript numbers hold 53 bits; the others are bare numbers.
 //!
-//! Every call but `/metrics`, `/api/v1/health` and `/api/v1/openapi.json` carries
+//! Every call but `/api/v1/health` and `/api/v1/openapi.json` carries
 //! `Authorization: Bearer TOKEN`. Errors are [`ApiError`] with a 4xx/5xx status.
 //!
 //! | method and path | who | body | answer |
@@ -363,9 +364,9 @@ mod tests {
         assert_eq!(role, Role::Viewer);
     }
 
-    /// The newtypes leave the JSON as it was: ids are bare numbers.
+    /// 64-bit ids (sessions, groups) are strings, the rest bare numbers.
     #[test]
-    fn ids_serialize_as_plain_numbers() {
+    fn ids_serialize_as_strings_or_numbers() {
         let a = Assignment {
             group: GroupId((1 << 32) | 3),
             epoch: GroupEpoch(2),
@@ -384,7 +385,7 @@ mod tests {
                 },
             ],
         };
-        let json = r#"{"group":4294967299,"epoch":2,"members":[{"session":9,"metro":"paris","peer_addr":"127.0.0.1:1"},{"session":10,"metro":"lyon","peer_addr":"127.0.0.1:2","key":"ab"}]}"#;
+        let json = r#"{"group":"4294967299","epoch":2,"members":[{"session":"9","metro":"paris","peer_addr":"127.0.0.1:1"},{"session":"10","metro":"lyon","peer_addr":"127.0.0.1:2","key":"ab"}]}"#;
         assert_eq!(serde_json::to_string(&a).unwrap(), json);
         assert_eq!(serde_json::from_str::<Assignment>(json).unwrap(), a);
     }

@@ -1,8 +1,10 @@
 //! The ids every layer shares, as newtypes: a session is never mistaken for a group, nor an
 //! epoch for a channel.
 //!
-//! With the `serde` feature each id (de)serializes as its bare number, so JSON carrying them
-//! reads the same as before the newtypes.
+//! With the `serde` feature the 32-bit ids (de)serialize as bare numbers. The 64-bit ones
+//! (sessions, groups) serialize as decimal strings: JavaScript numbers hold 53 bits, and a
+//! dashboard showed session 292844500124289567 as 292844500124289540 (issue 13, finding 7).
+//! They still deserialize from a bare number too, so older clients' JSON reads.
 
 use core::fmt;
 
@@ -13,7 +15,27 @@ macro_rules! id {
         #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
         #[cfg_attr(feature = "serde", serde(transparent))]
         pub struct $name(pub $inner);
-
+        id!(@from $name($inner));
+    };
+    (@string $(#[$doc:meta])* $name:ident($inner:ty)) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub $inner);
+        id!(@from $name($inner));
+        #[cfg(feature = "serde")]
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(&self.0)
+            }
+        }
+        #[cfg(feature = "serde")]
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_any(U64Visitor).map($name)
+            }
+        }
+    };
+    (@from $name:ident($inner:ty)) => {
         impl From<$inner> for $name {
             #[inline]
             fn from(v: $inner) -> Self {
@@ -36,14 +58,41 @@ id! {
 }
 
 id! {
+    @string
     /// A viewer session, as numbered by the manager. It also names a group member: the sender
     /// of every peer message is the session that sent it.
     SessionId(u64)
 }
 
 id! {
+    @string
     /// A repair group, as numbered by the manager.
     GroupId(u64)
+}
+
+/// Reads a 64-bit id from a decimal string or a bare number.
+#[cfg(feature = "serde")]
+struct U64Visitor;
+
+#[cfg(feature = "serde")]
+impl serde::de::Visitor<'_> for U64Visitor {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a 64-bit id as a decimal string")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<u64, E> {
+        Ok(v)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<u64, E> {
+        let digits = !v.is_empty() && v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit());
+        digits
+            .then(|| v.parse().ok())
+            .flatten()
+            .ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+    }
 }
 
 id! {
@@ -97,9 +146,28 @@ mod tests {
 
     #[cfg(feature = "serde")]
     #[test]
-    fn ids_are_plain_numbers_in_json() {
-        assert_eq!(serde_json::to_string(&SessionId(42)).unwrap(), "42");
+    fn small_ids_are_numbers_and_64_bit_ids_strings_in_json() {
+        assert_eq!(serde_json::to_string(&ChannelId(42)).unwrap(), "42");
+        let big = SessionId(292_844_500_124_289_567);
+        assert_eq!(
+            serde_json::to_string(&big).unwrap(),
+            r#""292844500124289567""#
+        );
+        let back: SessionId = serde_json::from_str(r#""292844500124289567""#).unwrap();
+        assert_eq!(back, big);
         let g: GroupId = serde_json::from_str("17").unwrap();
-        assert_eq!(g, GroupId(17));
+        assert_eq!(g, GroupId(17), "a bare number still reads");
+        for bad in [
+            r#""""#,
+            r#""-1""#,
+            r#""1e3""#,
+            r#"" 7""#,
+            r#""18446744073709551616""#,
+            "-1",
+            "1.5",
+            "null",
+        ] {
+            assert!(serde_json::from_str::<SessionId>(bad).is_err(), "{bad}");
+        }
     }
 }

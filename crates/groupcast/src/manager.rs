@@ -62,6 +62,14 @@ pub(crate) struct Args {
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
+    /// Requests per second one user may make, in bursts of twice that (429 beyond); 0 turns
+    /// the limit off (e.g. a load test from one token).
+    #[arg(long, default_value_t = 100)]
+    rate_per_user: u32,
+    /// Most connections one remote address may hold open; more are closed at once (0: no
+    /// cap). Raise it for a proxy or a large NAT in front of many viewers.
+    #[arg(long, default_value_t = 256)]
+    max_connections_per_address: u32,
 }
 
 /// Runs the manager.
@@ -79,6 +87,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         max_metros: args.max_metros,
         header_timeout_ms: args.header_timeout_ms,
         metrics_token: args.metrics_token.clone(),
+        rate_per_user: args.rate_per_user,
+        max_connections_per_address: args.max_connections_per_address,
         tls: match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => Some(groupcast_manager::TlsFiles {
                 cert: cert.clone(),

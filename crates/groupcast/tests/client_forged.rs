@@ -61,7 +61,7 @@ fn forged_and_garbage_datagrams_are_counted_never_answered() {
         &sys.admin,
         None,
     );
-    let member = sessions[0]["session"].as_u64().unwrap();
+    let member: u64 = sessions[0]["session"].as_str().unwrap().parse().unwrap();
     let (_, ch) = call(
         "GET",
         &format!("{}/api/v1/channels/demo", sys.url),

@@ -97,9 +97,12 @@ impl FromRequestParts<App> for Auth {
     type Rejection = ApiErr;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        caller(app, &hash_token(bearer(&parts.headers)?))
-            .await
-            .map(Auth)
+        let caller = caller(app, &hash_token(bearer(&parts.headers)?)).await?;
+        if let Err(e) = app.rates.check(&caller.name) {
+            app.metrics.refused.rate.inc();
+            return Err(e);
+        }
+        Ok(Auth(caller))
     }
 }
 

@@ -38,6 +38,7 @@ mod live;
 mod metrics;
 mod overview;
 mod peer_addr;
+mod rate;
 mod routes;
 mod sessions;
 mod stats;
@@ -84,6 +85,10 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// Serve HTTPS with this certificate and key (plain HTTP without).
     pub tls: Option<TlsFiles>,
+    /// Requests per second one user may make (bursts of twice that); 0: no limit.
+    pub rate_per_user: u32,
+    /// Most connections one remote address may hold open (0: no cap); more are closed at once.
+    pub max_connections_per_address: u32,
 }
 
 /// The manager's certificate chain and private key, PEM files.
@@ -111,6 +116,8 @@ impl Default for Config {
             header_timeout_ms: 10_000,
             metrics_token: None,
             tls: None,
+            rate_per_user: 100,
+            max_connections_per_address: 256,
         }
     }
 }

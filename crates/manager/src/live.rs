@@ -131,6 +131,8 @@ pub(crate) struct AppState {
     pub(crate) sse_slots: crate::limits::SseSlots,
     /// SHA-256 (hex) of the token that may read `/metrics`, if one is configured.
     pub(crate) metrics_token: Option<String>,
+    /// Per-user request rates.
+    pub(crate) rates: crate::rate::Rates,
 }
 
 impl AppState {

@@ -71,6 +71,10 @@ pub(crate) struct Refused {
     pub(crate) counters: Counter,
     /// A session in a metro outside the configured list, or a new metro beyond the cap.
     pub(crate) metro: Counter,
+    /// A request beyond its user's rate (429).
+    pub(crate) rate: Counter,
+    /// A connection beyond its address's cap (closed at once).
+    pub(crate) connections: Counter,
 }
 
 impl Refused {
@@ -84,6 +88,8 @@ impl Refused {
             ("peer_addr", &self.peer_addr),
             ("counters", &self.counters),
             ("metro", &self.metro),
+            ("rate", &self.rate),
+            ("connections", &self.connections),
         ];
         for (reason, c) in reasons {
             let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {}", c.get());

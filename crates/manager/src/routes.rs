@@ -149,6 +149,8 @@ pub(crate) struct Server {
     header_timeout_ms: u32,
     /// HTTPS, when configured.
     tls: Option<tokio_rustls::TlsAcceptor>,
+    /// See [`crate::Config::max_connections_per_address`].
+    max_connections_per_address: u32,
 }
 
 impl Server {
@@ -204,6 +206,7 @@ impl Server {
                 .metrics_token
                 .as_deref()
                 .map(|t| db::hash_token(t.trim())),
+            rates: crate::rate::Rates::new(config.rate_per_user),
         });
         tasks::load_all(&app)
             .await
@@ -215,6 +218,7 @@ impl Server {
             admin_token,
             header_timeout_ms: config.header_timeout_ms,
             tls,
+            max_connections_per_address: config.max_connections_per_address,
         })
     }
 
@@ -235,11 +239,14 @@ impl Server {
         let background = tokio::spawn(tasks::run(app.clone()));
         let stopping = app.stopping.clone();
         let header_timeout = Duration::from_millis(u64::from(self.header_timeout_ms.max(1)));
+        let per_address = crate::http::PerAddress::new(self.max_connections_per_address);
+        let metrics = app.clone();
+        let refused = move || metrics.metrics.refused.connections.inc();
         crate::http::serve(
-            (self.listener, self.tls),
+            (self.listener, self.tls, per_address),
             router(app.clone()),
             header_timeout,
-            shutdown,
+            (shutdown, refused),
             || {
                 stopping.send_replace(true);
             },

@@ -79,7 +79,8 @@ fn scenario(url: &str) {
             .0,
         204
     );
-    let watching = groupcast_api::SessionId(watching["session"].as_u64().unwrap());
+    let watching: groupcast_api::SessionId =
+        serde_json::from_value(watching["session"].clone()).unwrap();
     assert_eq!(
         api.heartbeat(&viewer, watching).0,
         404,

@@ -147,6 +147,10 @@ fn scenario(url: &str) {
     );
     assert!(dom.contains("<polyline"), "charts are drawn");
     assert!(dom.contains("<b>6</b>live viewers"), "six live viewers");
+    for (s, _) in &sessions {
+        // 63-bit ids travel as strings: a JavaScript number would round the last digits.
+        assert!(dom.contains(&s.to_string()), "session {s} shown exactly");
+    }
 
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
     let _ = std::fs::remove_file(&shot);

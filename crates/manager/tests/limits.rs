@@ -232,3 +232,102 @@ fn a_short_or_empty_admin_token_is_refused() {
     let ok = "x".repeat(groupcast_manager::MIN_ADMIN_TOKEN);
     start_with("short-token-32", &ok).unwrap().stop();
 }
+
+/// Before: a viewer's loss-report flood raised memory to 137 MB and one heartbeat to 959 ms.
+/// Now each user draws from a token bucket (`--rate-per-user`): beyond it, 429 before any
+/// work, counted; other users are not slowed.
+#[test]
+fn a_users_request_flood_is_cut_at_its_rate_and_others_are_not() {
+    let m = start(
+        "limits-rate",
+        Config {
+            rate_per_user: 20,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    let api = Api::new(&m);
+    api.channel("news", json!({}));
+    let (flooder, other) = (api.viewer("f", &["news"]), api.viewer("o", &["news"]));
+    let s = api.open(&flooder, "news", "paris", 4100).session;
+    let beat = groupcast_api::Heartbeat {
+        stats: groupcast_api::ClientStats::default(),
+        ssrc: groupcast_api::Ssrc(1),
+        losses: (0..512).collect(),
+    };
+    let body = serde_json::to_value(&beat).unwrap();
+    let path = format!("/api/v1/sessions/{s}/heartbeat");
+    let statuses: Vec<u16> = (0..200)
+        .map(|_| api.call("POST", &path, &flooder, Some(body.clone())).0)
+        .collect();
+    let ok = statuses.iter().filter(|&&s| s == 200).count();
+    let limited = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!(ok + limited, 200, "{statuses:?}");
+    assert!(
+        limited >= 100,
+        "most of a 200-request flood is cut: {ok} answered"
+    );
+    assert!(ok >= 40, "the burst (40) goes through: {ok}");
+    let (status, body) = api.call("POST", &path, &flooder, Some(body));
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("retry in"),
+        "{body}"
+    );
+    assert_eq!(
+        api.call("GET", "/api/v1/me", &other, None).0,
+        200,
+        "per user"
+    );
+    let metrics = api.metrics();
+    let refused = format!("groupcast_refused_total{{reason=\"rate\"}} {}", limited + 1);
+    assert!(metrics.contains(&refused), "{metrics}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        api.call("GET", "/api/v1/me", &flooder, None).0,
+        200,
+        "refilled"
+    );
+    m.stop();
+}
+
+/// Before: nothing capped the connections one address held (3,000 SSE streams, idle sockets).
+/// Now an address holds at most `--max-connections-per-address`; the next is closed at once,
+/// counted, and a slot frees as soon as a connection closes.
+#[test]
+fn one_address_holds_at_most_its_cap_of_connections() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+    let m = start(
+        "limits-conns",
+        Config {
+            max_connections_per_address: 8,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    let held: Vec<TcpStream> = (0..8)
+        .map(|_| TcpStream::connect(m.addr()).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut extra = TcpStream::connect(m.addr()).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = extra.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut buf = [0u8; 64];
+    assert!(
+        matches!(extra.read(&mut buf), Ok(0) | Err(_)),
+        "the ninth connection is closed without an answer"
+    );
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    let api = Api::new(&m);
+    assert!(
+        api.metrics()
+            .contains("groupcast_refused_total{reason=\"connections\"} 1"),
+        "counted"
+    );
+    m.stop();
+}

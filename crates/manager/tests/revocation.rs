@@ -18,7 +18,7 @@ fn open(api: &Api, token: &str, port: u16) -> (u16, Option<SessionId>) {
     let body =
         json!({"channel": "news", "metro": "paris", "peer_addr": format!("127.0.0.1:{port}")});
     let (status, v) = api.call("POST", "/api/v1/sessions", token, Some(body));
-    (status, v["session"].as_u64().map(SessionId))
+    (status, serde_json::from_value(v["session"].clone()).ok())
 }
 
 fn revoke(api: &Api, user: &str) {
