@@ -50,6 +50,11 @@ pub(crate) struct Args {
     /// Loss on peer-to-peer messages, in percent.
     #[arg(long, default_value_t = 0.0)]
     peer_loss: f64,
+    /// Loss on every link, not only the multicast's: peer messages (requests, repairs, pings,
+    /// bursts) also cross their receiver's access link (--loss) and, between metros, its
+    /// metro trunk (--metro-loss), as a lossy link drops all UDP.
+    #[arg(long)]
+    loss_on_all_links: bool,
     /// One-way peer delay, ms: a base plus uniform jitter of the same size.
     #[arg(long, default_value_t = 5.0)]
     peer_delay_ms: f64,
@@ -198,6 +203,7 @@ fn scenario(args: &Args) -> anyhow::Result<Scenario> {
             .collect::<anyhow::Result<_>>()?,
         churn: percent(args.churn, "churn")?,
         peer_loss: loss_model(percent(args.peer_loss, "peer-loss")?, 1.0),
+        loss_on_all_links: args.loss_on_all_links,
         media_delay: (Duration::from_millis(2), Duration::ZERO),
         peer_delay: (peer_delay, peer_delay),
         ts_per_datagram: args.ts_per_datagram.clamp(1, 7),

@@ -209,6 +209,17 @@ impl<'a> Network<'a> {
             if silent || to >= clients || node.peer_loss.lose(&mut node.rng) {
                 continue;
             }
+            if self.s.loss_on_all_links {
+                // The receiver's access link, and its metro's trunk when crossing metros.
+                let metros = self.s.metros.max(1);
+                let crosses = to % metros != node.metro;
+                let access = node.rng.random_bool(self.s.media_loss.mean_loss());
+                let trunk = crosses && node.rng.random_bool(self.s.metro_loss.mean_loss());
+                if access || trunk {
+                    node.report.peer_messages_lost += 1;
+                    continue;
+                }
+            }
             let at = (now + jitter(&mut node.rng, self.s.peer_delay)).max(not_before);
             let mut msg = self.spare.pop().unwrap_or_default();
             msg.clear();

@@ -83,6 +83,9 @@ pub struct ClientReport {
     pub peer_bytes_sent: u64,
     /// Repair bytes this client sent.
     pub repair_bytes_sent: u64,
+    /// Peer messages this client sent that the receiver's access link or metro trunk lost
+    /// ([`crate::Scenario::loss_on_all_links`]).
+    pub peer_messages_lost: u64,
     /// How its manager link went.
     pub link: LinkFigures,
 }
@@ -99,6 +102,7 @@ impl ClientReport {
             dropped_packets: Vec::new(),
             peer_bytes_sent: 0,
             repair_bytes_sent: 0,
+            peer_messages_lost: 0,
             link: LinkFigures::default(),
         }
     }

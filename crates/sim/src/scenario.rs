@@ -38,6 +38,11 @@ pub struct Scenario {
     pub check_output: bool,
     /// Loss on every peer-to-peer message.
     pub peer_loss: LossModel,
+    /// Loss on every link, not only the multicast's: each peer message (request, repair,
+    /// ping, burst...) also crosses its receiver's access link, and between metros its
+    /// receiver's metro trunk, losing it at `media_loss`'s and `metro_loss`'s mean rates
+    /// (independent draws), as a lossy access link and trunk drop all UDP (issue 12).
+    pub loss_on_all_links: bool,
     /// One-way delay and uniform jitter, source → client.
     pub media_delay: (Duration, Duration),
     /// One-way delay and uniform jitter, client → client.
@@ -156,6 +161,7 @@ impl Default for Scenario {
             ts_per_datagram: 7,
             check_output: true,
             peer_loss: LossModel::None,
+            loss_on_all_links: false,
             media_delay: (Duration::from_millis(2), Duration::from_micros(500)),
             peer_delay: (Duration::from_millis(5), Duration::from_millis(10)),
             reorder: 0.0,
