@@ -45,25 +45,17 @@ fn rekey_keeps_state_and_old_key_for_grace() {
     assert!(peers.list[two].rtt.is_some());
     assert!(peers.find(SenderId(3)).is_none() && peers.find(SenderId(4)).is_some());
     let four = peers.find(SenderId(4)).unwrap();
+    let has_key = |i, epoch, ms| {
+        let at = Time::from_millis(ms);
+        peers.key(i, GroupEpoch(epoch), at).is_some()
+    };
     assert!(
-        peers
-            .key(two, GroupEpoch(2), Time::from_millis(100))
-            .is_some()
+        has_key(two, 2, 100) && has_key(two, 1, 2099),
+        "the old key, in grace"
     );
+    assert!(!has_key(two, 1, 2100), "not after");
     assert!(
-        peers
-            .key(two, GroupEpoch(1), Time::from_millis(2099))
-            .is_some()
-    );
-    assert!(
-        peers
-            .key(two, GroupEpoch(1), Time::from_millis(2100))
-            .is_none()
-    );
-    assert!(
-        peers
-            .key(four, GroupEpoch(1), Time::from_millis(200))
-            .is_none(),
+        !has_key(four, 1, 200),
         "a new member has no key of the epoch before it joined"
     );
     assert!(peers.key(two, GroupEpoch(3), Time::ZERO).is_none());
