@@ -2,8 +2,10 @@
 //! reach the handlers) interleaved with timer runs never panics, and its counters stay sane.
 #![no_main]
 
-use groupcast_core::{Client, Config, Group, Member, Time};
-use groupcast_wire::proto::{ChannelId, GroupEpoch, KEY_LEN, SenderId};
+use groupcast_core::{Client, Config, Group, Time};
+use groupcast_wire::proto::{
+    Body, ChannelId, Envelope, GroupEpoch, GroupKey, Header, KEY_LEN, Message, SenderId, pair_key,
+};
 use libfuzzer_sys::fuzz_target;
 use std::net::SocketAddr;
 
@@ -15,11 +17,33 @@ fuzz_target!(|data: &[u8]| {
     cfg.expected_pps = 100;
     cfg.buffer = std::time::Duration::from_millis(50);
     let mut c = Client::new(cfg).expect("valid config");
-    let members = (1..=3).map(|id| Member { id: SenderId(id), addr: SocketAddr::from(([127, 0, 0, 1], 9000 + id as u16)) }).collect();
-    c.set_group(Time::ZERO, &Group { epoch: GroupEpoch(1), key: [5; KEY_LEN], members });
-    let key = groupcast_wire::proto::GroupKey::new(&[5; KEY_LEN]);
-    let mut now = 0u64;
+    let members = (1..=3).map(|id| (SenderId(id), SocketAddr::from(([127, 0, 0, 1], 9000 + id as u16))));
+    let epoch = GroupEpoch(1);
+    c.set_group(Time::ZERO, &Group::derived(epoch, &[5; KEY_LEN], SenderId(1), members));
+    // The key member 2 and we share; member 2 proves its address by answering our ping, so
+    // its fuzzed requests reach the server.
+    let key = GroupKey::new(&pair_key(&[5; KEY_LEN], epoch, SenderId(1), SenderId(2)));
     let mut buf = [0u8; 1600];
+    c.handle_timeout(Time::ZERO);
+    let mut pings = Vec::new();
+    while let Some(t) = c.poll_transmit(Time::ZERO, &mut buf) {
+        if t.dst.port() == 9002 {
+            pings.push(buf[..t.len].to_vec());
+        }
+    }
+    for ping in pings {
+        let Ok(Message { header: h, body: Body::Ping { nonce } }) =
+            Envelope::parse(&ping).and_then(|e| e.open(&key))
+        else {
+            continue;
+        };
+        let header = Header { sender: SenderId(2), counter: 0, ..h };
+        let pong = Body::Pong { echo_counter: h.counter, echo_timestamp_us: h.timestamp_us, echo_nonce: nonce };
+        let n = Message { header, body: pong }.emit(&key, &mut buf).expect("a pong fits");
+        let pong = buf[..n].to_vec();
+        c.handle_peer(Time::ZERO, &pong);
+    }
+    let mut now = 0u64;
     // Input: records of [kind, len, bytes...].
     let mut rest = data;
     while rest.len() >= 2 {
