@@ -23,6 +23,32 @@ gc=$PWD/target/release/groupcast
 # The sample re-muxed to a constant 20 Mbit/s, and its first 2 s at RATE_MBPS (null-padded).
 ffmpeg -hide_banner -loglevel error -y -i assets/sample.ts -c copy -muxrate 20000k -f mpegts "$work/20m.ts"
 ffmpeg -hide_banner -loglevel error -y -i assets/sample.ts -t 2 -c copy -muxrate "${RATE_MBPS}000k" -f mpegts "$work/fast.ts"
+# Most of those packets are null padding, which carries nothing to decrypt. So that the
+# encrypted rows decrypt the whole rate, turn every null packet into a packet of a private PES
+# stream on PID 0x1ff0 (not in the PMT: players skip it; a PES start every 64 packets), in both
+# files, for the clear rows too.
+fill() {
+  python3 - "$1" <<'PY'
+import sys
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+n = 0
+for at in range(0, len(data) - 187, 188):
+    p = data[at:at + 188]
+    if p[0] != 0x47 or ((p[1] & 0x1f) << 8 | p[2]) != 0x1fff:
+        continue
+    start = n % 64 == 0
+    p[1] = (0x40 if start else 0) | 0x1f
+    p[2] = 0xf0
+    p[3] = 0x10 | (n % 16)
+    p[4:] = bytes(range(184)) if not start else b"\x00\x00\x01\xbd\x00\x00" + bytes(178)
+    data[at:at + 188] = p
+    n += 1
+open(path, "wb").write(data)
+PY
+}
+fill "$work/20m.ts"
+fill "$work/fast.ts"
 
 # CPU seconds of a process, all its threads, from the scheduler's own clock (schedstat, in ns).
 # Not /proc/PID/stat's utime + stime: those are sampled at the timer tick, and a process that
@@ -42,14 +68,19 @@ measure() {
 
 # A manager with one channel per stream and a viewer.
 admin=bench-admin-token-0123456789abcdef
-GROUPCAST_ADMIN_TOKEN=$admin timeout $((SECS * 4 + 60)) $gc manager --listen 127.0.0.1:48080 \
+# Encrypted channels (issue 13, finding 8): the manager hands every session its channel's media
+# keys; the sources of c20e and faste scramble with the same secret.
+secret=bench-media-secret-0123456789abcdef
+GROUPCAST_MEDIA_SECRET=$secret GROUPCAST_ADMIN_TOKEN=$admin timeout $((SECS * 4 + 60)) $gc manager --listen 127.0.0.1:48080 \
   --db "sqlite://$work/m.db?mode=rwc" >/dev/null 2>&1 &
 for _ in $(seq 50); do curl -sf http://127.0.0.1:48080/api/v1/health >/dev/null && break; sleep 0.1; done
 api() { curl -sf -X POST -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
   "http://127.0.0.1:48080/api/v1/$1" -d "$2"; }
 api channels '{"name":"c20","group":"239.255.51.1:5004"}' >/dev/null
 api channels '{"name":"fast","group":"239.255.51.2:5004","buffer_ms":500}' >/dev/null
-token=$(api users '{"name":"bench","role":"viewer","channels":["c20","fast"]}' |
+api channels '{"name":"c20e","group":"239.255.51.4:5004"}' >/dev/null
+api channels '{"name":"faste","group":"239.255.51.5:5004","buffer_ms":500}' >/dev/null
+token=$(api users '{"name":"bench","role":"viewer","channels":["c20","fast","c20e","faste"]}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 client() { # exec: the measured PID is the client itself
   GROUPCAST_TOKEN=$token exec $gc client --manager http://127.0.0.1:48080 --channel "$1" --metro m \
@@ -67,13 +98,23 @@ d = json.load(open(path))
 pps = d["received"] / d["seconds"]; mbps = pps * 1328 * 8 / 1e6
 cpu = c / (secs - 2) * 100
 print(f"| {name:46} | {mbps:9.2f} | {pps:11.0f} | {cpu:8.2f} | {cpu / mbps:12.4f} | {d['lost']:9} |")
+if d.get("media_decrypted") or d.get("media_no_key"):
+    print(f"|   (TS packets decrypted {d['media_decrypted']}, left scrambled {d['media_no_key']})")
 PY
 }
+encrypted() { echo --media-secret "$secret" --channel "$1"; }
 
 # 1. groupcast client on the 20 Mbit/s multicast.
 $gc source --input "$work/20m.ts" --loop --group 239.255.51.1:5004 --iface 127.0.0.1 --duration $((SECS + 6)) 2>/dev/null &
 c=$(measure client c20 "$work/c20.json")
 report "groupcast client, 20 Mbit/s multicast" "$c" "$work/c20.json"
+sleep 1
+
+# 1b. The same, encrypted.
+$gc source --input "$work/20m.ts" --loop --group 239.255.51.4:5004 --iface 127.0.0.1 --duration $((SECS + 6)) \
+  $(encrypted c20e) 2>/dev/null &
+c=$(measure client c20e "$work/c20e.json")
+report "groupcast client, 20 Mbit/s, encrypted" "$c" "$work/c20e.json"
 sleep 1
 
 # 2. ristreceiver on the same stream relayed by ristsender (simple profile) over loopback.
@@ -96,3 +137,11 @@ $gc source --input "$work/fast.ts" --loop --group 239.255.51.2:5004 --iface 127.
   --stats-json "$work/fast-source.json" 2>/dev/null &
 c=$(measure client fast "$work/fast.json")
 report "groupcast client, ${RATE_MBPS} Mbit/s multicast" "$c" "$work/fast.json"
+pkill -f "groupcast source --input $work/fast.ts" 2>/dev/null || true
+sleep 1
+
+# 3b. The same, encrypted (the source scrambles too; both on this machine's two cores).
+$gc source --input "$work/fast.ts" --loop --group 239.255.51.5:5004 --iface 127.0.0.1 --duration $((SECS + 6)) \
+  --stats-json "$work/faste-source.json" $(encrypted faste) 2>/dev/null &
+c=$(measure client faste "$work/faste.json")
+report "groupcast client, ${RATE_MBPS} Mbit/s, encrypted" "$c" "$work/faste.json"

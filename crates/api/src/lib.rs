@@ -173,6 +173,23 @@ pub struct Assignment {
     /// All members, this session included, each with the key the recipient shares with it.
     /// The group's own secret never leaves the manager: no member can speak for another.
     pub members: Vec<MemberInfo>,
+    /// The channel's media keys around now, when the manager hands them (it was given a media
+    /// secret): the previous, the current and the next period's. Empty (and left out of the
+    /// JSON) otherwise. A stream scrambled by its source plays only with these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media_keys: Vec<MediaKeyInfo>,
+}
+
+/// One period's media key of a channel (AES-128, see `groupcast_wire::scramble`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaKeyInfo {
+    /// The period: milliseconds since the Unix epoch divided by `period_ms`. Its parity is
+    /// the one marked in the TS packets it scrambles.
+    pub index: u64,
+    /// How long each key is in force, ms.
+    pub period_ms: u64,
+    /// The key, 32 hex digits.
+    pub key: String,
 }
 
 /// Answer to `POST /sessions`.
@@ -384,6 +401,7 @@ mod tests {
                     key: "ab".into(),
                 },
             ],
+            media_keys: Vec::new(),
         };
         let json = r#"{"group":"4294967299","epoch":2,"members":[{"session":"9","metro":"paris","peer_addr":"127.0.0.1:1"},{"session":"10","metro":"lyon","peer_addr":"127.0.0.1:2","key":"ab"}]}"#;
         assert_eq!(serde_json::to_string(&a).unwrap(), json);

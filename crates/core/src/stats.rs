@@ -119,6 +119,10 @@ counters! {
     playback_overflow,
     /// TS packets handed to the player (in 188-byte units).
     ts_packets_out,
+    /// TS packets of an encrypted channel decrypted for the player.
+    media_decrypted,
+    /// Scrambled TS packets played as they were: no media key of their parity was held.
+    media_no_key,
 }
 
 impl AddAssign for Counters {

@@ -70,6 +70,15 @@ pub(crate) struct Args {
     /// cap). Raise it for a proxy or a large NAT in front of many viewers.
     #[arg(long, default_value_t = 256)]
     max_connections_per_address: u32,
+    /// A secret shared with the sources of encrypted channels (at least 32 characters; also
+    /// from the environment). With it, every session gets its channel's media keys (the
+    /// previous, current and next period's) with its open, heartbeats and group events.
+    #[arg(long, env = "GROUPCAST_MEDIA_SECRET", hide_env_values = true)]
+    media_secret: Option<String>,
+    /// How long each media key is in force, seconds: the sources' --media-key-period-s. A
+    /// revoked viewer decrypts until the end of the next period at most.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(10..=86_400))]
+    media_key_period_s: u32,
 }
 
 /// Runs the manager.
@@ -89,6 +98,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         metrics_token: args.metrics_token.clone(),
         rate_per_user: args.rate_per_user,
         max_connections_per_address: args.max_connections_per_address,
+        media_secret: args.media_secret.clone(),
+        media_key_period_ms: args.media_key_period_s * 1000,
         tls: match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => Some(groupcast_manager::TlsFiles {
                 cert: cert.clone(),

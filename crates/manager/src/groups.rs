@@ -317,6 +317,7 @@ fn install(app: &App, channel: ChannelId, groups: &[(i64, i64, String)], members
                     group: gid,
                     epoch: GroupEpoch(*epoch as u32),
                     members,
+                    media_keys: Vec::new(),
                 };
                 // A stored secret that is not 64 hex digits (never written so) gives a group
                 // nobody can talk in, rather than a panic.

@@ -35,6 +35,7 @@ mod groups;
 mod http;
 mod limits;
 mod live;
+mod media;
 mod metrics;
 mod overview;
 mod peer_addr;
@@ -89,6 +90,11 @@ pub struct Config {
     pub rate_per_user: u32,
     /// Most connections one remote address may hold open (0: no cap); more are closed at once.
     pub max_connections_per_address: u32,
+    /// The secret the manager shares with the sources of encrypted channels (at least
+    /// [`MIN_ADMIN_TOKEN`] characters); with it, sessions get their channel's media keys.
+    pub media_secret: Option<String>,
+    /// How long each media key is in force, ms (the sources' `--media-key-period-s`).
+    pub media_key_period_ms: u32,
 }
 
 /// The manager's certificate chain and private key, PEM files.
@@ -116,6 +122,8 @@ impl Default for Config {
             header_timeout_ms: 10_000,
             metrics_token: None,
             tls: None,
+            media_secret: None,
+            media_key_period_ms: 60_000,
             rate_per_user: 100,
             max_connections_per_address: 256,
         }

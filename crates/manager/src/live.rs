@@ -133,6 +133,8 @@ pub(crate) struct AppState {
     pub(crate) metrics_token: Option<String>,
     /// Per-user request rates.
     pub(crate) rates: crate::rate::Rates,
+    /// Media keys for encrypted channels, when a media secret is configured.
+    pub(crate) media: Option<crate::media::Media>,
 }
 
 impl AppState {
@@ -169,6 +171,9 @@ impl AppState {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&channel);
+        if let Some(media) = &self.media {
+            media.forget(channel);
+        }
         {
             let mut live = self.live();
             live.sessions.retain(|_, s| s.channel != channel);

@@ -156,6 +156,13 @@ pub(crate) struct Server {
 impl Server {
     /// Opens the database, creates the admin if needed, loads the live state, binds.
     pub(crate) async fn start(config: Config) -> Result<Server, Error> {
+        if config.media_secret.is_some() && config.media_key_period_ms < 10_000 {
+            return Err(Error::Config(
+                "the media key period must be at least 10 s (clocks and play-out lag must stay \
+                 under half of it)"
+                    .into(),
+            ));
+        }
         if config.heartbeat_ms == 0 || config.session_timeout_ms <= config.heartbeat_ms {
             return Err(Error::Config(
                 "the session timeout must exceed the heartbeat interval".into(),
@@ -174,6 +181,10 @@ impl Server {
             (
                 "metrics token (GROUPCAST_METRICS_TOKEN)",
                 &config.metrics_token,
+            ),
+            (
+                "media secret (GROUPCAST_MEDIA_SECRET)",
+                &config.media_secret,
             ),
         ];
         for (what, token) in tokens {
@@ -207,6 +218,9 @@ impl Server {
                 .as_deref()
                 .map(|t| db::hash_token(t.trim())),
             rates: crate::rate::Rates::new(config.rate_per_user),
+            media: config.media_secret.as_deref().map(|secret| {
+                crate::media::Media::new(secret, u64::from(config.media_key_period_ms))
+            }),
         });
         tasks::load_all(&app)
             .await

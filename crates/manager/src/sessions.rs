@@ -56,10 +56,11 @@ pub(crate) async fn open(
     };
     change(&app, channel.id, Op::Join(new)).await?;
     app.metrics.sessions_opened.inc();
-    let assignment = app
+    let mut assignment = app
         .live()
         .assignment(id)
         .ok_or_else(|| ApiErr::not_found("session ended while opening"))?;
+    assignment.media_keys = crate::media::keys(&app, channel.id).await?;
     // A metro fed by an edge: the edge's group, and its own source address for SSM.
     if let Some(group) = channel.metro_groups.get(&req.metro) {
         channel.group = group.clone();
@@ -123,7 +124,7 @@ pub(crate) async fn heartbeat(
     let channel = owned(&app, &caller, id).await?;
     crate::access::check_cached(&caller, channel)?;
     let now = now_ms();
-    let (assignment, metro, old) = {
+    let (mut assignment, metro, old) = {
         let mut live = app.live();
         let s = live.sessions.get_mut(&id).ok_or_else(gone)?;
         let clamped;
@@ -138,6 +139,7 @@ pub(crate) async fn heartbeat(
         (live.assignment(id).ok_or_else(gone)?, metro, old)
     };
     app.stats().record(metro, id, &old, &hb, now);
+    assignment.media_keys = crate::media::keys(&app, channel).await?;
     app.metrics
         .heartbeat_took(started.elapsed().as_micros() as u64);
     Ok(Json(assignment))
@@ -182,12 +184,13 @@ pub(crate) async fn events(
         state,
         move |((app, user, slot), mut wake, mut stopping, last)| async move {
             loop {
-                let current = app.live().assignment(id)?;
+                let mut current = app.live().assignment(id)?;
                 let key = (current.group, current.epoch);
                 if last.as_ref() != Some(&key) {
                     if !crate::access::may_watch_now(&app.db, &user, channel).await {
                         return None; // revoked: the stream ends, no new key
                     }
+                    current.media_keys = crate::media::keys(&app, channel).await.ok()?;
                     app.metrics.sse_events.inc();
                     let event = Event::default().event("group").json_data(&current).ok()?;
                     let state = ((app, user, slot), wake, stopping, Some(key));

@@ -8,7 +8,9 @@
 //! - [`udp`]: the UDP header with its pseudo-header checksum, rebuilt for repairs;
 //! - [`proto`]: the peer repair protocol (request, repair, ping, pong), authenticated with a
 //!   truncated HMAC-SHA256 under the group key, plus the anti-replay window;
-//! - [`relay`]: the edge's HELLO and NACK to the central source, authenticated by its token.
+//! - [`relay`]: the edge's HELLO and NACK to the central source, authenticated by its token;
+//! - [`scramble`]: optional media encryption, AES-128-CTR of PES payloads under a rotating
+//!   channel key, with the key's parity in the TS scrambling bits.
 //!
 //! What it deliberately does not do: own sockets, read clocks, allocate per packet, or decide
 //! anything (what to request, whom to answer): that is `groupcast-core`. Every parser borrows
@@ -33,6 +35,7 @@ pub mod proto;
 pub mod rap;
 pub mod relay;
 pub mod rtp;
+pub mod scramble;
 pub mod seq;
 pub mod ts;
 pub mod udp;

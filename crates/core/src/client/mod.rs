@@ -10,6 +10,7 @@
 //! | [`Client::handle_timeout`] (timers) | [`Client::poll_timeout`] (next timer) |
 //! | [`Client::set_group`] (manager's assignment) | [`Client::poll_event`] (notable changes) |
 
+mod decrypt;
 mod fast_start;
 mod gop;
 mod media;
@@ -20,6 +21,7 @@ mod repair;
 mod server;
 mod sizing;
 
+use self::decrypt::Decrypt;
 use self::fast_start::FastStart;
 use self::gop::GopStore;
 use self::outbox::Outbox;
@@ -115,6 +117,8 @@ pub struct Client {
     gop: GopStore,
     /// Fast starts, asked and served.
     fast: FastStart,
+    /// The media keys in force, for an encrypted channel's play-out.
+    decrypt: Decrypt,
 }
 
 impl Client {
@@ -140,6 +144,7 @@ impl Client {
             sizing: SizeCheck::default(),
             gop: GopStore::new(config.gop_bytes),
             fast: FastStart::default(),
+            decrypt: Decrypt::default(),
             config,
         })
     }
@@ -264,9 +269,14 @@ impl Client {
             self.stats.counters.playback_overflow += 1;
             skipped = true;
         };
+        let datagram = self.raw.bytes(e.seq);
+        let held = self.raw.payload(e.seq, e.payload).unwrap_or_default();
+        let ts = self
+            .decrypt
+            .open(datagram, held, &mut self.stats.counters)
+            .unwrap_or(held);
         if let Some(slot) = self.raw.get(e.seq).filter(|_| self.gop.enabled()) {
-            let ts = self.raw.payload(e.seq, e.payload).unwrap_or_default();
-            self.gop.push(e.seq, slot.src, self.raw.bytes(e.seq), ts);
+            self.gop.push(e.seq, slot.src, datagram, ts);
         }
         self.stats.counters.ts_packets_out +=
             u64::from(e.payload.1) / groupcast_wire::ts::TS_PACKET_LEN as u64;
@@ -275,11 +285,17 @@ impl Client {
             self.events.push_back(Event::PlaybackStarted);
         }
         Some(Playout {
-            ts: self.raw.payload(e.seq, e.payload).unwrap_or_default(),
+            ts,
             seq: e.seq,
             rtp_seq: e.rtp_seq,
             discontinuity: e.discontinuity || skipped,
         })
+    }
+
+    /// Installs the media keys for now (an encrypted channel: see
+    /// [`groupcast_wire::scramble::select`]); play-out decrypts with them from the next packet.
+    pub fn set_media_keys(&mut self, keys: groupcast_wire::scramble::MediaKeys) {
+        self.decrypt.keys = keys;
     }
 
     /// The next event, if any.

@@ -12,6 +12,7 @@
 
 mod gateway;
 mod http;
+mod keys;
 mod link;
 mod output;
 mod report;
@@ -171,6 +172,7 @@ async fn tune(
         link,
         dropper,
         applied: None,
+        keys: keys::Keyring::default(),
         report: Report::new(&info, &args.metro),
         status: StatusLine::new(args.quiet || tuning.is_some()),
         stats_json: stats_path(args, tuning.map(|_| channel)),
@@ -206,6 +208,8 @@ struct Driver<'a> {
     dropper: Dropper,
     /// Group and epoch last installed in the core.
     applied: Option<(groupcast_api::GroupId, groupcast_api::GroupEpoch, usize)>,
+    /// Media keys of an encrypted channel.
+    keys: keys::Keyring,
     /// Figures for `--stats-json` and the manager.
     report: Report,
     /// The live line on a terminal.
@@ -386,6 +390,8 @@ impl Driver<'_> {
 
     /// Installs an assignment if it differs from the one in force.
     fn apply_group(&mut self, a: &Assignment) {
+        self.keys.take(&a.media_keys, &mut self.core);
+        self.report.bad_media_keys = self.keys.bad;
         let id = (a.group, a.epoch, a.members.len());
         if self.applied == Some(id) {
             return;
@@ -414,6 +420,7 @@ impl Driver<'_> {
 
     /// Updates the figures for the manager, the status line and `--stats-json`.
     fn publish(&mut self) -> anyhow::Result<()> {
+        self.keys.refresh(&mut self.core);
         let secs = self.clock.seconds();
         self.report.update(&self.core, secs);
         self.link.publish(&mut self.core, &self.report);

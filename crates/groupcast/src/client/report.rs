@@ -40,6 +40,8 @@ pub(crate) struct Report {
     pub(crate) peer_bytes_received: u64,
     /// Peer datagrams the kernel refused to send.
     pub(crate) peer_send_errors: u64,
+    /// Media keys from the manager that were not 32 hex digits (left out).
+    pub(crate) bad_media_keys: u64,
     /// Members of the group other than us.
     pub(crate) peers: u32,
     /// Play-out buffer fill, ms (estimated from the packet rate).

@@ -89,6 +89,8 @@ pub(super) struct Sender {
     pub(super) buf: Vec<u8>,
     /// The TS of the datagram being sent.
     pub(super) ts: Vec<u8>,
+    /// Media encryption, when the channel is encrypted.
+    pub(super) encrypt: Option<super::encrypt::Encrypt>,
 }
 
 impl Sender {
@@ -105,6 +107,7 @@ impl Sender {
             next_report: Time::ZERO + REPORT_EVERY,
             buf: vec![0u8; 2048],
             ts: Vec::with_capacity(7 * 188),
+            encrypt: None,
         }
     }
 
@@ -210,6 +213,13 @@ impl Sender {
         let Some((seq, len)) = self.stamper.stamp(ticks, &self.ts, &mut self.buf) else {
             bail!("datagram too large")
         };
+        if let Some(e) = self.encrypt.as_mut() {
+            let unix_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            e.apply(unix_ms, &mut self.buf[..len], self.ts.len());
+            self.stats.scrambled_ts_packets = e.scrambled;
+        }
         match self.out.send(&self.buf[..len]) {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::WouldBlock => {}

@@ -5,6 +5,7 @@
 //! [`SourceInput`] and [`Central`]; [`report`] holds the figures.
 
 mod drive;
+mod encrypt;
 mod report;
 
 use crate::driver::{self, Stop};
@@ -59,6 +60,22 @@ pub(crate) struct Args {
     /// Stop after this many seconds.
     #[arg(long)]
     duration: Option<f64>,
+    /// Encrypt the stream with keys from this secret, shared with the manager (at least 32
+    /// characters; also from the environment): the payloads of its PES packets, AES-128-CTR,
+    /// with a key per period that the manager hands only to entitled sessions. Needs --channel.
+    #[arg(
+        long,
+        env = "GROUPCAST_MEDIA_SECRET",
+        hide_env_values = true,
+        requires = "channel"
+    )]
+    media_secret: Option<String>,
+    /// The channel's name at the manager (its keys are derived from it).
+    #[arg(long)]
+    channel: Option<String>,
+    /// How long each media key is in force, seconds: the manager's --media-key-period-s.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(10..=86_400))]
+    media_key_period_s: u32,
 }
 
 /// Where the TS comes from.
@@ -99,6 +116,21 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         (Some(_), _) => bail!("--relay-listen needs --edge-token (or GROUPCAST_EDGE_TOKEN)"),
         (None, _) => None,
     };
+    let encrypt = match (&args.media_secret, &args.channel) {
+        (Some(secret), Some(channel)) => {
+            if secret.trim().len() < groupcast_manager::MIN_ADMIN_TOKEN {
+                bail!(
+                    "the media secret (GROUPCAST_MEDIA_SECRET) has {} characters; it must have \
+                     at least {}, the same as the manager's",
+                    secret.trim().len(),
+                    groupcast_manager::MIN_ADMIN_TOKEN
+                );
+            }
+            let period = u64::from(args.media_key_period_s) * 1000;
+            Some(encrypt::Encrypt::new(secret, channel, period))
+        }
+        _ => None,
+    };
     let ssrc = Ssrc(getrandom::u32().context("random SSRC")?);
     let first_seq = getrandom::u32().context("random sequence number")? as u16;
     let stamper = RtpStamper::new(
@@ -113,6 +145,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     sender.stats_json.clone_from(&args.stats_json);
     let (relay_socket, central) = relay.unzip();
     sender.central = central;
+    sender.encrypt = encrypt;
     let stop = Stop::new(args.duration)?;
     let result = driver::runtime()?.block_on(sender.drive(feed, relay_socket, &stop));
     result?;

@@ -26,6 +26,8 @@ pub(super) struct Stats {
     pub(super) bad_input: u64,
     /// Live input stalls.
     pub(super) input_stalls: u64,
+    /// TS packets encrypted (`--media-secret`).
+    pub(super) scrambled_ts_packets: u64,
     /// The relay to edges, if it runs.
     pub(super) relay: Option<RelayStats>,
     /// Seconds since the start.

@@ -81,6 +81,18 @@ impl System {
     /// As [`System::start`]; with `https`, the manager serves HTTPS with a certificate for
     /// `localhost` made now, which clients trust through `--ca`.
     pub fn start_with(name: &str, port_offset: u16, timeout_ms: u32, https: bool) -> System {
+        Self::start_media(name, port_offset, timeout_ms, https, None)
+    }
+
+    /// As [`System::start_with`]; with `media` (a secret and a period, ms), the manager hands
+    /// sessions the channel's media keys.
+    pub fn start_media(
+        name: &str,
+        port_offset: u16,
+        timeout_ms: u32,
+        https: bool,
+        media: Option<(&str, u32)>,
+    ) -> System {
         let dir = super::tempdir(name);
         let admin = format!("admin-token-{}-0123456789abcdef0123", std::process::id());
         let tls = https.then(|| super::self_signed(&dir));
@@ -91,6 +103,8 @@ impl System {
             heartbeat_ms: 200,
             session_timeout_ms: timeout_ms,
             tls: tls.clone(),
+            media_secret: media.map(|(secret, _)| secret.to_owned()),
+            media_key_period_ms: media.map_or(60_000, |(_, period)| period),
             ..groupcast_manager::Config::default()
         })
         .unwrap();
@@ -239,6 +253,11 @@ pub fn free_udp_port() -> u16 {
 
 /// A source of the sample on `group` from 127.0.0.1 (TTL 1) for `secs` at most, looped or not.
 pub fn sample_source(group: &str, secs: u64, looped: bool) -> Proc {
+    sample_source_with(group, secs, looped, &[])
+}
+
+/// As [`sample_source`], with `extra` options.
+pub fn sample_source_with(group: &str, secs: u64, looped: bool, extra: &[&str]) -> Proc {
     let input = sample();
     let secs = secs.to_string();
     let mut args = vec![
@@ -257,5 +276,6 @@ pub fn sample_source(group: &str, secs: u64, looped: bool) -> Proc {
     if looped {
         args.push("--loop");
     }
+    args.extend(extra);
     groupcast(&args)
 }
