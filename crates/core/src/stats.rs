@@ -119,6 +119,8 @@ counters! {
     playback_overflow,
     /// TS packets handed to the player (in 188-byte units).
     ts_packets_out,
+    /// Requested packets we hold but did not serve: our uplink budget was spent.
+    serve_uplink_limited,
     /// TS packets of an encrypted channel decrypted for the player.
     media_decrypted,
     /// Scrambled TS packets played as they were: no media key of their parity was held.
@@ -246,7 +248,7 @@ mod tests {
         assert_eq!([a.clone(), b.clone(), b].iter().sum::<Counters>(), sum);
         let names: Vec<_> = sum.fields().map(|(n, _)| n).collect();
         assert_eq!(names, Counters::FIELDS);
-        assert_eq!(names.len(), 38);
+        assert_eq!(names.len(), 41);
         assert_eq!(sum.fields().next(), Some(("received", 11)));
         assert!(sum.fields().any(|f| f == ("ts_packets_out", 18)));
     }

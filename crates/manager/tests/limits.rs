@@ -267,7 +267,8 @@ fn a_users_request_flood_is_cut_at_its_rate_and_others_are_not() {
         limited >= 100,
         "most of a 200-request flood is cut: {ok} answered"
     );
-    assert!(ok >= 40, "the burst (40) goes through: {ok}");
+    // The burst is 40; the flooder's open took one of them.
+    assert!(ok >= 39, "the burst (40, less the open) goes through: {ok}");
     let (status, body) = api.call("POST", &path, &flooder, Some(body));
     assert_eq!(status, 429, "{body}");
     assert!(
