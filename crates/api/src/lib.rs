@@ -107,6 +107,10 @@ pub struct ChannelSpec {
     /// Members per repair group (default 5, 2..=16).
     #[serde(default)]
     pub group_size: Option<u32>,
+    /// The most one viewer uploads to its repair group, kbit/s (default 0: no cap); a client's
+    /// `--uplink-mbps` overrides it.
+    #[serde(default)]
+    pub uplink_kbps: Option<u32>,
 }
 
 /// A channel as stored.
@@ -131,6 +135,9 @@ pub struct Channel {
     pub buffer_ms: u32,
     /// Members per repair group.
     pub group_size: u32,
+    /// Each viewer's uplink budget towards its group, kbit/s (0: no cap).
+    #[serde(default)]
+    pub uplink_kbps: u32,
 }
 
 /// Body of `POST /sessions`.

@@ -24,6 +24,13 @@ impl TokenBucket {
     /// Takes one token if available, refilling at `rate` per second up to `burst`.
     #[inline]
     pub fn take(&mut self, now: Time, rate: u32, burst: u32) -> bool {
+        self.take_n(now, 1, rate, burst)
+    }
+
+    /// Takes `n` tokens if that many are available (none otherwise), refilling at `rate` per
+    /// second up to `burst`.
+    #[inline]
+    pub fn take_n(&mut self, now: Time, n: u32, rate: u32, burst: u32) -> bool {
         let elapsed = now
             .saturating_since(self.at)
             .as_micros()
@@ -34,9 +41,10 @@ impl TokenBucket {
             .level
             .saturating_add(refill)
             .min(u64::from(burst) * 1_000_000);
-        let ok = self.level >= 1_000_000;
+        let need = u64::from(n) * 1_000_000;
+        let ok = self.level >= need;
         if ok {
-            self.level -= 1_000_000;
+            self.level -= need;
         }
         ok
     }
@@ -57,5 +65,9 @@ mod tests {
         assert!(b.take(t0 + Duration::from_millis(100), 10, 2));
         let later = t0 + Duration::from_secs(100);
         assert!(b.take(later, 10, 2) && b.take(later, 10, 2) && !b.take(later, 10, 2));
+        let mut bytes = TokenBucket::full(3000);
+        assert!(bytes.take_n(t0, 1400, 1000, 3000) && bytes.take_n(t0, 1400, 1000, 3000));
+        assert!(!bytes.take_n(t0, 1400, 1000, 3000), "200 left");
+        assert!(bytes.take_n(t0 + Duration::from_millis(1200), 1400, 1000, 3000));
     }
 }

@@ -52,10 +52,18 @@ pub struct Config {
     pub repair_enabled: bool,
     /// When false, peers' requests are not answered.
     pub serve_enabled: bool,
-    /// Repairs per second one peer may draw from us (token bucket rate).
+    /// Repairs per second one peer may draw from us (token bucket rate), before the stream's
+    /// rate is measured and at least after: then `serve_rate_ratio` times the measured rate.
     pub serve_rate: u32,
-    /// Token bucket depth for `serve_rate`.
+    /// Token bucket depth for `serve_rate`; once the rate is measured, at least a `buffer`'s
+    /// worth of packets (a member can catch up a whole buffer at once).
     pub serve_burst: u32,
+    /// How many times the stream's measured rate one peer may draw from us: above 1, so that
+    /// a member can catch up after an outage while the stream goes on.
+    pub serve_rate_ratio: u32,
+    /// Our whole serving upload to the group, bytes per second (the viewer's uplink budget;
+    /// 0: no cap). Repairs beyond it are refused and counted, whoever asks.
+    pub uplink_bytes_per_sec: u32,
     /// How often each peer is pinged for RTT and liveness.
     pub ping_interval: Duration,
     /// Unanswered pings after which a peer counts as silent.
@@ -101,6 +109,8 @@ impl Config {
             serve_enabled: true,
             serve_rate: 1000,
             serve_burst: 200,
+            serve_rate_ratio: 2,
+            uplink_bytes_per_sec: 0,
             ping_interval: Duration::from_secs(1),
             silent_after_pings: 3,
             key_grace: Duration::from_secs(2),
@@ -129,6 +139,9 @@ impl Config {
         }
         if self.rto_min.is_zero() || self.rto_min > self.rto_max {
             return bad("rto_min must be non-zero and not above rto_max");
+        }
+        if !(1..=16).contains(&self.serve_rate_ratio) {
+            return bad("serve_rate_ratio must be 1..=16");
         }
         if self.max_attempts == 0 || self.serve_burst == 0 || self.ping_interval.is_zero() {
             return bad("max_attempts, serve_burst and ping_interval must be non-zero");

@@ -85,6 +85,9 @@ enum ChannelCmd {
         /// Members per repair group.
         #[arg(long)]
         group_size: Option<u32>,
+        /// Each viewer's uplink budget towards its repair group, kbit/s (0: no cap).
+        #[arg(long)]
+        uplink_kbps: Option<u32>,
     },
     /// List channels.
     List,
@@ -170,6 +173,7 @@ fn channel(api: &ApiClient, json: bool, cmd: &ChannelCmd) -> anyhow::Result<()> 
             chunk_packets,
             buffer_ms,
             group_size,
+            uplink_kbps,
         } => {
             let pairs = |flag: &str, want: &str, list: &[String]| {
                 list.iter()
@@ -192,6 +196,7 @@ fn channel(api: &ApiClient, json: bool, cmd: &ChannelCmd) -> anyhow::Result<()> 
                 chunk_packets: *chunk_packets,
                 buffer_ms: *buffer_ms,
                 group_size: *group_size,
+                uplink_kbps: *uplink_kbps,
             };
             let created: Channel = api.post("/channels", &spec)?;
             channel_table(json, &[created])

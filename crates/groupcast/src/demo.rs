@@ -150,6 +150,7 @@ fn provision(url: &str, admin_token: &str) -> anyhow::Result<(Channel, String)> 
             chunk_packets: None,
             buffer_ms: None,
             group_size: None,
+            uplink_kbps: None,
         },
     )?;
     let viewer: CreatedUser = admin.post(

@@ -12,11 +12,11 @@ use sqlx::{AnyPool, AssertSqlSafe};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
-/// A channel row: id, name, group, source, chunk, buffer, group size.
-type ChannelRow = (i64, String, String, Option<String>, i64, i64, i64);
+/// A channel row: id, name, group, source, chunk, buffer, group size, uplink.
+type ChannelRow = (i64, String, String, Option<String>, i64, i64, i64, i64);
 
-const SELECT: &str =
-    "SELECT id, name, mgroup, source, chunk_packets, buffer_ms, group_size FROM channels";
+const SELECT: &str = "SELECT id, name, mgroup, source, chunk_packets, buffer_ms, group_size, \
+                      uplink_kbps FROM channels";
 
 /// The channel named `name`, if any.
 pub(crate) async fn by_name(db: &AnyPool, name: &str) -> Result<Option<Channel>, sqlx::Error> {
@@ -70,7 +70,7 @@ fn add_metro(c: &mut Channel, metro: String, group: String, source: Option<Strin
     c.metro_groups.insert(metro, group);
 }
 
-fn from_row((id, name, group, source, chunk, buffer, k): ChannelRow) -> Channel {
+fn from_row((id, name, group, source, chunk, buffer, k, uplink): ChannelRow) -> Channel {
     Channel {
         id: ChannelId(id as u32),
         name,
@@ -81,6 +81,7 @@ fn from_row((id, name, group, source, chunk, buffer, k): ChannelRow) -> Channel 
         chunk_packets: chunk as u32,
         buffer_ms: buffer as u32,
         group_size: k as u32,
+        uplink_kbps: uplink.clamp(0, i64::from(u32::MAX)) as u32,
     }
 }
 
@@ -169,6 +170,7 @@ fn validate(spec: ChannelSpec) -> Result<Channel, ApiErr> {
         chunk_packets: bounded("chunk_packets", spec.chunk_packets, 32, 1..=1024)?,
         buffer_ms: bounded("buffer_ms", spec.buffer_ms, 1000, 50..=60_000)?,
         group_size: bounded("group_size", spec.group_size, 5, 2..=16)?,
+        uplink_kbps: bounded("uplink_kbps", spec.uplink_kbps, 0, 0..=100_000_000)?,
     })
 }
 
@@ -206,8 +208,8 @@ async fn insert(db: &AnyPool, c: &Channel) -> Result<ChannelId, sqlx::Error> {
         .fetch_one(&mut *tx)
         .await?;
     sqlx::query(
-        "INSERT INTO channels (id, name, mgroup, source, chunk_packets, buffer_ms, group_size) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO channels (id, name, mgroup, source, chunk_packets, buffer_ms, group_size, \
+         uplink_kbps) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(id)
     .bind(&c.name)
@@ -216,6 +218,7 @@ async fn insert(db: &AnyPool, c: &Channel) -> Result<ChannelId, sqlx::Error> {
     .bind(i64::from(c.chunk_packets))
     .bind(i64::from(c.buffer_ms))
     .bind(i64::from(c.group_size))
+    .bind(i64::from(c.uplink_kbps))
     .execute(&mut *tx)
     .await?;
     for (metro, group) in &c.metro_groups {

@@ -12,17 +12,24 @@ fn scenario(url: &str) {
     let api = Api::new(&m);
     let news = api.channel("news", json!({}));
     assert_eq!(
-        (news.chunk_packets, news.buffer_ms, news.group_size),
-        (32, 1000, 5),
+        (
+            news.chunk_packets,
+            news.buffer_ms,
+            news.group_size,
+            news.uplink_kbps
+        ),
+        (32, 1000, 5, 0),
         "defaults"
     );
     let sport = api.channel(
         "sport",
         json!({"group": "239.255.0.2:5004", "source": "10.0.0.1", "metro_groups": {"lyon": "239.255.1.2:5004"},
-               "metro_sources": {"lyon": "10.1.0.1"}, "chunk_packets": 16, "buffer_ms": 1500, "group_size": 4}),
+               "metro_sources": {"lyon": "10.1.0.1"}, "chunk_packets": 16, "buffer_ms": 1500, "group_size": 4,
+               "uplink_kbps": 4000}),
     );
     assert_ne!(news.id, sport.id);
     assert_eq!(sport.source.as_deref(), Some("10.0.0.1"));
+    assert_eq!(sport.uplink_kbps, 4000, "stored and read back");
     let shown: Channel = api.ok("GET", "/api/v1/channels/sport", ADMIN, None);
     assert_eq!(shown, sport);
     assert_eq!(shown.metro_groups["lyon"], "239.255.1.2:5004");

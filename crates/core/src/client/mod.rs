@@ -335,6 +335,9 @@ impl Client {
             self.raw.grow(chunks, self.raw.release_next());
             self.playback.grow(self.raw.capacity() as usize);
         }
+        if let Some(pps) = self.sizing.pps() {
+            self.server.follow_rate(pps, self.config.buffer);
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! The server: answers our peers' repair requests from the raw buffer.
 //!
 //! Per sender it keeps the anti-replay window over its message counters and its serving
-//! budget (a token bucket); it decides which requested packets to answer and builds the
-//! answers when the outbox writes them. It never answers anything unauthenticated: the caller
+//! budget (a token bucket at a multiple of the stream's measured rate, a buffer deep), and
+//! over all senders our uplink budget (bytes per second); it decides which requested packets
+//! to answer and builds the answers when the outbox writes them. It never answers anything unauthenticated: the caller
 //! has checked the message before [`Server::serve`].
 
 use super::gop::GopStore;
@@ -14,9 +15,15 @@ use groupcast_base::{Time, TokenBucket};
 use groupcast_wire::proto::{GroupEpoch, Ranges, Repair, ReplayWindow, SenderId};
 use groupcast_wire::{SeqNo, Ssrc};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// Most packet numbers one request is looked up for; the rest are counted as refused.
 const MAX_SERVED_PER_REQUEST: u32 = 1024;
+/// Bytes a repair adds to the datagram it carries (message header, repair header, UDP header,
+/// tag), counted against the uplink budget.
+const REPAIR_OVERHEAD: usize = 64;
+/// The uplink budget's depth: this long at its rate.
+const UPLINK_DEPTH: Duration = Duration::from_millis(200);
 
 /// What we keep about one member as a sender of messages to us.
 #[derive(Debug)]
@@ -49,21 +56,42 @@ pub(crate) struct Server {
     senders: Vec<SenderState>,
     /// Whether requests are answered at all.
     enabled: bool,
-    /// Repairs per second one peer may draw.
+    /// Repairs per second one peer may draw (from the stream's rate once measured).
     rate: u32,
     /// Token bucket depth for `rate`; new members start with a full bucket.
     burst: u32,
+    /// The configured floors of `rate` and `burst`, and the multiple of the stream's rate.
+    floor: (u32, u32, u32),
+    /// Our whole serving upload: bytes per second (0: no cap) and its bucket.
+    uplink: (u32, TokenBucket),
 }
 
 impl Server {
     /// A server with no members, budgets from `config`.
     pub(crate) fn new(config: &Config) -> Self {
+        let depth = uplink_depth(config.uplink_bytes_per_sec);
         Server {
             senders: Vec::new(),
             enabled: config.serve_enabled,
             rate: config.serve_rate,
             burst: config.serve_burst,
+            floor: (
+                config.serve_rate,
+                config.serve_burst,
+                config.serve_rate_ratio,
+            ),
+            uplink: (config.uplink_bytes_per_sec, TokenBucket::full(depth)),
         }
+    }
+
+    /// Follows the stream's measured rate, `pps`: a peer may draw `serve_rate_ratio` times it,
+    /// in bursts of a `buffer`'s worth (never less than the configured floors), so a member
+    /// can serve a catch-up after an outage within the time the buffer leaves.
+    pub(crate) fn follow_rate(&mut self, pps: u32, buffer: Duration) {
+        let (rate, burst, ratio) = self.floor;
+        self.rate = rate.max(pps.saturating_mul(ratio));
+        let buffered = u64::from(pps) * buffer.as_millis() as u64 / 1000;
+        self.burst = burst.max(buffered.min(u64::from(u32::MAX)) as u32);
     }
 
     /// Follows a new member list (`ids`, in the member list's order) for `epoch`, keeping the
@@ -107,14 +135,15 @@ impl Server {
         window.accept(counter).is_ok()
     }
 
-    /// Queues repairs for the requested packets we hold (`held` gives our number for an RTP
-    /// sequence number of `req.ssrc` if the raw buffer holds it), within the requester's
-    /// budget. `follows` says whether `req.ssrc` is a stream we follow.
+    /// Queues repairs for the requested packets we hold (`held` gives our number and the
+    /// datagram's length for an RTP sequence number of `req.ssrc` if we hold it), within the
+    /// requester's budget and our uplink's. `follows` says whether `req.ssrc` is a stream we
+    /// follow.
     pub(crate) fn serve(
         &mut self,
         now: Time,
         req: Request<'_>,
-        (follows, held): (bool, impl Fn(u16) -> Option<SeqNo>),
+        (follows, held): (bool, impl Fn(u16) -> Option<(SeqNo, usize)>),
         out: &mut Outbox,
         c: &mut Counters,
     ) {
@@ -134,25 +163,36 @@ impl Server {
                 c.serve_rate_limited += u64::from(asked - MAX_SERVED_PER_REQUEST);
                 break;
             }
-            let Some(seq) = held(wire) else {
+            let Some((seq, len)) = held(wire) else {
                 c.serve_missing += 1;
                 continue;
             };
-            if sender.budget.take(now, self.rate, self.burst) {
-                let ssrc = req.ssrc;
-                out.push(sender.id, PendingKind::Repair { ssrc, seq, wire }, c);
-            } else {
+            if !sender.budget.take(now, self.rate, self.burst) {
                 c.serve_rate_limited += 1;
+                continue;
             }
+            let (uplink, bucket) = &mut self.uplink;
+            let bytes = (len + REPAIR_OVERHEAD).min(u32::MAX as usize) as u32;
+            if *uplink > 0 && !bucket.take_n(now, bytes, *uplink, uplink_depth(*uplink)) {
+                c.serve_uplink_limited += 1;
+                continue;
+            }
+            let ssrc = req.ssrc;
+            out.push(sender.id, PendingKind::Repair { ssrc, seq, wire }, c);
         }
     }
 
-    /// Our number for `wire` if the raw buffer or the GOP store holds that packet (`seq` is
-    /// its number, if the stream is followed).
-    pub(crate) fn held((raw, gop): (&RawBuffer, &GopStore), seq: Option<SeqNo>) -> Option<SeqNo> {
-        seq.filter(|&q| {
-            raw.get(q).is_some_and(|s| s.state == SlotState::Present) || gop.get(q).is_some()
-        })
+    /// Our number for `wire` and the datagram's length if the raw buffer or the GOP store
+    /// holds that packet (`seq` is its number, if the stream is followed).
+    pub(crate) fn held(
+        (raw, gop): (&RawBuffer, &GopStore),
+        seq: Option<SeqNo>,
+    ) -> Option<(SeqNo, usize)> {
+        let q = seq?;
+        if raw.get(q).is_some_and(|s| s.state == SlotState::Present) {
+            return Some((q, raw.bytes(q).len()));
+        }
+        gop.get(q).map(|(bytes, _)| (q, bytes.len()))
     }
 
     /// The answer carrying packet `seq` (RTP number `wire` of `ssrc`), rebuilt as sent to
@@ -174,6 +214,12 @@ impl Server {
             rtp,
         })
     }
+}
+
+/// The uplink bucket's depth for a rate of `bytes_per_sec`, at least one large datagram.
+fn uplink_depth(bytes_per_sec: u32) -> u32 {
+    let depth = u64::from(bytes_per_sec) * UPLINK_DEPTH.as_millis() as u64 / 1000;
+    depth.clamp(65_536, u64::from(u32::MAX / 2)) as u32
 }
 
 #[cfg(test)]
@@ -224,7 +270,7 @@ mod tests {
             ssrc: Ssrc(9),
             ranges: &ranges,
         };
-        let held = |w: u16| (w != 11).then_some(SeqNo(u64::from(w)));
+        let held = |w: u16| (w != 11).then_some((SeqNo(u64::from(w)), 1328));
         s.serve(Time::ZERO, req, (true, held), &mut out, &mut c);
         assert_eq!(
             (c.requests_received, c.serve_missing, c.serve_rate_limited),

@@ -14,9 +14,16 @@ pub(crate) struct SizeCheck {
     next: Time,
     /// Time and `received` count at the last check (the rate is measured between checks).
     from: Option<(Time, u64)>,
+    /// The packet rate measured at the last check, per second.
+    pps: Option<u32>,
 }
 
 impl SizeCheck {
+    /// The packet rate measured at the last check, if a stream was followed then.
+    pub(crate) fn pps(&self) -> Option<u32> {
+        self.pps
+    }
+
     /// Checks at `now`, with `received` packets counted so far and whether a stream is
     /// `following`, whether a ring of `capacity` packets in chunks of `chunk` holds `window`
     /// at the measured rate; returns the number of chunks to grow to, if it does not.
@@ -37,6 +44,9 @@ impl SizeCheck {
         self.next = now + SIZE_CHECK_EVERY;
         let (last_at, last_received) = last.filter(|_| following)?;
         let elapsed_us = now.saturating_since(last_at).as_micros().max(1) as u64;
+        let arrived = received.saturating_sub(last_received);
+        self.pps =
+            Some((arrived.saturating_mul(1_000_000) / elapsed_us).min(u64::from(u32::MAX)) as u32);
         let window_us = window.as_micros() as u64;
         let needed = received
             .saturating_sub(last_received)

@@ -407,6 +407,7 @@ mod tests {
             chunk_packets: 8,
             buffer_ms: 300,
             group_size: 5,
+            uplink_kbps: 0,
         }
     }
 

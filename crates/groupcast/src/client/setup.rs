@@ -54,6 +54,12 @@ pub(super) fn core_config(args: &Args, info: &SessionInfo) -> anyhow::Result<Con
     c.serve_enabled = !args.no_serve;
     c.fast_start = !args.no_fast_start;
     c.gop_bytes = GOP_BYTES;
+    let uplink_bps = match args.uplink_mbps {
+        Some(mbps) if (0.0..=100_000.0).contains(&mbps) => mbps * 1e6,
+        Some(_) => anyhow::bail!("--uplink-mbps must be 0 (no cap) to 100000"),
+        None => f64::from(info.channel.uplink_kbps) * 1e3,
+    };
+    c.uplink_bytes_per_sec = (uplink_bps / 8.0).min(f64::from(u32::MAX)) as u32;
     c.initial_counter = crate::driver::clock::wall_micros();
     getrandom::fill(&mut c.nonce_secret).context("random ping-nonce secret")?;
     Ok(c)
