@@ -45,11 +45,14 @@ sent=$(lab_json "$LAB_WORK/source.json" packets)
 lab_log "source sent $sent packets"
 share() { python3 -c "import json;d=json.load(open('$LAB_WORK/rx-$1.json'));print(d.get('unique',0)/$sent)"; }
 near() { python3 -c "import sys;v=$1;print(f'  delivered {v:.4f}, expected {$2:.4f}', file=sys.stderr);sys.exit(0 if abs(v-$2)<=$3 else 1)"; }
+# The tolerance of a random drop of share P over the packets sent: 4.5 standard deviations of
+# a binomial share (a fixed 0.03 was 2.8 of them at 20 % over ~1,400 packets: it failed a CI).
+tol() { python3 -c "import math;print(4.5*math.sqrt($1*(1-$1)/$sent))"; }
 lab_check "source sent a stream" test "$sent" -gt 500
-lab_check "c01 (10 % per client) delivered ≈ 0.90" near "$(share c01)" 0.90 0.03
+lab_check "c01 (10 % per client) delivered ≈ 0.90" near "$(share c01)" 0.90 "$(tol 0.10)"
 lab_check "c04 (same metro, no loss) delivered = 1" near "$(share c04)" 1.0 0.001
-lab_check "c02 (20 % on trunk m2) delivered ≈ 0.80" near "$(share c02)" 0.80 0.03
-lab_check "c05 (20 % on trunk m2) delivered ≈ 0.80" near "$(share c05)" 0.80 0.03
+lab_check "c02 (20 % on trunk m2) delivered ≈ 0.80" near "$(share c02)" 0.80 "$(tol 0.20)"
+lab_check "c05 (20 % on trunk m2) delivered ≈ 0.80" near "$(share c05)" 0.80 "$(tol 0.20)"
 lab_check "c02 and c05 miss the very same packets (one trunk)" test "$(lab_json "$LAB_WORK/rx-c02.json" unique)" = "$(lab_json "$LAB_WORK/rx-c05.json" unique)"
 outage_share=$(python3 -c "print(1 - 2.0/$SECS)")
 lab_check "c03 (2 s outage on m3) delivered ≈ 1 - 2/$SECS" near "$(share c03)" "$outage_share" 0.03
