@@ -403,8 +403,10 @@ lab_manager_url() { echo "http://${LAB_IP[mgr]}:$LAB_MGR_PORT"; }
 lab_manager_start() {
   local secs=${1:-$LAB_MAX_SECS}
   if lab_gc_has manager; then
+    local media=() # an encrypted channel's keys for its sessions (LAB_MEDIA_SECRET)
+    if [ -n "${LAB_MEDIA_SECRET:-}" ]; then media=(--media-secret "$LAB_MEDIA_SECRET"); fi
     GROUPCAST_ADMIN_TOKEN=$LAB_ADMIN_TOKEN lab_bg mgr manager "$secs" "$LAB_GC" manager \
-      --listen "${LAB_IP[mgr]}:$LAB_MGR_PORT" --db "sqlite://$LAB_WORK/manager.db"
+      --listen "${LAB_IP[mgr]}:$LAB_MGR_PORT" --db "sqlite://$LAB_WORK/manager.db" "${media[@]}"
   elif [ -n "${LAB_STUB_MANAGER:-}" ]; then
     local mg=() g
     for g in "${LAB_METRO_GROUPS[@]}"; do mg+=(--metro-group "$g"); done
