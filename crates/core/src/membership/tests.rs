@@ -118,8 +118,8 @@ fn unanswered_pings_silence_a_peer_until_it_answers() {
     assert_eq!(distinct.len(), 4, "a fresh nonce per ping");
 }
 
-#[test]
-fn an_unproven_member_is_pinged_sooner_and_challenged_on_contact() {
+/// Member 1's view of a group with member 2, whose address is not proven yet.
+fn unproven_pair() -> Membership {
     let mut peers = Membership::new(&[5; KEY_LEN]);
     peers.set(
         SenderId(1),
@@ -127,6 +127,12 @@ fn an_unproven_member_is_pinged_sooner_and_challenged_on_contact() {
         Time::ZERO,
         Duration::ZERO,
     );
+    peers
+}
+
+#[test]
+fn an_unproven_member_is_pinged_sooner_and_challenged_on_contact() {
+    let mut peers = unproven_pair();
     let (every, mut events, mut at) = (Duration::from_secs(1), VecDeque::new(), vec![]);
     for ms in 0..1_000 {
         peers.ping_due(Time::from_millis(ms), (every, 3), &mut events, |_, _| {
@@ -148,13 +154,7 @@ fn an_unproven_member_is_pinged_sooner_and_challenged_on_contact() {
 
 #[test]
 fn pongs_to_an_unproven_address_are_bounded_and_a_moved_member_proves_itself_again() {
-    let mut peers = Membership::new(&[5; KEY_LEN]);
-    peers.set(
-        SenderId(1),
-        &group(1, 1, 1, &[2]),
-        Time::ZERO,
-        Duration::ZERO,
-    );
+    let mut peers = unproven_pair();
     let t = Time::from_millis(1_000);
     assert!(peers.may_pong(0, t));
     assert!(!peers.may_pong(0, t + Duration::from_millis(50)));

@@ -26,7 +26,7 @@ impl Keyring {
             return;
         }
         for k in keys {
-            let Some(bytes) = parse(&k.key) else {
+            let Some(bytes) = groupcast_api::parse_hex::<MEDIA_KEY_LEN>(&k.key) else {
                 self.bad += 1;
                 tracing::warn!(index = k.index, "a media key that is not 32 hex digits");
                 continue;
@@ -54,21 +54,11 @@ impl Keyring {
     }
 }
 
-/// 32 hex digits as a key.
-fn parse(hex: &str) -> Option<[u8; MEDIA_KEY_LEN]> {
-    if hex.len() != 2 * MEDIA_KEY_LEN || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let mut key = [0u8; MEDIA_KEY_LEN];
-    for (i, b) in key.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(key)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::parse;
+    fn parse(hex: &str) -> Option<[u8; 16]> {
+        groupcast_api::parse_hex(hex)
+    }
 
     #[test]
     fn keys_are_32_hex_digits() {
