@@ -111,6 +111,13 @@ pub struct ChannelSpec {
     /// `--uplink-mbps` overrides it.
     #[serde(default)]
     pub uplink_kbps: Option<u32>,
+    /// The central's unicast feed, `HOST:PORT` (`groupcast source --unicast-listen`): where
+    /// viewers without multicast in metros with no relay of their own get the stream.
+    #[serde(default)]
+    pub relay: Option<String>,
+    /// Per-metro unicast feeds (metro name to the edge's `--unicast-listen` `HOST:PORT`).
+    #[serde(default)]
+    pub metro_relays: BTreeMap<String, String>,
 }
 
 /// A channel as stored.
@@ -138,6 +145,12 @@ pub struct Channel {
     /// Each viewer's uplink budget towards its group, kbit/s (0: no cap).
     #[serde(default)]
     pub uplink_kbps: u32,
+    /// The central's unicast feed, if any.
+    #[serde(default)]
+    pub relay: Option<String>,
+    /// Per-metro unicast feeds (the edges').
+    #[serde(default)]
+    pub metro_relays: BTreeMap<String, String>,
 }
 
 /// Body of `POST /sessions`.
@@ -185,6 +198,24 @@ pub struct Assignment {
     /// JSON) otherwise. A stream scrambled by its source plays only with these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub media_keys: Vec<MediaKeyInfo>,
+    /// The session's ticket for the unicast fallback, when the manager issues them (it was
+    /// given a unicast secret) and the viewer's metro or the channel has a relay; left out of
+    /// the JSON otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unicast: Option<UnicastTicket>,
+}
+
+/// A ticket for the unicast fallback (see `groupcast_wire::unicast`): the relay that feeds
+/// the session by unicast if its network carries no multicast, and what proves the session
+/// to it until the expiry. Renewed with every heartbeat and group event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnicastTicket {
+    /// The relay, `HOST:PORT`: the viewer's metro's edge, else the central.
+    pub relay: String,
+    /// Unix ms after which the relay refuses the ticket.
+    pub expires_ms: u64,
+    /// The ticket's key, 64 hex digits.
+    pub key: String,
 }
 
 /// One period's media key of a channel (AES-128, see `groupcast_wire::scramble`).
@@ -256,6 +287,10 @@ pub struct Heartbeat {
     /// the manager see packets that a whole metro lost (a failing device there).
     #[serde(default)]
     pub losses: Vec<u16>,
+    /// The relay feeding the session by unicast, `HOST:PORT`, when it receives no multicast
+    /// (the unicast fallback); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unicast: Option<String>,
 }
 
 /// A session as an admin sees it.
@@ -279,6 +314,9 @@ pub struct SessionView {
     pub stats: ClientStats,
     /// Unix ms of the last heartbeat.
     pub last_seen_ms: i64,
+    /// The relay feeding it by unicast (it receives no multicast), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unicast: Option<String>,
 }
 
 /// One metro's figures over one interval.
@@ -371,71 +409,4 @@ pub fn format_key(key: &[u8; 32]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_round_trip_and_bad_ones_are_refused() {
-        let key: [u8; 32] = std::array::from_fn(|i| (i * 9) as u8);
-        assert_eq!(parse_key(&format_key(&key)), Some(key));
-        assert_eq!(parse_key("00"), None);
-        assert_eq!(parse_key(&"zz".repeat(32)), None);
-        assert_eq!(parse_key(&"+1".repeat(32)), None);
-    }
-
-    #[test]
-    fn optional_fields_default() {
-        let spec: ChannelSpec =
-            serde_json::from_str(r#"{"name":"news","group":"239.255.0.1:5004"}"#).unwrap();
-        assert_eq!(spec.group_size, None);
-        assert!(spec.metro_groups.is_empty());
-        let role: Role = serde_json::from_str(r#""viewer""#).unwrap();
-        assert_eq!(role, Role::Viewer);
-    }
-
-    /// 64-bit ids (sessions, groups) are strings, the rest bare numbers.
-    #[test]
-    fn ids_serialize_as_strings_or_numbers() {
-        let a = Assignment {
-            group: GroupId((1 << 32) | 3),
-            epoch: GroupEpoch(2),
-            members: vec![
-                MemberInfo {
-                    session: SessionId(9),
-                    metro: "paris".into(),
-                    peer_addr: "127.0.0.1:1".into(),
-                    key: String::new(),
-                },
-                MemberInfo {
-                    session: SessionId(10),
-                    metro: "lyon".into(),
-                    peer_addr: "127.0.0.1:2".into(),
-                    key: "ab".into(),
-                },
-            ],
-            media_keys: Vec::new(),
-        };
-        let json = r#"{"group":"4294967299","epoch":2,"members":[{"session":"9","metro":"paris","peer_addr":"127.0.0.1:1"},{"session":"10","metro":"lyon","peer_addr":"127.0.0.1:2","key":"ab"}]}"#;
-        assert_eq!(serde_json::to_string(&a).unwrap(), json);
-        assert_eq!(serde_json::from_str::<Assignment>(json).unwrap(), a);
-    }
-
-    #[test]
-    fn heartbeat_round_trips() {
-        let hb = Heartbeat {
-            stats: ClientStats {
-                received: 10,
-                ..ClientStats::default()
-            },
-            ssrc: Ssrc(7),
-            losses: vec![1, 65535],
-        };
-        let json = serde_json::to_string(&hb).unwrap();
-        assert!(
-            json.contains(r#""ssrc":7,"#),
-            "ids are bare numbers: {json}"
-        );
-        let back: Heartbeat = serde_json::from_str(&json).unwrap();
-        assert_eq!(back, hb);
-    }
-}
+mod tests;

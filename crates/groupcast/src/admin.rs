@@ -88,6 +88,14 @@ enum ChannelCmd {
         /// Each viewer's uplink budget towards its repair group, kbit/s (0: no cap).
         #[arg(long)]
         uplink_kbps: Option<u32>,
+        /// The central's unicast feed, HOST:PORT (`source --unicast-listen`), for viewers
+        /// without multicast in metros with no relay of their own.
+        #[arg(long)]
+        relay: Option<String>,
+        /// A metro's unicast feed, METRO=HOST:PORT (its edge's `--unicast-listen`;
+        /// repeatable).
+        #[arg(long = "metro-relay")]
+        metro_relays: Vec<String>,
     },
     /// List channels.
     List,
@@ -174,6 +182,8 @@ fn channel(api: &ApiClient, json: bool, cmd: &ChannelCmd) -> anyhow::Result<()> 
             buffer_ms,
             group_size,
             uplink_kbps,
+            relay,
+            metro_relays,
         } => {
             let pairs = |flag: &str, want: &str, list: &[String]| {
                 list.iter()
@@ -187,6 +197,7 @@ fn channel(api: &ApiClient, json: bool, cmd: &ChannelCmd) -> anyhow::Result<()> 
             };
             let overrides = pairs("metro-group", "METRO=IP:PORT", metro_groups)?;
             let sources = pairs("metro-source", "METRO=IP", metro_sources)?;
+            let relays = pairs("metro-relay", "METRO=HOST:PORT", metro_relays)?;
             let spec = ChannelSpec {
                 name: name.clone(),
                 group: group.clone(),
@@ -197,6 +208,8 @@ fn channel(api: &ApiClient, json: bool, cmd: &ChannelCmd) -> anyhow::Result<()> 
                 buffer_ms: *buffer_ms,
                 group_size: *group_size,
                 uplink_kbps: *uplink_kbps,
+                relay: relay.clone(),
+                metro_relays: relays,
             };
             let created: Channel = api.post("/channels", &spec)?;
             channel_table(json, &[created])

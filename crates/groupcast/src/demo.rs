@@ -151,6 +151,8 @@ fn provision(url: &str, admin_token: &str) -> anyhow::Result<(Channel, String)> 
             buffer_ms: None,
             group_size: None,
             uplink_kbps: None,
+            relay: None,
+            metro_relays: Default::default(),
         },
     )?;
     let viewer: CreatedUser = admin.post(

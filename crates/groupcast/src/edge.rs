@@ -1,5 +1,7 @@
 //! `groupcast edge`: receives the central's stream by unicast, NACKs what the link lost, and
-//! re-multicasts every packet unchanged (same SSRC, same sequence numbers) in its metro.
+//! re-multicasts every packet unchanged (same SSRC, same sequence numbers) in its metro; with
+//! `--unicast-listen`, it also feeds the metro's viewers without multicast by unicast
+//! ([`crate::feed`]).
 //!
 //! The one driver shape (see [`crate::driver`]) around the sans-IO [`Edge`]: it sleeps until
 //! [`Edge::poll_timeout`] or until the central's datagrams arrive.
@@ -7,6 +9,7 @@
 use crate::driver::clock::{self, Clock};
 use crate::driver::{self, Stop};
 use crate::dropper::Dropper;
+use crate::feed::Feed;
 use crate::net::{self, Iface};
 use crate::stats::write_json;
 use anyhow::{Context, bail};
@@ -59,6 +62,16 @@ pub(crate) struct Args {
     /// TESTING ONLY: seed of `--drop-rate`.
     #[arg(long, default_value_t = 1)]
     drop_seed: u64,
+    /// The channel this edge carries, as the manager names it (the unicast feed's tickets
+    /// name it).
+    #[arg(long)]
+    channel: Option<String>,
+    /// How much history the unicast feed keeps for its viewers' NACKs, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    ring_ms: u64,
+    /// The unicast feed for viewers in this metro without multicast.
+    #[command(flatten)]
+    feed: crate::feed::FeedArgs,
 }
 
 #[derive(Serialize)]
@@ -76,6 +89,7 @@ struct Report<'a> {
     nacks_sent: u64,
     packets_nacked: u64,
     source_restarts: u64,
+    unicast: Option<crate::feed::FeedStats>,
     seconds: f64,
 }
 
@@ -111,6 +125,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         edge: Edge::new(config, args.token.as_bytes()),
         out,
         dropper: Dropper::new(args.drop_rate, args.drop_seed)?,
+        feed: None,
         clock: Clock::start(),
         received: 0,
         dropped: 0,
@@ -133,12 +148,16 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             nacks_sent: s.nacks_sent,
             packets_nacked: s.packets_nacked,
             source_restarts: s.source_restarts,
+            unicast: d.feed.as_ref().map(Feed::stats),
             seconds: d.clock.seconds(),
         }
     };
     let path = args.stats_json.as_deref();
     let running = |d: &Driver| publish(&report(d), "edge running", path);
-    driver::runtime()?.block_on(driver.drive(link, &stop, running))?;
+    let rt = driver::runtime()?;
+    let keep = Duration::from_millis(args.ring_ms);
+    driver.feed = rt.block_on(async { Feed::open(&args.feed, args.channel.as_deref(), keep) })?;
+    rt.block_on(driver.drive(link, &stop, running))?;
     publish(&report(&driver), "edge stopped", path)
 }
 
@@ -150,6 +169,8 @@ struct Driver {
     out: UdpSocket,
     /// `--drop-rate`.
     dropper: Dropper,
+    /// The unicast feed for viewers without multicast, if it runs.
+    feed: Option<Feed>,
     /// The clock's origin.
     clock: Clock,
     /// Datagrams received from the central.
@@ -177,16 +198,35 @@ impl Driver {
             while let Some(n) = self.edge.poll_transmit(now, &mut msg) {
                 let _ = link.try_send(&msg[..n]);
             }
+            if let Some(f) = self.feed.as_mut() {
+                f.flush();
+            }
             if now >= next_report {
                 next_report = next_report + REPORT_EVERY;
                 report(self)?;
             }
-            let wake = self.edge.poll_timeout().min(next_report);
+            let feed_timer = self.feed.as_ref().and_then(|f| f.fanout.poll_timeout());
+            let wake = driver::earliest([
+                Some(self.edge.poll_timeout()),
+                feed_timer,
+                Some(next_report),
+            ]);
             tokio::select! {
                 () = stopped.wait() => break,
                 r = link.readable() => { r?; self.take_upstream(&link, &mut buf)?; }
-                () = driver::sleep_until(&self.clock, Some(wake)) => {
-                    self.edge.handle_timeout(self.clock.now());
+                r = driver::readable(self.feed.as_ref().map(|f| &f.socket)) => {
+                    r?;
+                    let now = self.clock.now();
+                    if let Some(f) = self.feed.as_mut() {
+                        f.take(now, &mut buf);
+                    }
+                }
+                () = driver::sleep_until(&self.clock, wake) => {
+                    let now = self.clock.now();
+                    self.edge.handle_timeout(now);
+                    if let Some(f) = self.feed.as_mut() {
+                        f.fanout.handle_timeout(now);
+                    }
                 }
             }
         }
@@ -205,8 +245,14 @@ impl Driver {
                     self.received += 1;
                     if self.dropper.drop() {
                         self.dropped += 1;
-                    } else if self.edge.handle_upstream(self.clock.now(), &buf[..n]) {
-                        let _ = self.out.send(&buf[..n]);
+                    } else {
+                        let now = self.clock.now();
+                        if let Some(seq) = self.edge.handle_upstream(now, &buf[..n]) {
+                            let _ = self.out.send(&buf[..n]);
+                            if let Some(f) = self.feed.as_mut() {
+                                f.fanout.on_datagram(now, seq, &buf[..n]);
+                            }
+                        }
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
@@ -226,6 +272,7 @@ fn publish(r: &Report<'_>, what: &str, path: Option<&std::path::Path>) -> anyhow
         forwarded = r.forwarded,
         recovered = r.recovered,
         unrecovered = r.unrecovered,
+        unicast_viewers = r.unicast.as_ref().map_or(0, |u| u.viewers),
         "{what}"
     );
     path.map_or(Ok(()), |p| write_json(p, r))

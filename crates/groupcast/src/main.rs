@@ -8,6 +8,7 @@ mod demo;
 mod driver;
 mod dropper;
 mod edge;
+mod feed;
 mod logging;
 mod manager;
 mod net;

@@ -79,6 +79,11 @@ pub(crate) struct Args {
     /// revoked viewer decrypts until the end of the next period at most.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(10..=86_400))]
     media_key_period_s: u32,
+    /// A secret shared with the relays of the unicast fallback (`source`/`edge`
+    /// --unicast-secret; at least 32 characters; also from the environment). With it, every
+    /// session of a channel with a relay gets a ticket that its relay checks.
+    #[arg(long, env = "GROUPCAST_UNICAST_SECRET", hide_env_values = true)]
+    unicast_secret: Option<String>,
 }
 
 /// Runs the manager.
@@ -100,6 +105,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         max_connections_per_address: args.max_connections_per_address,
         media_secret: args.media_secret.clone(),
         media_key_period_ms: args.media_key_period_s * 1000,
+        unicast_secret: args.unicast_secret.clone(),
         tls: match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => Some(groupcast_manager::TlsFiles {
                 cert: cert.clone(),

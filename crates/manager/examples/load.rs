@@ -127,6 +127,7 @@ fn main() -> anyhow::Result<()> {
                             } else {
                                 Vec::new()
                             },
+                            unicast: None,
                         };
                         let t = Instant::now();
                         let ok = agent

@@ -12,11 +12,24 @@ use sqlx::{AnyPool, AssertSqlSafe};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
-/// A channel row: id, name, group, source, chunk, buffer, group size, uplink.
-type ChannelRow = (i64, String, String, Option<String>, i64, i64, i64, i64);
+/// A channel row: id, name, group, source, chunk, buffer, group size, uplink, relay.
+type ChannelRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+);
+/// A metro override row: channel, metro, group, SSM source, relay.
+type MetroRow = (i64, String, String, Option<String>, Option<String>);
 
 const SELECT: &str = "SELECT id, name, mgroup, source, chunk_packets, buffer_ms, group_size, \
-                      uplink_kbps FROM channels";
+                      uplink_kbps, relay FROM channels";
+const SELECT_METROS: &str = "SELECT channel_id, metro, mgroup, msource, mrelay FROM metro_groups";
 
 /// The channel named `name`, if any.
 pub(crate) async fn by_name(db: &AnyPool, name: &str) -> Result<Option<Channel>, sqlx::Error> {
@@ -31,19 +44,28 @@ pub(crate) async fn by_name(db: &AnyPool, name: &str) -> Result<Option<Channel>,
     }
 }
 
+/// The channel with id `id`, if any.
+pub(crate) async fn by_id(db: &AnyPool, id: ChannelId) -> Result<Option<Channel>, sqlx::Error> {
+    let row: Option<ChannelRow> = sqlx::query_as(AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
+        .bind(i64::from(id.0))
+        .fetch_optional(db)
+        .await?;
+    match row {
+        Some(row) => Ok(Some(with_metro_groups(db, row).await?)),
+        None => Ok(None),
+    }
+}
+
 /// Every channel, by id.
 pub(crate) async fn all(db: &AnyPool) -> Result<Vec<Channel>, sqlx::Error> {
     let rows: Vec<ChannelRow> = sqlx::query_as(AssertSqlSafe(format!("{SELECT} ORDER BY id")))
         .fetch_all(db)
         .await?;
-    let overrides: Vec<(i64, String, String, Option<String>)> =
-        sqlx::query_as("SELECT channel_id, metro, mgroup, msource FROM metro_groups")
-            .fetch_all(db)
-            .await?;
+    let overrides: Vec<MetroRow> = sqlx::query_as(SELECT_METROS).fetch_all(db).await?;
     let mut channels: Vec<Channel> = rows.into_iter().map(from_row).collect();
-    for (id, metro, group, source) in overrides {
-        if let Some(c) = channels.iter_mut().find(|c| i64::from(c.id.0) == id) {
-            add_metro(c, metro, group, source);
+    for row in overrides {
+        if let Some(c) = channels.iter_mut().find(|c| i64::from(c.id.0) == row.0) {
+            add_metro(c, row);
         }
     }
     Ok(channels)
@@ -51,26 +73,30 @@ pub(crate) async fn all(db: &AnyPool) -> Result<Vec<Channel>, sqlx::Error> {
 
 async fn with_metro_groups(db: &AnyPool, row: ChannelRow) -> Result<Channel, sqlx::Error> {
     let mut c = from_row(row);
-    let overrides: Vec<(String, String, Option<String>)> =
-        sqlx::query_as("SELECT metro, mgroup, msource FROM metro_groups WHERE channel_id = $1")
-            .bind(i64::from(c.id.0))
-            .fetch_all(db)
-            .await?;
-    for (metro, group, source) in overrides {
-        add_metro(&mut c, metro, group, source);
+    let overrides: Vec<MetroRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "{SELECT_METROS} WHERE channel_id = $1"
+    )))
+    .bind(i64::from(c.id.0))
+    .fetch_all(db)
+    .await?;
+    for row in overrides {
+        add_metro(&mut c, row);
     }
     Ok(c)
 }
 
-/// Adds a stored metro override (group, and SSM source if any) to `c`.
-fn add_metro(c: &mut Channel, metro: String, group: String, source: Option<String>) {
+/// Adds a stored metro override (group, SSM source and relay if any) to `c`.
+fn add_metro(c: &mut Channel, (_, metro, group, source, relay): MetroRow) {
     if let Some(s) = source {
         c.metro_sources.insert(metro.clone(), s);
+    }
+    if let Some(r) = relay {
+        c.metro_relays.insert(metro.clone(), r);
     }
     c.metro_groups.insert(metro, group);
 }
 
-fn from_row((id, name, group, source, chunk, buffer, k, uplink): ChannelRow) -> Channel {
+fn from_row((id, name, group, source, chunk, buffer, k, uplink, relay): ChannelRow) -> Channel {
     Channel {
         id: ChannelId(id as u32),
         name,
@@ -82,6 +108,32 @@ fn from_row((id, name, group, source, chunk, buffer, k, uplink): ChannelRow) -> 
         buffer_ms: buffer as u32,
         group_size: k as u32,
         uplink_kbps: uplink.clamp(0, i64::from(u32::MAX)) as u32,
+        relay,
+        metro_relays: BTreeMap::new(),
+    }
+}
+
+/// A relay's `HOST:PORT` (an IP or a DNS name, and a non-zero port), checked.
+fn relay_addr(what: &str, addr: &str) -> Result<String, ApiErr> {
+    let bad = || {
+        ApiErr::bad(format!(
+            "{what}: {addr:?} is not HOST:PORT (an IP address or DNS name, and a port)"
+        ))
+    };
+    if addr.parse::<SocketAddr>().is_ok_and(|a| a.port() != 0) {
+        return Ok(addr.to_owned());
+    }
+    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+    let name_ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    match port.parse::<u16>() {
+        Ok(p) if p != 0 && name_ok => Ok(addr.to_owned()),
+        _ => Err(bad()),
     }
 }
 
@@ -147,6 +199,24 @@ fn validate(spec: ChannelSpec) -> Result<Channel, ApiErr> {
              from (metro_sources)"
         )));
     }
+    let relay = spec
+        .relay
+        .as_deref()
+        .map(|r| relay_addr("relay", r))
+        .transpose()?;
+    let mut metro_relays = BTreeMap::new();
+    for (metro, r) in &spec.metro_relays {
+        if !metro_groups.contains_key(metro) {
+            return Err(ApiErr::bad(format!(
+                "metro_relays: metro {metro} has no metro group (its relay is the edge that \
+                 feeds it; name the central's in relay)"
+            )));
+        }
+        metro_relays.insert(
+            metro.clone(),
+            relay_addr(&format!("metro {metro} relay"), r)?,
+        );
+    }
     let bounded =
         |what: &str, v: Option<u32>, default: u32, range: std::ops::RangeInclusive<u32>| {
             let v = v.unwrap_or(default);
@@ -171,6 +241,8 @@ fn validate(spec: ChannelSpec) -> Result<Channel, ApiErr> {
         buffer_ms: bounded("buffer_ms", spec.buffer_ms, 1000, 50..=60_000)?,
         group_size: bounded("group_size", spec.group_size, 5, 2..=16)?,
         uplink_kbps: bounded("uplink_kbps", spec.uplink_kbps, 0, 0..=100_000_000)?,
+        relay,
+        metro_relays,
     })
 }
 
@@ -209,7 +281,7 @@ async fn insert(db: &AnyPool, c: &Channel) -> Result<ChannelId, sqlx::Error> {
         .await?;
     sqlx::query(
         "INSERT INTO channels (id, name, mgroup, source, chunk_packets, buffer_ms, group_size, \
-         uplink_kbps) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         uplink_kbps, relay) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(id)
     .bind(&c.name)
@@ -219,16 +291,19 @@ async fn insert(db: &AnyPool, c: &Channel) -> Result<ChannelId, sqlx::Error> {
     .bind(i64::from(c.buffer_ms))
     .bind(i64::from(c.group_size))
     .bind(i64::from(c.uplink_kbps))
+    .bind(c.relay.clone())
     .execute(&mut *tx)
     .await?;
     for (metro, group) in &c.metro_groups {
         sqlx::query(
-            "INSERT INTO metro_groups (channel_id, metro, mgroup, msource) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO metro_groups (channel_id, metro, mgroup, msource, mrelay) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(id)
         .bind(metro)
         .bind(group)
         .bind(c.metro_sources.get(metro).cloned())
+        .bind(c.metro_relays.get(metro).cloned())
         .execute(&mut *tx)
         .await?;
     }

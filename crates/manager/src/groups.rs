@@ -302,6 +302,7 @@ fn install(app: &App, channel: ChannelId, groups: &[(i64, i64, String)], members
             group,
             stats: serde_json::from_str::<ClientStats>(&stats).unwrap_or_default(),
             last_seen_ms: seen,
+            unicast: None,
             opened_ms: opened,
             dirty: false,
         });
@@ -318,6 +319,7 @@ fn install(app: &App, channel: ChannelId, groups: &[(i64, i64, String)], members
                     epoch: GroupEpoch(*epoch as u32),
                     members,
                     media_keys: Vec::new(),
+                    unicast: None,
                 };
                 // A stored secret that is not 64 hex digits (never written so) gives a group
                 // nobody can talk in, rather than a panic.

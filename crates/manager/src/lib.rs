@@ -31,6 +31,7 @@ mod channels;
 mod counters;
 mod db;
 mod error;
+mod extras;
 mod groups;
 mod http;
 mod limits;
@@ -45,6 +46,7 @@ mod sessions;
 mod stats;
 mod tasks;
 mod tls;
+mod unicast;
 mod users;
 
 pub use peer_addr::Network;
@@ -95,6 +97,10 @@ pub struct Config {
     pub media_secret: Option<String>,
     /// How long each media key is in force, ms (the sources' `--media-key-period-s`).
     pub media_key_period_ms: u32,
+    /// The secret the manager shares with the relays of the unicast fallback (edges and
+    /// sources with `--unicast-listen`; at least [`MIN_ADMIN_TOKEN`] characters); with it,
+    /// sessions of channels with a relay get a ticket.
+    pub unicast_secret: Option<String>,
 }
 
 /// The manager's certificate chain and private key, PEM files.
@@ -124,6 +130,7 @@ impl Default for Config {
             tls: None,
             media_secret: None,
             media_key_period_ms: 60_000,
+            unicast_secret: None,
             rate_per_user: 100,
             max_connections_per_address: 256,
         }

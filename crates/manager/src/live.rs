@@ -31,6 +31,8 @@ pub(crate) struct LiveSession {
     pub(crate) stats: ClientStats,
     /// Unix ms of its latest heartbeat (or of its opening).
     pub(crate) last_seen_ms: i64,
+    /// The relay feeding it by unicast, as its latest heartbeat said.
+    pub(crate) unicast: Option<String>,
     /// Unix ms of its opening: bounds how far its counters can have gone.
     pub(crate) opened_ms: i64,
     /// Changed since the last write-behind.
@@ -135,6 +137,10 @@ pub(crate) struct AppState {
     pub(crate) rates: crate::rate::Rates,
     /// Media keys for encrypted channels, when a media secret is configured.
     pub(crate) media: Option<crate::media::Media>,
+    /// Tickets for the unicast fallback, when a unicast secret is configured.
+    pub(crate) unicast: Option<crate::unicast::Unicast>,
+    /// Channels by id, for [`crate::extras`].
+    pub(crate) channel_cache: Mutex<HashMap<ChannelId, Arc<groupcast_api::Channel>>>,
 }
 
 impl AppState {
@@ -171,9 +177,10 @@ impl AppState {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&channel);
-        if let Some(media) = &self.media {
-            media.forget(channel);
-        }
+        self.channel_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&channel);
         {
             let mut live = self.live();
             live.sessions.retain(|_, s| s.channel != channel);

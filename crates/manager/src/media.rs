@@ -6,22 +6,16 @@
 //! entitlement is revoked gets no more heartbeat answers, so it can decrypt at most until the
 //! end of the next period; a viewer that loses the manager plays on as long.
 
-use crate::App;
 use crate::db::hex;
-use crate::error::ApiErr;
-use groupcast_api::{ChannelId, MediaKeyInfo};
+use groupcast_api::MediaKeyInfo;
 use groupcast_wire::scramble::media_key;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
-/// The shared secret and the period, and channel names by id.
+/// The shared secret and the period.
 pub(crate) struct Media {
     /// Shared with the channels' sources (`GROUPCAST_MEDIA_SECRET`).
     secret: Vec<u8>,
     /// How long each key is in force, ms.
     period_ms: u64,
-    /// Channel names by id (keys are derived from the name, the source's `--channel`).
-    names: Mutex<HashMap<ChannelId, Arc<str>>>,
 }
 
 impl Media {
@@ -30,7 +24,6 @@ impl Media {
         Media {
             secret: secret.trim().as_bytes().to_vec(),
             period_ms: period_ms.max(1),
-            names: Mutex::default(),
         }
     }
 
@@ -45,45 +38,6 @@ impl Media {
             })
             .collect()
     }
-
-    /// Forgets a deleted channel's name.
-    pub(crate) fn forget(&self, channel: ChannelId) {
-        self.names
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&channel);
-    }
-}
-
-/// The media keys for a session of `channel` now: none when the manager has no media secret.
-pub(crate) async fn keys(app: &App, channel: ChannelId) -> Result<Vec<MediaKeyInfo>, ApiErr> {
-    let Some(media) = &app.media else {
-        return Ok(Vec::new());
-    };
-    let cached = media
-        .names
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&channel)
-        .cloned();
-    let name = match cached {
-        Some(name) => name,
-        None => {
-            let (name,): (String,) = sqlx::query_as("SELECT name FROM channels WHERE id = $1")
-                .bind(i64::from(channel.0))
-                .fetch_optional(&app.db)
-                .await?
-                .ok_or_else(|| ApiErr::not_found("the session's channel is gone"))?;
-            let name: Arc<str> = name.into();
-            media
-                .names
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(channel, name.clone());
-            name
-        }
-    };
-    Ok(media.keys_for(&name, crate::db::now_ms()))
 }
 
 #[cfg(test)]

@@ -186,6 +186,10 @@ impl Server {
                 "media secret (GROUPCAST_MEDIA_SECRET)",
                 &config.media_secret,
             ),
+            (
+                "unicast secret (GROUPCAST_UNICAST_SECRET)",
+                &config.unicast_secret,
+            ),
         ];
         for (what, token) in tokens {
             if let Some(t) = token
@@ -221,6 +225,11 @@ impl Server {
             media: config.media_secret.as_deref().map(|secret| {
                 crate::media::Media::new(secret, u64::from(config.media_key_period_ms))
             }),
+            unicast: config
+                .unicast_secret
+                .as_deref()
+                .map(crate::unicast::Unicast::new),
+            channel_cache: Mutex::default(),
         });
         tasks::load_all(&app)
             .await

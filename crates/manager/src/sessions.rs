@@ -60,7 +60,7 @@ pub(crate) async fn open(
         .live()
         .assignment(id)
         .ok_or_else(|| ApiErr::not_found("session ended while opening"))?;
-    assignment.media_keys = crate::media::keys(&app, channel.id).await?;
+    crate::extras::fill(&app, &mut assignment, channel.id, id, &req.metro).await?;
     // A metro fed by an edge: the edge's group, and its own source address for SSM.
     if let Some(group) = channel.metro_groups.get(&req.metro) {
         channel.group = group.clone();
@@ -124,7 +124,7 @@ pub(crate) async fn heartbeat(
     let channel = owned(&app, &caller, id).await?;
     crate::access::check_cached(&caller, channel)?;
     let now = now_ms();
-    let (mut assignment, metro, old) = {
+    let (mut assignment, metro, metro_name, old) = {
         let mut live = app.live();
         let s = live.sessions.get_mut(&id).ok_or_else(gone)?;
         let clamped;
@@ -135,11 +135,18 @@ pub(crate) async fn heartbeat(
         let old = std::mem::replace(&mut s.stats, hb.stats.clone());
         s.last_seen_ms = now;
         s.dirty = true;
+        s.unicast = hb.unicast.take().filter(|r| r.len() <= 300);
         let metro = s.metro_id;
-        (live.assignment(id).ok_or_else(gone)?, metro, old)
+        let metro_name = s.metro.clone();
+        (
+            live.assignment(id).ok_or_else(gone)?,
+            metro,
+            metro_name,
+            old,
+        )
     };
     app.stats().record(metro, id, &old, &hb, now);
-    assignment.media_keys = crate::media::keys(&app, channel).await?;
+    crate::extras::fill(&app, &mut assignment, channel, id, &metro_name).await?;
     app.metrics
         .heartbeat_took(started.elapsed().as_micros() as u64);
     Ok(Json(assignment))
@@ -190,7 +197,10 @@ pub(crate) async fn events(
                     if !crate::access::may_watch_now(&app.db, &user, channel).await {
                         return None; // revoked: the stream ends, no new key
                     }
-                    current.media_keys = crate::media::keys(&app, channel).await.ok()?;
+                    let metro = app.live().sessions.get(&id).map(|s| s.metro.clone())?;
+                    crate::extras::fill(&app, &mut current, channel, id, &metro)
+                        .await
+                        .ok()?;
                     app.metrics.sse_events.inc();
                     let event = Event::default().event("group").json_data(&current).ok()?;
                     let state = ((app, user, slot), wake, stopping, Some(key));
@@ -247,6 +257,7 @@ pub(crate) async fn views(app: &App) -> Result<Vec<SessionView>, ApiErr> {
                         |s| s.stats.clone(),
                     ),
                     last_seen_ms: cached.map_or(seen, |s| s.last_seen_ms.max(seen)),
+                    unicast: cached.and_then(|s| s.unicast.clone()),
                 }
             },
         )

@@ -254,6 +254,7 @@ fn a_users_request_flood_is_cut_at_its_rate_and_others_are_not() {
         stats: groupcast_api::ClientStats::default(),
         ssrc: groupcast_api::Ssrc(1),
         losses: (0..512).collect(),
+        unicast: None,
     };
     let body = serde_json::to_value(&beat).unwrap();
     let path = format!("/api/v1/sessions/{s}/heartbeat");

@@ -1,12 +1,11 @@
 //! The central's side of the relay: registers edges that prove their token, sends each of
 //! them every datagram, and retransmits from the ring what they NACK, within a budget.
 
-use crate::ring::Ring;
+use crate::outbox::Outbox;
 use groupcast_base::{Time, TokenBucket};
 use groupcast_wire::SeqNo;
 use groupcast_wire::proto::{GroupKey, ReplayWindow};
 use groupcast_wire::relay::{self, RelayBody};
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -15,8 +14,6 @@ const EDGE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Retransmissions per second one edge may draw, and the burst.
 const NACK_RATE: u32 = 5_000;
 const NACK_BURST: u32 = 1_000;
-/// Most datagrams waiting to be sent.
-const QUEUE_LIMIT: usize = 65_536;
 
 /// What the central counts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -70,10 +67,8 @@ pub struct Central {
     key: GroupKey,
     /// Registered edges.
     edges: Vec<EdgePeer>,
-    /// Sent datagrams, for retransmission.
-    ring: Ring,
-    /// (edge address, sequence number) to send.
-    queue: VecDeque<(SocketAddr, SeqNo)>,
+    /// Sent datagrams, and what is still to send to which edge.
+    out: Outbox,
     /// Counters.
     stats: CentralStats,
 }
@@ -84,8 +79,7 @@ impl Central {
         Central {
             key: GroupKey::from_secret(token),
             edges: Vec::new(),
-            ring: Ring::new(keep),
-            queue: VecDeque::new(),
+            out: Outbox::new(keep),
             stats: CentralStats::default(),
         }
     }
@@ -138,14 +132,13 @@ impl Central {
     }
 
     fn retransmit(&mut self, now: Time, edge: usize, wire: u16) {
-        let Some((seq, _)) = self.ring.get(wire) else {
+        let Some(seq) = self.out.held(wire) else {
             self.stats.nack_missed += 1;
             return;
         };
         if !self.edges[edge].budget.take(now, NACK_RATE, NACK_BURST) {
             self.stats.nack_limited += 1;
-        } else if self.queue.len() < QUEUE_LIMIT {
-            self.queue.push_back((self.edges[edge].info.addr, seq));
+        } else if self.out.queue(self.edges[edge].info.addr, seq) {
             self.edges[edge].info.retransmitted += 1;
             self.stats.retransmitted += 1;
         } else {
@@ -168,11 +161,10 @@ impl Central {
 
     /// Records a datagram just multicast as `seq` and queues it for every live edge.
     pub fn on_sent(&mut self, now: Time, seq: SeqNo, datagram: &[u8]) {
-        self.ring.push(now, seq, datagram);
+        self.out.record(now, seq, datagram);
         self.handle_timeout(now);
         for i in 0..self.edges.len() {
-            if self.queue.len() < QUEUE_LIMIT {
-                self.queue.push_back((self.edges[i].info.addr, seq));
+            if self.out.queue(self.edges[i].info.addr, seq) {
                 self.edges[i].info.relayed += 1;
                 self.stats.relayed += 1;
             } else {
@@ -183,17 +175,7 @@ impl Central {
 
     /// The next datagram for an edge: where to, and the bytes.
     pub fn poll_transmit(&mut self) -> Option<(SocketAddr, &[u8])> {
-        let (addr, seq) = loop {
-            let (addr, seq) = self.queue.pop_front()?;
-            if self
-                .ring
-                .get(seq.wire())
-                .is_some_and(|(found, _)| found == seq)
-            {
-                break (addr, seq);
-            }
-        };
-        self.ring.get(seq.wire()).map(|(_, bytes)| (addr, bytes))
+        self.out.poll_transmit()
     }
 }
 

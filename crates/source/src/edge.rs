@@ -1,11 +1,17 @@
 //! The edge's side of the relay: forwards every datagram from the central unchanged (the
 //! driver re-multicasts it), finds gaps by sequence number and NACKs them with RTT-aware
 //! retries, and keeps itself registered with HELLOs.
+//!
+//! A viewer fed by unicast ([`Edge::viewer`]) runs the same machine against its relay (an edge
+//! or the central), speaking the unicast fallback's messages under its manager ticket: JOIN
+//! for HELLO, the same NACKs, the nonce of the relay's latest CHALLENGE echoed, and LEAVE.
 
+use groupcast_base::SessionId;
 use groupcast_base::Time;
 use groupcast_wire::proto::{GroupKey, Ranges, SeqRange};
 use groupcast_wire::relay::{self, RelayBody, RelayMessage};
 use groupcast_wire::rtp::RtpPacket;
+use groupcast_wire::unicast::{self, NONCE_LEN, UnicastBody, UnicastMessage};
 use groupcast_wire::{SeqExtender, SeqNo, Ssrc};
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -57,6 +63,30 @@ pub struct EdgeStats {
     pub packets_nacked: u64,
     /// Source restarts (SSRC changes) followed.
     pub source_restarts: u64,
+    /// Viewer only: challenges from the relay that verified.
+    pub challenges: u64,
+    /// Viewer only: the relay said it feeds as many viewers as it may.
+    pub refused_full: u64,
+}
+
+/// How the machine authenticates to its upstream.
+#[derive(Debug)]
+enum Auth {
+    /// An edge: the central's token.
+    Token(GroupKey),
+    /// A viewer: its session's tickets (none yet: it sends nothing).
+    Ticket(Box<Tickets>),
+}
+
+/// A viewer's tickets and its relay's latest challenge.
+#[derive(Debug)]
+struct Tickets {
+    session: SessionId,
+    /// The latest ticket (expiry, key) and the one before (a challenge may answer it).
+    current: Option<(u64, GroupKey)>,
+    previous: Option<(u64, GroupKey)>,
+    /// The nonce to echo.
+    nonce: [u8; NONCE_LEN],
 }
 
 /// A missing packet.
@@ -78,7 +108,7 @@ struct Miss {
 #[derive(Debug)]
 pub struct Edge {
     config: EdgeConfig,
-    key: GroupKey,
+    auth: Auth,
     counter: u64,
     /// Current stream: SSRC and sequence extension.
     stream: Option<(Ssrc, SeqExtender)>,
@@ -105,8 +135,32 @@ const SEEN_BITS: u64 = 1 << 16;
 impl Edge {
     /// An edge authenticating with `token`.
     pub fn new(config: EdgeConfig, token: &[u8]) -> Self {
+        Self::with_auth(config, Auth::Token(GroupKey::from_secret(token)))
+    }
+
+    /// A unicast viewer of `session`; it sends nothing before [`set_ticket`](Self::set_ticket).
+    pub fn viewer(config: EdgeConfig, session: SessionId) -> Self {
+        let tickets = Tickets {
+            session,
+            current: None,
+            previous: None,
+            nonce: [0; NONCE_LEN],
+        };
+        Self::with_auth(config, Auth::Ticket(Box::new(tickets)))
+    }
+
+    /// A viewer's new ticket from the manager: its expiry (Unix ms) and key.
+    pub fn set_ticket(&mut self, expires_ms: u64, key: &[u8; 32]) {
+        if let Auth::Ticket(t) = &mut self.auth
+            && t.current.as_ref().is_none_or(|c| c.0 != expires_ms)
+        {
+            t.previous = t.current.replace((expires_ms, GroupKey::new(key)));
+        }
+    }
+
+    fn with_auth(config: EdgeConfig, auth: Auth) -> Self {
         Edge {
-            key: GroupKey::from_secret(token),
+            auth,
             counter: config.initial_counter,
             config,
             stream: None,
@@ -132,12 +186,17 @@ impl Edge {
         ((i / 64) as usize, 1 << (i % 64))
     }
 
-    /// Takes a datagram from the central. Returns true when the driver should multicast it,
-    /// unchanged: the first copy of every packet, in arrival order.
-    pub fn handle_upstream(&mut self, now: Time, datagram: &[u8]) -> bool {
+    /// Takes a datagram from upstream. Returns its number when the driver should pass it on
+    /// (multicast it, or play it), unchanged: the first copy of every packet, in arrival
+    /// order.
+    pub fn handle_upstream(&mut self, now: Time, datagram: &[u8]) -> Option<SeqNo> {
+        if unicast::looks_like(datagram) {
+            self.handle_control(now, datagram);
+            return None;
+        }
         let Ok(pkt) = RtpPacket::parse(datagram) else {
             self.stats.bad += 1;
-            return false;
+            return None;
         };
         self.last_data = Some(now);
         if self.stream.as_ref().is_none_or(|s| s.0 != pkt.ssrc) {
@@ -149,9 +208,7 @@ impl Edge {
             self.missing.clear();
             self.floor = SeqNo(0);
         }
-        let Some((_, ext)) = self.stream.as_mut() else {
-            return false;
-        };
+        let (_, ext) = self.stream.as_mut()?;
         let highest = ext.highest();
         let seq = ext.extend(pkt.sequence);
         if highest.is_none() {
@@ -159,12 +216,12 @@ impl Edge {
         }
         if seq < self.floor {
             self.stats.duplicates += 1;
-            return false;
+            return None;
         }
         let (w, b) = self.bit(seq);
         if self.seen[w] & b != 0 {
             self.stats.duplicates += 1;
-            return false;
+            return None;
         }
         if let Some(h) = highest.filter(|&h| seq > h) {
             self.note_gap(now, h, seq);
@@ -181,7 +238,29 @@ impl Edge {
             }
         }
         self.stats.forwarded += 1;
-        true
+        Some(seq)
+    }
+
+    /// A viewer's relay spoke: a challenge is answered by the next JOIN, at once.
+    fn handle_control(&mut self, now: Time, bytes: &[u8]) {
+        let Auth::Ticket(t) = &mut self.auth else {
+            self.stats.bad += 1;
+            return;
+        };
+        let msg = [&t.current, &t.previous]
+            .into_iter()
+            .flatten()
+            .find_map(|(_, key)| unicast::open(key, bytes).ok())
+            .filter(|m| m.session == t.session);
+        match msg.map(|m| (m.body, m.nonce)) {
+            Some((UnicastBody::Challenge, nonce)) => {
+                t.nonce = nonce;
+                self.stats.challenges += 1;
+                self.next_hello = now;
+            }
+            Some((UnicastBody::Full, _)) => self.stats.refused_full += 1,
+            _ => self.stats.bad += 1,
+        }
     }
 
     /// Keeps the `seen` window at most half the sequence space wide.
@@ -294,12 +373,46 @@ impl Edge {
     }
 
     fn write(&mut self, body: RelayBody<'_>, buf: &mut [u8]) -> Option<usize> {
-        let msg = RelayMessage {
-            name: &self.config.name,
-            counter: self.counter,
-            body,
+        let n = match &self.auth {
+            Auth::Token(key) => RelayMessage {
+                name: &self.config.name,
+                counter: self.counter,
+                body,
+            }
+            .emit(key, buf)
+            .ok()?,
+            Auth::Ticket(t) => {
+                let body = match body {
+                    RelayBody::Hello => UnicastBody::Join,
+                    RelayBody::Nack { ssrc, ranges } => UnicastBody::Nack { ssrc, ranges },
+                };
+                self.write_viewer(t, body, buf)?
+            }
         };
-        let n = msg.emit(&self.key, buf).ok()?;
+        self.counter += 1;
+        Some(n)
+    }
+
+    /// A viewer's message under its latest ticket.
+    fn write_viewer(&self, t: &Tickets, body: UnicastBody<'_>, buf: &mut [u8]) -> Option<usize> {
+        let (expires_ms, key) = t.current.as_ref()?;
+        UnicastMessage {
+            counter: self.counter,
+            session: t.session,
+            expires_ms: *expires_ms,
+            nonce: t.nonce,
+            body,
+        }
+        .emit(key, buf)
+        .ok()
+    }
+
+    /// A viewer's LEAVE, to end its feed at once; `None` for an edge or without a ticket.
+    pub fn leave(&mut self, buf: &mut [u8]) -> Option<usize> {
+        let Auth::Ticket(t) = &self.auth else {
+            return None;
+        };
+        let n = self.write_viewer(t, UnicastBody::Leave, buf)?;
         self.counter += 1;
         Some(n)
     }

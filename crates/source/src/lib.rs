@@ -21,10 +21,12 @@
 mod central;
 mod edge;
 mod input;
+mod outbox;
 mod pacer;
 mod ring;
 mod stamp;
 mod sync;
+mod unicast;
 
 pub use central::{Central, CentralStats, EdgeInfo};
 pub use edge::{Edge, EdgeConfig, EdgeStats};
@@ -33,3 +35,4 @@ pub use pacer::{PaceError, Pacer, TICKS_PER_SEC, TsBytes};
 pub use ring::Ring;
 pub use stamp::RtpStamper;
 pub use sync::TsSync;
+pub use unicast::{CHALLENGE_RATE, Fanout, FanoutConfig, FanoutStats, VIEWER_TIMEOUT, ViewerInfo};

@@ -1,10 +1,13 @@
-//! The central's retransmission ring: the last few seconds of sent datagrams, by sequence
-//! number, for edges to ask again. Buffers are recycled, so steady state does not allocate.
+//! The retransmission ring: the last few seconds of sent datagrams, by sequence number, for
+//! edges (and unicast viewers) to ask again. Buffers are recycled, so steady state does not allocate.
 
 use groupcast_base::Time;
 use groupcast_wire::SeqNo;
 use std::collections::VecDeque;
 use std::time::Duration;
+
+/// Most missing numbers a push may leave as holes; a longer jump is taken as a restart.
+pub(crate) const MAX_GAP: u64 = 8_192;
 
 /// Sent datagrams of the last `keep`.
 #[derive(Debug)]
@@ -27,15 +30,39 @@ impl Ring {
         }
     }
 
-    /// Adds the datagram sent at `now` as `seq`; drops entries older than the keep time.
-    /// A sequence number that does not follow the last one empties the ring first (restart).
+    /// Adds the datagram sent (or received) at `now` as `seq`; drops entries older than the
+    /// keep time. A number past the last leaves holes for the ones between, which a late copy
+    /// fills (an edge forwards what it receives, gaps and retransmissions included); one
+    /// before the oldest held, or more than [`MAX_GAP`] past the last, empties the ring first
+    /// (a restart).
     pub fn push(&mut self, now: Time, seq: SeqNo, bytes: &[u8]) {
-        if self.entries.back().is_some_and(|e| e.0.next() != seq) {
+        if bytes.is_empty() {
+            return; // an empty buffer marks a hole
+        }
+        let span = self.entries.front().zip(self.entries.back());
+        if let Some(((first, _, _), (last, _, _))) = span
+            && seq >= *first
+            && seq <= *last
+        {
+            let i = (seq.0 - first.0) as usize;
+            if let Some(e) = self.entries.get_mut(i).filter(|e| e.2.is_empty()) {
+                e.2.extend_from_slice(bytes);
+            }
+            return;
+        }
+        if span.is_some_and(|(first, last)| seq < first.0 || seq.0 - last.0.0 > MAX_GAP) {
             self.free.extend(self.entries.drain(..).map(|e| e.2));
         }
         while self.entries.front().is_some_and(|e| e.1 + self.keep < now) {
             if let Some(e) = self.entries.pop_front() {
                 self.free.push(e.2);
+            }
+        }
+        if let Some(&(last, _, _)) = self.entries.back() {
+            for hole in last.0 + 1..seq.0 {
+                let mut buf = self.free.pop().unwrap_or_default();
+                buf.clear();
+                self.entries.push_back((SeqNo(hole), now, buf));
             }
         }
         let mut buf = self.free.pop().unwrap_or_default();
@@ -50,7 +77,10 @@ impl Ring {
         let seq = last.nearest(wire);
         let first = self.entries.front()?.0;
         let i = usize::try_from(seq.0.checked_sub(first.0)?).ok()?;
-        self.entries.get(i).map(|e| (e.0, e.2.as_slice()))
+        self.entries
+            .get(i)
+            .filter(|e| !e.2.is_empty())
+            .map(|e| (e.0, e.2.as_slice()))
     }
 
     /// Datagrams held.
@@ -80,5 +110,30 @@ mod tests {
         assert!(r.get((65_400u64 + 100) as u16).is_none(), "too old");
         r.push(Time::from_millis(300), SeqNo(7), b"restart");
         assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn gaps_are_held_as_holes_that_late_copies_fill() {
+        let mut r = Ring::new(Duration::from_secs(1));
+        r.push(Time::from_millis(0), SeqNo(10), b"a");
+        r.push(Time::from_millis(1), SeqNo(13), b"d");
+        assert_eq!(r.len(), 4);
+        assert!(
+            r.get(11).is_none() && r.get(12).is_none(),
+            "holes are not served"
+        );
+        r.push(Time::from_millis(2), SeqNo(12), b"c");
+        assert_eq!(r.get(12), Some((SeqNo(12), &b"c"[..])));
+        r.push(Time::from_millis(3), SeqNo(12), b"again");
+        assert_eq!(
+            r.get(12),
+            Some((SeqNo(12), &b"c"[..])),
+            "the first copy stays"
+        );
+        assert!(r.get(11).is_none());
+        r.push(Time::from_millis(4), SeqNo(13 + MAX_GAP + 1), b"far");
+        assert_eq!(r.len(), 1, "a jump past the gap bound is a restart");
+        r.push(Time::from_millis(5), SeqNo(3), b"before");
+        assert_eq!(r.len(), 1, "and so is a number before the oldest held");
     }
 }

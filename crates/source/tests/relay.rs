@@ -53,7 +53,7 @@ fn run(n: u64, loss: u64, edge_token: &[u8], nack: bool) -> Run {
         wire = rest;
         for (_, to_edge, bytes) in due {
             if to_edge {
-                if edge.handle_upstream(now, &bytes) {
+                if edge.handle_upstream(now, &bytes).is_some() {
                     forwarded.push(bytes);
                 }
             } else {

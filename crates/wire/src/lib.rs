@@ -9,6 +9,7 @@
 //! - [`proto`]: the peer repair protocol (request, repair, ping, pong), authenticated with a
 //!   truncated HMAC-SHA256 under the group key, plus the anti-replay window;
 //! - [`relay`]: the edge's HELLO and NACK to the central source, authenticated by its token;
+//! - [`unicast`]: the unicast fallback between a viewer and a relay, under a manager ticket;
 //! - [`scramble`]: optional media encryption, AES-128-CTR of PES payloads under a rotating
 //!   channel key, with the key's parity in the TS scrambling bits.
 //!
@@ -39,5 +40,6 @@ pub mod scramble;
 pub mod seq;
 pub mod ts;
 pub mod udp;
+pub mod unicast;
 
 pub use seq::{SeqExtender, SeqNo, Ssrc, TimestampExtender};

@@ -64,21 +64,7 @@ impl RelayMessage<'_> {
         head[13..].copy_from_slice(name);
         let mut at = head_len;
         if let RelayBody::Nack { ssrc, ranges } = self.body {
-            let n = ranges.len();
-            if n == 0 || n > MAX_RANGES {
-                return Err(ProtoError::BadBody);
-            }
-            let body = out.get_mut(at..at + 6 + 4 * n).ok_or(ProtoError::TooLong)?;
-            body[..4].copy_from_slice(&ssrc.to_be_bytes());
-            body[4..6].copy_from_slice(&(n as u16).to_be_bytes());
-            for (r, slot) in ranges.iter().zip(body[6..].chunks_exact_mut(4)) {
-                if r.len == 0 {
-                    return Err(ProtoError::BadBody);
-                }
-                slot[..2].copy_from_slice(&r.start.to_be_bytes());
-                slot[2..].copy_from_slice(&r.len.to_be_bytes());
-            }
-            at += body.len();
+            at += emit_nack(ssrc, ranges, out.get_mut(at..).ok_or(ProtoError::TooLong)?)?;
         }
         let tag = key.tag(&out[..at]);
         out.get_mut(at..at + TAG_LEN)
@@ -117,18 +103,11 @@ pub fn open<'a>(key: &GroupKey, bytes: &'a [u8]) -> Result<RelayMessage<'a>, Pro
     let rest = &signed[13 + n..];
     let body = match (signed[3], rest.len()) {
         (1, 0) => RelayBody::Hello,
-        (2, len) if len >= 6 => {
-            let k = usize::from(u16::from_be_bytes([rest[4], rest[5]]));
-            let ranges = Ranges::Wire(&rest[6..]);
-            if k == 0 || k > MAX_RANGES || len != 6 + 4 * k || ranges.iter().any(|r| r.len == 0) {
-                return Err(ProtoError::BadBody);
-            }
-            RelayBody::Nack {
-                ssrc: u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]),
-                ranges,
-            }
+        (2, _) => {
+            let (ssrc, ranges) = parse_nack(rest)?;
+            RelayBody::Nack { ssrc, ranges }
         }
-        (1 | 2, _) => return Err(ProtoError::BadBody),
+        (1, _) => return Err(ProtoError::BadBody),
         (t, _) => return Err(ProtoError::BadType(t)),
     };
     Ok(RelayMessage {
@@ -136,6 +115,45 @@ pub fn open<'a>(key: &GroupKey, bytes: &'a [u8]) -> Result<RelayMessage<'a>, Pro
         counter,
         body,
     })
+}
+
+/// Writes a NACK body (SSRC, range count, ranges) into `out`; returns its length.
+pub(crate) fn emit_nack(
+    ssrc: u32,
+    ranges: Ranges<'_>,
+    out: &mut [u8],
+) -> Result<usize, ProtoError> {
+    let n = ranges.len();
+    if n == 0 || n > MAX_RANGES {
+        return Err(ProtoError::BadBody);
+    }
+    let body = out.get_mut(..6 + 4 * n).ok_or(ProtoError::TooLong)?;
+    body[..4].copy_from_slice(&ssrc.to_be_bytes());
+    body[4..6].copy_from_slice(&(n as u16).to_be_bytes());
+    for (r, slot) in ranges.iter().zip(body[6..].chunks_exact_mut(4)) {
+        if r.len == 0 {
+            return Err(ProtoError::BadBody);
+        }
+        slot[..2].copy_from_slice(&r.start.to_be_bytes());
+        slot[2..].copy_from_slice(&r.len.to_be_bytes());
+    }
+    Ok(body.len())
+}
+
+/// Parses a NACK body that makes up all of `rest`: the SSRC and the checked ranges.
+pub(crate) fn parse_nack(rest: &[u8]) -> Result<(u32, Ranges<'_>), ProtoError> {
+    if rest.len() < 6 {
+        return Err(ProtoError::BadBody);
+    }
+    let k = usize::from(u16::from_be_bytes([rest[4], rest[5]]));
+    let ranges = Ranges::Wire(&rest[6..]);
+    if k == 0 || k > MAX_RANGES || rest.len() != 6 + 4 * k || ranges.iter().any(|r| r.len == 0) {
+        return Err(ProtoError::BadBody);
+    }
+    Ok((
+        u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]),
+        ranges,
+    ))
 }
 
 /// Builds the range list for `Ranges::List` from a sorted run of sequence numbers.

@@ -43,9 +43,13 @@ pub(crate) struct Args {
     /// Write statistics here as JSON (every 500 ms, at exit, and on SIGINT/SIGTERM).
     #[arg(long)]
     pub(crate) stats_json: Option<PathBuf>,
-    /// TESTING ONLY: drop this share (0..1) of multicast datagrams on receipt.
+    /// TESTING ONLY: drop this share (0..1) of media datagrams on receipt (multicast, and the
+    /// unicast fallback's).
     #[arg(long, default_value_t = 0.0)]
     pub(crate) drop_rate: f64,
+    /// TESTING ONLY: ignore every multicast datagram, as on a network that carries none.
+    #[arg(long)]
+    pub(crate) no_multicast: bool,
     /// TESTING ONLY: seed of `--drop-rate`.
     #[arg(long, default_value_t = 1)]
     pub(crate) drop_seed: u64,
@@ -70,4 +74,15 @@ pub(crate) struct Args {
     /// member may draw up to twice the stream's rate in bursts of a buffer's worth, within it.
     #[arg(long)]
     pub(crate) uplink_mbps: Option<f64>,
+    /// When to receive the stream by unicast from the relay the manager's ticket names (the
+    /// metro's edge, else the central): `auto` when no multicast arrives for
+    /// --multicast-wait-ms, `always` (a network without multicast), `never`.
+    #[arg(long, value_enum, default_value_t = super::fallback::Mode::Auto)]
+    pub(crate) unicast: super::fallback::Mode,
+    /// With `--unicast auto`: no multicast for this long, after the join or since the last
+    /// datagram, switches to unicast, ms. The default covers a lost first IGMP/MLD report and
+    /// its repetition (1 s apart) plus the routers' join, and outlasts short outages that the
+    /// repair group bridges.
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(200..=600_000))]
+    pub(crate) multicast_wait_ms: u64,
 }

@@ -408,6 +408,8 @@ mod tests {
             buffer_ms: 300,
             group_size: 5,
             uplink_kbps: 0,
+            relay: None,
+            metro_relays: Default::default(),
         }
     }
 

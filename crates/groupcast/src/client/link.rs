@@ -211,6 +211,7 @@ impl Link {
         let hb = &mut self.heartbeat;
         hb.stats = report.client_stats();
         hb.ssrc = groupcast_api::Ssrc(report.ssrc);
+        hb.unicast.clone_from(&report.unicast_relay);
         core.drain_losses(&mut hb.losses);
         let excess = hb.losses.len().saturating_sub(LOSS_LOG);
         hb.losses.drain(..excess);

@@ -11,6 +11,7 @@
 //! link.
 
 mod args;
+mod fallback;
 mod gateway;
 mod http;
 mod keys;
@@ -101,6 +102,17 @@ async fn tune(
     );
     let media = media_socket(&info, &iface)?;
     let core = Client::new(core_config(args, &info)?)?;
+    let fallback = fallback::Fallback::new(
+        args.unicast,
+        Duration::from_millis(args.multicast_wait_ms),
+        match iface {
+            Iface::V4(a) => Some(a),
+            _ => None,
+        },
+        core.config().buffer,
+        info.session,
+        clock.now(),
+    );
     if let Some(t) = tuning {
         t.opened();
     }
@@ -109,8 +121,10 @@ async fn tune(
         output,
         link,
         dropper,
+        no_multicast: args.no_multicast,
         applied: None,
         keys: keys::Keyring::default(),
+        fallback,
         report: Report::new(&info, &args.metro),
         status: StatusLine::new(args.quiet || tuning.is_some()),
         stats_json: stats_path(args, tuning.map(|_| channel)),
@@ -128,6 +142,8 @@ enum Wake {
     Media,
     /// A peer datagram is waiting.
     Peer,
+    /// A datagram from the unicast relay is waiting.
+    Relay,
     /// A manager call finished (boxed: a reply is large, and rare next to datagrams).
     Link(Option<Box<Reply>>),
     /// A deadline passed.
@@ -144,10 +160,14 @@ struct Driver<'a> {
     link: Link,
     /// `--drop-rate`.
     dropper: Dropper,
+    /// `--no-multicast`.
+    no_multicast: bool,
     /// Group and epoch last installed in the core.
     applied: Option<(groupcast_api::GroupId, groupcast_api::GroupEpoch, usize)>,
     /// Media keys of an encrypted channel.
     keys: keys::Keyring,
+    /// The unicast fallback.
+    fallback: fallback::Fallback,
     /// Figures for `--stats-json` and the manager.
     report: Report,
     /// The live line on a terminal.
@@ -191,12 +211,14 @@ impl Driver<'_> {
                 self.core.poll_timeout(),
                 self.core.next_playout(),
                 self.link.poll_timeout(),
+                self.fallback.poll_timeout(),
                 Some(next_report),
             ]);
             let woken = tokio::select! {
                 () = stopped.wait() => break,
                 r = media.readable() => { r?; Wake::Media }
                 r = peer.readable() => { r?; Wake::Peer }
+                r = driver::readable(self.fallback.socket()) => { r?; Wake::Relay }
                 r = self.link.recv() => Wake::Link(r.map(Box::new)),
                 () = driver::sleep_until(&self.clock, wake) => Wake::Timer,
             };
@@ -207,6 +229,12 @@ impl Driver<'_> {
             coalesce.drained(self.now(), taken, taken < BATCH);
             match woken {
                 Wake::Peer => self.take_peer(&peer, &mut pbuf),
+                Wake::Relay => {
+                    let now = self.now();
+                    self.report.test_dropped +=
+                        self.fallback
+                            .take(now, &mut self.core, &mut mbuf, &mut self.dropper);
+                }
                 Wake::Link(Some(reply)) => {
                     let now = self.now();
                     self.link.handle(now, *reply);
@@ -217,6 +245,8 @@ impl Driver<'_> {
             self.link.pump(now);
             self.take_link_news();
             self.core.handle_timeout(now);
+            self.fallback.handle_timeout(now);
+            self.fallback.poll(now, &mut tbuf);
             self.transmit(&peer, now, &mut tbuf);
             self.play(now)?;
             self.events();
@@ -236,11 +266,12 @@ impl Driver<'_> {
         for taken in 0..BATCH {
             match media.try_recv_from(buf) {
                 Ok((n, src)) => {
-                    if self.dropper.drop() {
+                    if self.no_multicast || self.dropper.drop() {
                         self.report.test_dropped += 1;
                         continue;
                     }
                     let now = self.now();
+                    self.fallback.on_multicast(now);
                     self.core.handle_media(now, src, &buf[..n]);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return taken,
@@ -311,6 +342,7 @@ impl Driver<'_> {
                 LinkEvent::Session(session) => {
                     tracing::info!(session = session.0, "new session after the old one ended");
                     self.core.set_sender(session);
+                    self.fallback.set_session(session);
                     self.report.session = session.0;
                     self.applied = None;
                 }
@@ -330,6 +362,7 @@ impl Driver<'_> {
     fn apply_group(&mut self, a: &Assignment) {
         self.keys.take(&a.media_keys, &mut self.core);
         self.report.bad_media_keys = self.keys.bad;
+        self.fallback.set_ticket(a.unicast.as_ref());
         let id = (a.group, a.epoch, a.members.len());
         if self.applied == Some(id) {
             return;
@@ -361,6 +394,7 @@ impl Driver<'_> {
         self.keys.refresh(&mut self.core);
         let secs = self.clock.seconds();
         self.report.update(&self.core, secs);
+        self.report.set_unicast(&self.fallback);
         self.link.publish(&mut self.core, &self.report);
         self.status.show(&self.report);
         if let Some(p) = &self.stats_json {
@@ -371,6 +405,8 @@ impl Driver<'_> {
 
     /// Final figures, and the session closed so the group is refilled at once.
     fn finish(&mut self) -> anyhow::Result<()> {
+        let mut buf = [0u8; 256];
+        self.fallback.stop(Some(&mut buf)); // LEAVE: the relay stops feeding at once
         self.publish()?;
         self.status.done();
         self.link.close();

@@ -42,6 +42,22 @@ pub(crate) struct Report {
     pub(crate) peer_send_errors: u64,
     /// Media keys from the manager that were not 32 hex digits (left out).
     pub(crate) bad_media_keys: u64,
+    /// The relay feeding us by unicast (no multicast arrives), if any.
+    pub(crate) unicast_relay: Option<String>,
+    /// Unicast feeds started (no multicast) and ended (multicast came back, or a new session).
+    pub(crate) unicast_starts: u64,
+    /// See `unicast_starts`.
+    pub(crate) unicast_ends: u64,
+    /// Datagrams from the relay, first copies (`forwarded` of the feed's machine).
+    pub(crate) unicast_received: u64,
+    /// Of those, retransmissions after our NACKs.
+    pub(crate) unicast_recovered: u64,
+    /// Packet numbers NACKed to the relay.
+    pub(crate) unicast_nacked: u64,
+    /// Challenges from the relay that verified (one per admission).
+    pub(crate) unicast_challenges: u64,
+    /// The relay said it feeds as many viewers as it may.
+    pub(crate) unicast_refused_full: u64,
     /// Members of the group other than us.
     pub(crate) peers: u32,
     /// Play-out buffer fill, ms (estimated from the packet rate).
@@ -76,6 +92,19 @@ impl Report {
         let pps = c.received as f64 / seconds.max(0.001);
         self.buffer_ms = (core.playback_len() as f64 * 1000.0 / pps.max(1.0)) as u32;
         self.seconds = seconds;
+    }
+
+    /// Copies the unicast fallback's figures.
+    pub(super) fn set_unicast(&mut self, f: &super::fallback::Fallback) {
+        let s = f.stats();
+        self.unicast_relay = f.relay().map(|r| r.to_string());
+        self.unicast_starts = f.started;
+        self.unicast_ends = f.ended;
+        self.unicast_received = s.forwarded;
+        self.unicast_recovered = s.recovered;
+        self.unicast_nacked = s.packets_nacked;
+        self.unicast_challenges = s.challenges;
+        self.unicast_refused_full = s.refused_full;
     }
 
     /// The figures the manager gets with each heartbeat.

@@ -91,6 +91,8 @@ pub(super) struct Sender {
     pub(super) ts: Vec<u8>,
     /// Media encryption, when the channel is encrypted.
     pub(super) encrypt: Option<super::encrypt::Encrypt>,
+    /// The unicast feed for viewers without multicast, if it runs.
+    pub(super) feed: Option<crate::feed::Feed>,
 }
 
 impl Sender {
@@ -108,6 +110,7 @@ impl Sender {
             buf: vec![0u8; 2048],
             ts: Vec::with_capacity(7 * 188),
             encrypt: None,
+            feed: None,
         }
     }
 
@@ -138,12 +141,25 @@ impl Sender {
                 Some(Time::ZERO)
             } else {
                 let relay = self.central.as_ref().and_then(Central::poll_timeout);
-                driver::earliest([self.input.poll_timeout(), relay, Some(self.next_report)])
+                let feed = self.feed.as_ref().and_then(|f| f.fanout.poll_timeout());
+                driver::earliest([
+                    self.input.poll_timeout(),
+                    relay,
+                    feed,
+                    Some(self.next_report),
+                ])
             };
             tokio::select! {
                 () = stopped.wait() => return Ok(()),
                 r = driver::readable(live.as_ref()) => { r?; self.take_live(live.as_ref(), &mut buf)?; }
                 r = driver::readable(relay.as_ref()) => { r?; self.take_relay(relay.as_ref(), &mut buf)?; }
+                r = driver::readable(self.feed.as_ref().map(|f| &f.socket)) => {
+                    r?;
+                    let now = self.clock.now();
+                    if let Some(f) = self.feed.as_mut() {
+                        f.take(now, &mut buf);
+                    }
+                }
                 () = driver::sleep_until_precise(&self.clock, wake) => self.handle_timeout(),
             }
         }
@@ -165,6 +181,9 @@ impl Sender {
             while let Some((to, bytes)) = central.poll_transmit() {
                 let _ = sock.try_send_to(bytes, to);
             }
+        }
+        if let Some(f) = self.feed.as_mut() {
+            f.flush();
         }
         self.log_events();
         if self.clock.now() >= self.next_report {
@@ -230,6 +249,10 @@ impl Sender {
         if let Some(central) = self.central.as_mut() {
             central.on_sent(self.clock.now(), seq, &self.buf[..len]);
         }
+        if let Some(f) = self.feed.as_mut() {
+            f.fanout
+                .on_datagram(self.clock.now(), seq, &self.buf[..len]);
+        }
         Ok(())
     }
 
@@ -283,6 +306,9 @@ impl Sender {
         if let Some(central) = self.central.as_mut() {
             central.handle_timeout(now);
         }
+        if let Some(f) = self.feed.as_mut() {
+            f.fanout.handle_timeout(now);
+        }
     }
 
     /// Logs what the input noticed.
@@ -303,6 +329,7 @@ impl Sender {
         if let Some(c) = &self.central {
             self.stats.relay = Some(RelayStats::of(c, self.clock.now()));
         }
+        self.stats.unicast = self.feed.as_ref().map(crate::feed::Feed::stats);
         self.stats.log(last);
         match &self.stats_json {
             Some(path) => write_json(path, &self.stats),

@@ -70,9 +70,13 @@ pub(crate) struct Args {
         requires = "channel"
     )]
     media_secret: Option<String>,
-    /// The channel's name at the manager (its keys are derived from it).
+    /// The channel's name at the manager (its media keys and unicast tickets are derived
+    /// from it).
     #[arg(long)]
     channel: Option<String>,
+    /// The unicast feed for viewers without multicast.
+    #[command(flatten)]
+    feed: crate::feed::FeedArgs,
     /// How long each media key is in force, seconds: the manager's --media-key-period-s.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(10..=86_400))]
     media_key_period_s: u32,
@@ -147,7 +151,11 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     sender.central = central;
     sender.encrypt = encrypt;
     let stop = Stop::new(args.duration)?;
-    let result = driver::runtime()?.block_on(sender.drive(feed, relay_socket, &stop));
+    let rt = driver::runtime()?;
+    let keep = Duration::from_millis(args.ring_ms);
+    sender.feed =
+        rt.block_on(async { crate::feed::Feed::open(&args.feed, args.channel.as_deref(), keep) })?;
+    let result = rt.block_on(sender.drive(feed, relay_socket, &stop));
     result?;
     sender.report(true)
 }

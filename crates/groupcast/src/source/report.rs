@@ -30,6 +30,8 @@ pub(super) struct Stats {
     pub(super) scrambled_ts_packets: u64,
     /// The relay to edges, if it runs.
     pub(super) relay: Option<RelayStats>,
+    /// The unicast feed for viewers without multicast, if it runs.
+    pub(super) unicast: Option<crate::feed::FeedStats>,
     /// Seconds since the start.
     pub(super) seconds: f64,
 }
@@ -55,6 +57,7 @@ impl Stats {
             pacing_mean_us = format!("{:.0}", self.pacing_error.mean_us),
             pacing_max_us = self.pacing_error.max_us,
             edges = self.relay.as_ref().map_or(0, |r| r.edges.len()),
+            unicast_viewers = self.unicast.as_ref().map_or(0, |u| u.viewers),
             "{}",
             if last {
                 "source stopped"

@@ -71,6 +71,19 @@ pub fn call_checking(
     (status, body)
 }
 
+/// What a [`System`] may be started with besides the defaults.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// HTTPS with a certificate made now.
+    pub https: bool,
+    /// A media secret and key period, ms.
+    pub media: Option<(&'a str, u32)>,
+    /// The unicast fallback's secret.
+    pub unicast_secret: Option<&'a str>,
+    /// More fields of the channel `demo` (a JSON object).
+    pub channel: Value,
+}
+
 impl System {
     /// Starts a manager (sessions time out after `timeout_ms`) and creates channel `demo` on a
     /// group whose port is `port_offset` away from a per-process base, plus a viewer.
@@ -93,6 +106,26 @@ impl System {
         https: bool,
         media: Option<(&str, u32)>,
     ) -> System {
+        Self::start_opts(
+            name,
+            port_offset,
+            timeout_ms,
+            Options {
+                https,
+                media,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// As [`System::start`], with everything [`Options`] may add.
+    pub fn start_opts(name: &str, port_offset: u16, timeout_ms: u32, opts: Options<'_>) -> System {
+        let Options {
+            https,
+            media,
+            unicast_secret,
+            channel,
+        } = opts;
         let dir = super::tempdir(name);
         let admin = format!("admin-token-{}-0123456789abcdef0123", std::process::id());
         let tls = https.then(|| super::self_signed(&dir));
@@ -105,6 +138,7 @@ impl System {
             tls: tls.clone(),
             media_secret: media.map(|(secret, _)| secret.to_owned()),
             media_key_period_ms: media.map_or(60_000, |(_, period)| period),
+            unicast_secret: unicast_secret.map(str::to_owned),
             ..groupcast_manager::Config::default()
         })
         .unwrap();
@@ -118,13 +152,17 @@ impl System {
         };
         let port = 30_000 + (std::process::id() % 10_000) as u16 * 2 + port_offset;
         let group = format!("239.255.43.{}:{port}", 1 + port_offset);
-        let (s, _) = call(
+        let mut spec = json!({"name": "demo", "group": group, "buffer_ms": 1000});
+        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), channel.as_object()) {
+            spec.extend(extra.clone());
+        }
+        let (s, v) = call(
             "POST",
             &format!("{url}/api/v1/channels"),
             &admin,
-            Some(json!({"name": "demo", "group": group, "buffer_ms": 1000})),
+            Some(spec),
         );
-        assert_eq!(s, 201, "create channel");
+        assert_eq!(s, 201, "create channel: {v}");
         let (s, v) = call(
             "POST",
             &format!("{url}/api/v1/users"),

@@ -1,0 +1,363 @@
+//! A relay's unicast feed for viewers whose network carries no multicast: an edge (or the
+//! central) sends every datagram it multicasts to each viewer registered with a valid ticket,
+//! and retransmits from its ring what a viewer NACKs, within a budget.
+//!
+//! Admission, in order (see `groupcast_wire::unicast`):
+//! 1. the message verifies under the key of the ticket it names for this relay's channel
+//!    (otherwise `unauthenticated`), and the ticket has not expired (`expired`);
+//! 2. the viewer's address has proven that it receives: its message echoes the nonce of a
+//!    CHALLENGE this relay sent to that very address (otherwise it gets a challenge, at most
+//!    [`CHALLENGE_RATE`] a second across all viewers, and no media);
+//! 3. there is room: at most `max_viewers` at once (otherwise FULL, `refused_full`).
+//!
+//! A registered viewer's feed ends when it says LEAVE, after [`VIEWER_TIMEOUT`] without a
+//! message, or when its latest ticket expires; one session is fed at one address at a time.
+
+use crate::outbox::Outbox;
+use groupcast_base::{SessionId, Time, TokenBucket};
+use groupcast_wire::SeqNo;
+use groupcast_wire::proto::{GroupKey, ReplayWindow};
+use groupcast_wire::unicast::{
+    self, ChallengeKey, NONCE_LEN, UnicastBody, UnicastMessage, ticket_key,
+};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A viewer is dropped after this long without a message.
+pub const VIEWER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Challenges and FULL answers per second, across all viewers, and the burst.
+pub const CHALLENGE_RATE: u32 = 200;
+const CHALLENGE_BURST: u32 = 50;
+/// How long a challenge's nonce stays good (it is accepted in its slot and the next).
+const CHALLENGE_SLOT: Duration = Duration::from_secs(2);
+/// Retransmissions per second one viewer may draw, and the burst.
+const NACK_RATE: u32 = 500;
+const NACK_BURST: u32 = 1_000;
+/// Most answers waiting to be sent.
+const REPLIES_LIMIT: usize = 256;
+
+/// Settings of a relay's unicast feed.
+#[derive(Clone, Debug)]
+pub struct FanoutConfig {
+    /// The channel this relay carries (tickets name it).
+    pub channel: String,
+    /// The secret shared with the manager, from which ticket keys are derived.
+    pub secret: Vec<u8>,
+    /// Most viewers fed at once.
+    pub max_viewers: usize,
+    /// History kept for retransmissions.
+    pub keep: Duration,
+    /// Random bytes (per process) behind the challenges' nonces.
+    pub challenge_secret: [u8; 32],
+    /// First value of the relay's message counter (drivers pass wall-clock microseconds).
+    pub initial_counter: u64,
+}
+
+/// What the unicast feed counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FanoutStats {
+    /// Viewers admitted (a session admitted again after it ended counts again).
+    pub joined: u64,
+    /// Datagrams queued to viewers (first copies).
+    pub sent: u64,
+    /// Bytes handed to the socket for viewers (first copies and retransmissions).
+    pub bytes_sent: u64,
+    /// Datagrams queued again after a NACK.
+    pub retransmitted: u64,
+    /// NACKed packets no longer (or never) in the ring.
+    pub nack_missed: u64,
+    /// NACKed packets refused by the viewer's budget.
+    pub nack_limited: u64,
+    /// Messages that do not verify under the ticket they name (garbage, forged, another
+    /// channel's or a stale ticket with a changed expiry).
+    pub unauthenticated: u64,
+    /// Authenticated messages whose ticket has expired.
+    pub expired: u64,
+    /// Authenticated messages refused by the replay window.
+    pub replayed: u64,
+    /// Challenges sent.
+    pub challenges: u64,
+    /// Challenges and FULL answers not sent for the rate limit.
+    pub challenge_limited: u64,
+    /// Viewers refused because `max_viewers` were fed.
+    pub refused_full: u64,
+    /// Feeds ended by LEAVE.
+    pub left: u64,
+    /// Feeds ended by silence or an expired ticket.
+    pub timed_out: u64,
+    /// Datagrams not queued because the queue was full.
+    pub dropped: u64,
+}
+
+/// One viewer being fed, as reported in statistics.
+#[derive(Clone, Debug)]
+pub struct ViewerInfo {
+    /// Its session.
+    pub session: SessionId,
+    /// Where it receives.
+    pub addr: SocketAddr,
+    /// Datagrams queued to it, first copies.
+    pub sent: u64,
+    /// Datagrams retransmitted to it.
+    pub retransmitted: u64,
+}
+
+#[derive(Debug)]
+struct Viewer {
+    info: ViewerInfo,
+    replay: ReplayWindow,
+    budget: TokenBucket,
+    /// Its latest message.
+    last_seen: Time,
+    /// When its latest ticket expires, on our clock.
+    ends: Time,
+}
+
+/// The relay's unicast side.
+#[derive(Debug)]
+pub struct Fanout {
+    config: FanoutConfig,
+    challenge: ChallengeKey,
+    viewers: Vec<Viewer>,
+    out: Outbox,
+    /// Challenges and FULL answers to send.
+    replies: VecDeque<(SocketAddr, Vec<u8>)>,
+    reply_budget: TokenBucket,
+    counter: u64,
+    stats: FanoutStats,
+}
+
+impl Fanout {
+    /// A unicast feed with these settings.
+    pub fn new(config: FanoutConfig) -> Self {
+        Fanout {
+            challenge: ChallengeKey::new(&config.challenge_secret),
+            out: Outbox::new(config.keep),
+            counter: config.initial_counter,
+            config,
+            viewers: Vec::new(),
+            replies: VecDeque::new(),
+            reply_budget: TokenBucket::full(CHALLENGE_BURST),
+            stats: FanoutStats::default(),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &FanoutStats {
+        &self.stats
+    }
+
+    /// The viewers being fed.
+    pub fn viewers(&self) -> impl Iterator<Item = &ViewerInfo> {
+        self.viewers.iter().map(|v| &v.info)
+    }
+
+    /// Takes a datagram from a viewer at `from`; `wall_ms` is Unix ms (tickets expire by it).
+    pub fn handle_viewer(&mut self, now: Time, wall_ms: u64, from: SocketAddr, bytes: &[u8]) {
+        let Ok(claim) = unicast::claim(bytes) else {
+            self.stats.unauthenticated += 1;
+            return;
+        };
+        let key = GroupKey::new(&ticket_key(
+            &self.config.secret,
+            &self.config.channel,
+            claim.session,
+            claim.expires_ms,
+        ));
+        let msg = match unicast::open(&key, bytes) {
+            Ok(m)
+                if matches!(
+                    m.body,
+                    UnicastBody::Join | UnicastBody::Nack { .. } | UnicastBody::Leave
+                ) =>
+            {
+                m
+            }
+            _ => {
+                self.stats.unauthenticated += 1;
+                return;
+            }
+        };
+        if claim.expires_ms <= wall_ms {
+            self.stats.expired += 1;
+            return;
+        }
+        let ends = now + Duration::from_millis(claim.expires_ms - wall_ms);
+        let found = self
+            .viewers
+            .iter()
+            .position(|v| v.info.session == msg.session);
+        if let Some(i) = found {
+            if self.viewers[i].replay.accept(msg.counter).is_err() {
+                self.stats.replayed += 1;
+                return;
+            }
+            if self.viewers[i].info.addr == from {
+                self.refresh(now, i, ends);
+                match msg.body {
+                    UnicastBody::Nack { ranges, .. } => {
+                        for wire in ranges.iter().flat_map(|r| r.iter()).take(4096) {
+                            self.retransmit(now, i, wire);
+                        }
+                    }
+                    UnicastBody::Leave => {
+                        self.viewers.swap_remove(i);
+                        self.stats.left += 1;
+                    }
+                    _ => {}
+                }
+                return;
+            }
+        }
+        if msg.body == UnicastBody::Leave {
+            return; // nothing is fed to that address
+        }
+        let slot = now.as_micros() / CHALLENGE_SLOT.as_micros() as u64;
+        let proven = [slot, slot.saturating_sub(1)]
+            .iter()
+            .any(|&s| self.challenge.nonce(from, msg.session, s) == msg.nonce);
+        if !proven {
+            let nonce = self.challenge.nonce(from, msg.session, slot);
+            if self.reply(now, from, &key, &msg, nonce, UnicastBody::Challenge) {
+                self.stats.challenges += 1;
+            }
+            return;
+        }
+        if let Some(i) = found {
+            self.viewers[i].info.addr = from; // moved (a NAT rebinding), and proven
+            self.refresh(now, i, ends);
+        } else if self.viewers.len() >= self.config.max_viewers {
+            self.stats.refused_full += 1;
+            self.reply(now, from, &key, &msg, [0; NONCE_LEN], UnicastBody::Full);
+        } else {
+            let mut replay = ReplayWindow::new();
+            let _ = replay.accept(msg.counter);
+            self.viewers.push(Viewer {
+                info: ViewerInfo {
+                    session: msg.session,
+                    addr: from,
+                    sent: 0,
+                    retransmitted: 0,
+                },
+                replay,
+                budget: TokenBucket::full(NACK_BURST),
+                last_seen: now,
+                ends,
+            });
+            self.stats.joined += 1;
+        }
+    }
+
+    fn refresh(&mut self, now: Time, i: usize, ends: Time) {
+        let v = &mut self.viewers[i];
+        v.last_seen = now;
+        v.ends = v.ends.max(ends);
+    }
+
+    /// Queues a CHALLENGE or FULL to `to`, tagged with the key of the ticket it answers;
+    /// false when the rate limit or the queue refused it.
+    fn reply(
+        &mut self,
+        now: Time,
+        to: SocketAddr,
+        key: &GroupKey,
+        asked: &UnicastMessage<'_>,
+        nonce: [u8; NONCE_LEN],
+        body: UnicastBody<'_>,
+    ) -> bool {
+        if self.replies.len() >= REPLIES_LIMIT
+            || !self.reply_budget.take(now, CHALLENGE_RATE, CHALLENGE_BURST)
+        {
+            self.stats.challenge_limited += 1;
+            return false;
+        }
+        let msg = UnicastMessage {
+            counter: self.counter,
+            session: asked.session,
+            expires_ms: asked.expires_ms,
+            nonce,
+            body,
+        };
+        let mut buf = vec![0u8; 128];
+        let Ok(n) = msg.emit(key, &mut buf) else {
+            return false;
+        };
+        buf.truncate(n);
+        self.counter += 1;
+        self.replies.push_back((to, buf));
+        true
+    }
+
+    fn retransmit(&mut self, now: Time, i: usize, wire: u16) {
+        let Some(seq) = self.out.held(wire) else {
+            self.stats.nack_missed += 1;
+            return;
+        };
+        let v = &mut self.viewers[i];
+        if !v.budget.take(now, NACK_RATE, NACK_BURST) {
+            self.stats.nack_limited += 1;
+        } else if self.out.queue(v.info.addr, seq) {
+            v.info.retransmitted += 1;
+            self.stats.retransmitted += 1;
+        } else {
+            self.stats.dropped += 1;
+        }
+    }
+
+    /// Runs timers: ends the feeds of silent viewers and of expired tickets.
+    pub fn handle_timeout(&mut self, now: Time) {
+        let before = self.viewers.len();
+        self.viewers
+            .retain(|v| v.last_seen + VIEWER_TIMEOUT >= now && v.ends >= now);
+        self.stats.timed_out += (before - self.viewers.len()) as u64;
+    }
+
+    /// The next time [`handle_timeout`](Self::handle_timeout) has work; `None` with no viewer.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        let next = self
+            .viewers
+            .iter()
+            .map(|v| (v.last_seen + VIEWER_TIMEOUT).min(v.ends))
+            .min()?;
+        Some(next + Duration::from_micros(1))
+    }
+
+    /// Records a datagram just multicast (or forwarded) as `seq` and queues it for every
+    /// viewer.
+    pub fn on_datagram(&mut self, now: Time, seq: SeqNo, datagram: &[u8]) {
+        self.out.record(now, seq, datagram);
+        self.handle_timeout(now);
+        for v in &mut self.viewers {
+            if self.out.queue(v.info.addr, seq) {
+                v.info.sent += 1;
+                self.stats.sent += 1;
+            } else {
+                self.stats.dropped += 1;
+            }
+        }
+    }
+
+    /// Copies the next datagram for a viewer (answers first, then media) into `buf`: where
+    /// to, and its length. A datagram longer than `buf` is skipped.
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
+        loop {
+            let (to, bytes) = match self.replies.pop_front() {
+                Some((to, reply)) => {
+                    let n = reply.len().min(buf.len());
+                    buf[..n].copy_from_slice(&reply[..n]);
+                    return Some((to, n));
+                }
+                None => self.out.poll_transmit()?,
+            };
+            if let Some(slot) = buf.get_mut(..bytes.len()) {
+                slot.copy_from_slice(bytes);
+                self.stats.bytes_sent += bytes.len() as u64;
+                return Some((to, bytes.len()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
