@@ -405,6 +405,8 @@ lab_manager_start() {
   if lab_gc_has manager; then
     local media=() # an encrypted channel's keys for its sessions (LAB_MEDIA_SECRET)
     if [ -n "${LAB_MEDIA_SECRET:-}" ]; then media=(--media-secret "$LAB_MEDIA_SECRET"); fi
+    # the unicast fallback's tickets (LAB_UNICAST_SECRET)
+    if [ -n "${LAB_UNICAST_SECRET:-}" ]; then media+=(--unicast-secret "$LAB_UNICAST_SECRET"); fi
     GROUPCAST_ADMIN_TOKEN=$LAB_ADMIN_TOKEN lab_bg mgr manager "$secs" "$LAB_GC" manager \
       --listen "${LAB_IP[mgr]}:$LAB_MGR_PORT" --db "sqlite://$LAB_WORK/manager.db" "${media[@]}"
   elif [ -n "${LAB_STUB_MANAGER:-}" ]; then

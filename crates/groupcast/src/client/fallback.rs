@@ -6,7 +6,9 @@
 //! nonce the next JOIN echoes, then media; gaps NACKed to the relay after a hold that leaves
 //! the repair group the first chance (the relay is the last resort for this leg); LEAVE at
 //! the end. The multicast socket stays joined: once multicast flows again for
-//! [`BACK_AFTER`] without a break, the feed is left.
+//! [`BACK_AFTER`] without a break, the feed is left; when multicast starts together with the
+//! feed's media (the stream was off everywhere: a source starting or restarting, which sends
+//! every waiting viewer to its relay), after 200 ms.
 
 use crate::driver::clock;
 use crate::dropper::Dropper;
@@ -20,6 +22,10 @@ use std::time::Duration;
 
 /// Multicast flowing this long without a break of [`BREAK`] ends the unicast feed.
 pub(super) const BACK_AFTER: Duration = Duration::from_secs(3);
+/// Multicast that starts at most this long after the feed's first media (the stream itself
+/// was off: a source starting or restarting) ends the feed after [`SETTLE`] already.
+const TOGETHER: Duration = Duration::from_secs(1);
+const SETTLE: Duration = Duration::from_millis(200);
 /// A pause in multicast this long counts as a break.
 const BREAK: Duration = Duration::from_millis(500);
 /// Most datagrams taken from the relay in one go.
@@ -41,6 +47,8 @@ struct Feed {
     socket: tokio::net::UdpSocket,
     relay: SocketAddr,
     edge: Edge,
+    /// The first media datagram from the relay.
+    first_media: Option<Time>,
 }
 
 /// The fallback's state.
@@ -136,9 +144,14 @@ impl Fallback {
     /// Starts or ends the feed as multicast comes and goes; sends what the feed has to say.
     pub(super) fn poll(&mut self, now: Time, buf: &mut [u8]) {
         let silent = now.saturating_since(self.last_multicast) >= self.wait;
-        let back = self
-            .run_since
-            .is_some_and(|s| now.saturating_since(s) >= BACK_AFTER && !silent);
+        // Multicast is back after a steady run; or at once, when it came with the feed's media
+        // (the stream was off everywhere, so multicast was never the problem).
+        let first_media = self.feed.as_ref().and_then(|f| f.first_media);
+        let back = self.run_since.is_some_and(|s| {
+            let run = now.saturating_since(s);
+            let together = first_media.is_none_or(|m| s <= m + TOGETHER);
+            !silent && (run >= BACK_AFTER || (together && run >= SETTLE))
+        });
         let may_start = self.feed.is_none() && now >= self.next_try;
         match self.mode {
             Mode::Always if may_start => self.start(now),
@@ -213,6 +226,7 @@ impl Fallback {
             socket: tokio::net::UdpSocket::from_std(socket)?,
             relay,
             edge,
+            first_media: None,
         })
     }
 
@@ -249,6 +263,7 @@ impl Fallback {
                     if dropper.drop() {
                         dropped += 1;
                     } else if f.edge.handle_upstream(now, &buf[..n]).is_some() {
+                        f.first_media.get_or_insert(now);
                         core.handle_media(now, f.relay, &buf[..n]);
                     }
                 }
