@@ -121,6 +121,9 @@ pub(crate) async fn heartbeat(
     if hb.losses.len() > 512 {
         return Err(ApiErr::bad("at most 512 losses per heartbeat"));
     }
+    if hb.unicast.as_ref().is_some_and(|r| r.len() > 300) {
+        return Err(ApiErr::bad("unicast: at most 300 characters"));
+    }
     let channel = owned(&app, &caller, id).await?;
     crate::access::check_cached(&caller, channel)?;
     let now = now_ms();
@@ -135,7 +138,7 @@ pub(crate) async fn heartbeat(
         let old = std::mem::replace(&mut s.stats, hb.stats.clone());
         s.last_seen_ms = now;
         s.dirty = true;
-        s.unicast = hb.unicast.take().filter(|r| r.len() <= 300);
+        s.unicast = hb.unicast.take();
         let metro = s.metro_id;
         let metro_name = s.metro.clone();
         (
