@@ -30,7 +30,11 @@ LAB_SW="$LAB_PREFIX-sw"
 LAB_NFT_TABLE=lab
 LAB_WORK=${LAB_WORK:-}
 LAB_MAX_SECS=${LAB_MAX_SECS:-120} # hard ceiling for any process started by lab_bg
-declare -gA LAB_IP=() LAB_METRO=() LAB_PID=()
+declare -gA LAB_IP=() LAB_IP6=() LAB_METRO=() LAB_PID=()
+# LAB_IPV6=1 (set before lab_up): IPv6 too, from 2001:2::/48 (RFC 5180 benchmarking range):
+# every host gets 2001:2:0:M::N/64 beside its IPv4 address, the bridges MLDv2 snooping, and the
+# manager, peers and media run over IPv6 (lab_manager_url, lab_client, lab_source).
+LAB_IPV6=${LAB_IPV6:-0}
 LAB_HOSTS=()
 LAB_METROS=0
 LAB_UP=0
@@ -105,7 +109,15 @@ lab_up() {
   mkdir -p "$LAB_WORK"
   ip netns add "$LAB_SW"
   sw ip link set lo up
-  sw sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  if [ "$LAB_IPV6" = 1 ]; then
+    # The bridges need link-local addresses: the core's querier sends MLD queries from one, so
+    # it must be usable at once (no duplicate detection), or the startup queries are lost and
+    # the metro bridges flood until the next query, 10 s later.
+    sw sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0 \
+      net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+  else
+    sw sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  fi
   lab_bridge br-core 1
   for ((m = 1; m <= metros; m++)); do
     lab_bridge "br-m$m" 0
@@ -133,7 +145,7 @@ EOF
 lab_bridge() { # name querier
   sw ip link add "$1" type bridge mcast_snooping 1 mcast_querier "$2" \
     mcast_query_interval 1000 mcast_startup_query_interval 100 mcast_query_response_interval 100 \
-    mcast_igmp_version 3
+    mcast_igmp_version 3 mcast_mld_version 2
   sw ip link set "$1" up
 }
 
@@ -153,9 +165,22 @@ lab_add_host() {
   ip link add "p-$h" netns "$LAB_SW" type veth peer name eth0 netns "$ns"
   sw ip link set "p-$h" master "$br" up
   ip -n "$ns" link set lo up
-  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
+  local v6=1
+  [ "$LAB_IPV6" = 1 ] && v6=0
+  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=$v6 net.ipv6.conf.default.disable_ipv6=$v6 \
     net.ipv4.conf.all.force_igmp_version=0
   ip -n "$ns" addr add "$ipaddr/16" dev eth0
+  if [ "$LAB_IPV6" = 1 ]; then
+    # 198.18.M.N -> 2001:2:0:M::N (M from the third octet), no duplicate detection delay;
+    # MLDv2 (the kernel's default) for source-specific joins.
+    local o3 o4
+    o3=$(cut -d. -f3 <<<"$ipaddr")
+    o4=$(cut -d. -f4 <<<"$ipaddr")
+    LAB_IP6[$h]=2001:2:0:$o3::$o4
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.eth0.accept_dad=0 net.ipv6.conf.all.force_mld_version=2 2>/dev/null ||
+      ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.force_mld_version=2
+    ip -n "$ns" addr add "${LAB_IP6[$h]}/48" dev eth0 nodad
+  fi
   ip -n "$ns" link set eth0 up
   ip -n "$ns" route add 224.0.0.0/4 dev eth0
   LAB_IP[$h]=$ipaddr
@@ -193,6 +218,14 @@ lab_check_isolation() {
     fi
     if ip -n "$ns" -4 -o addr show | awk '{print $4}' | grep -vE '^(127\.|198\.1[89]\.)' | grep -q .; then
       lab_log "isolation: $ns has an address outside 198.18.0.0/15"
+      bad=1
+    fi
+    if [ -n "$(ip -n "$ns" -6 route show default 2>/dev/null)" ]; then
+      lab_log "isolation: $ns has an IPv6 default route"
+      bad=1
+    fi
+    if ip -n "$ns" -6 -o addr show 2>/dev/null | awk '{print $4}' | grep -viE '^(::1/|fe80:|2001:2::|2001:2:0:)' | grep -q .; then
+      lab_log "isolation: $ns has an IPv6 address outside 2001:2::/48"
       bad=1
     fi
     # Every veth's peer is in this namespace (no link-netns) or in one of ours, by name; a
@@ -396,7 +429,13 @@ LAB_ADMIN_TOKEN=${LAB_ADMIN_TOKEN:-lab-admin-$$-token-0123456789abcdef}
 LAB_MGR_PORT=8080
 LAB_BUFFER_MS=${LAB_BUFFER_MS:-300}
 LAB_VIEWER_TOKEN=
-lab_manager_url() { echo "http://${LAB_IP[mgr]}:$LAB_MGR_PORT"; }
+lab_manager_url() {
+  if [ "$LAB_IPV6" = 1 ]; then echo "http://[${LAB_IP6[mgr]}]:$LAB_MGR_PORT"; else echo "http://${LAB_IP[mgr]}:$LAB_MGR_PORT"; fi
+}
+# Where HOST's processes listen and join: its IPv4 address, or under LAB_IPV6 its IPv6 one
+# (bracketed for IP:PORT) and eth0.
+lab_listen() { if [ "$LAB_IPV6" = 1 ]; then echo "[${LAB_IP6[$1]}]"; else echo "${LAB_IP[$1]}"; fi; }
+lab_iface() { if [ "$LAB_IPV6" = 1 ]; then echo eth0; else echo "${LAB_IP[$1]}"; fi; }
 
 # lab_manager_start [SECS]: (re)starts the manager on host mgr (198.18.0.2:8080) with its
 # database in the work directory, and waits until it answers.
@@ -408,7 +447,7 @@ lab_manager_start() {
     # the unicast fallback's tickets (LAB_UNICAST_SECRET)
     if [ -n "${LAB_UNICAST_SECRET:-}" ]; then media+=(--unicast-secret "$LAB_UNICAST_SECRET"); fi
     GROUPCAST_ADMIN_TOKEN=$LAB_ADMIN_TOKEN lab_bg mgr manager "$secs" "$LAB_GC" manager \
-      --listen "${LAB_IP[mgr]}:$LAB_MGR_PORT" --db "sqlite://$LAB_WORK/manager.db" "${media[@]}"
+      --listen "$(lab_listen mgr):$LAB_MGR_PORT" --db "sqlite://$LAB_WORK/manager.db" "${media[@]}"
   elif [ -n "${LAB_STUB_MANAGER:-}" ]; then
     local mg=() g
     for g in "${LAB_METRO_GROUPS[@]}"; do mg+=(--metro-group "$g"); done
@@ -458,7 +497,7 @@ lab_client() {
   shift 2
   lab_bg "$h" "client-$h" $((secs + 5)) "$LAB_GC" client --manager "$(lab_manager_url)" \
     --token "$LAB_VIEWER_TOKEN" --channel "$LAB_CHANNEL" --metro "${LAB_METRO[$h]}" \
-    --iface "${LAB_IP[$h]}" --peer-listen "${LAB_IP[$h]}:7000" --output "file:$LAB_WORK/out-$h.ts" \
+    --iface "$(lab_iface "$h")" --peer-listen "$(lab_listen "$h"):7000" --output "file:$LAB_WORK/out-$h.ts" \
     --buffer-ms "$LAB_BUFFER_MS" --duration "$secs" --stats-json "$LAB_WORK/$h.json" --quiet "$@"
 }
 lab_stat() { lab_json "$LAB_WORK/$1.json" "$2"; } # HOST KEY
@@ -494,7 +533,7 @@ lab_source() {
   local name=$1 secs=$2
   shift 2
   lab_bg src "$name" $((secs + 5)) "$LAB_GC" source --input "$LAB_SAMPLE" --group "$LAB_GROUP" \
-    --iface "${LAB_IP[src]}" --stats-json "$LAB_WORK/$name.json" --duration "$secs" "$@"
+    --iface "$(lab_iface src)" --stats-json "$LAB_WORK/$name.json" --duration "$secs" "$@"
 }
 # lab_check_clients CHECKARGS HOST...: every client's output passes tscheck with CHECKARGS and
 # it has 0 unrecovered.
