@@ -194,13 +194,17 @@ pub(crate) async fn metrics(
     app.metrics.render_counters(&mut out);
     app.metrics.render_histogram(&mut out);
     app.metrics.refused.render(&mut out);
-    let (sessions, groups, metros) = {
+    let (sessions, groups, metros, relays) = {
         let live = app.live();
         let mut metros = std::collections::BTreeMap::<String, u64>::new();
+        let mut relays = std::collections::BTreeMap::<String, u64>::new();
         for s in live.sessions.values() {
             *metros.entry(s.metro.clone()).or_default() += 1;
+            if let Some(r) = &s.unicast {
+                *relays.entry(r.clone()).or_default() += 1;
+            }
         }
-        (live.sessions.len(), live.groups.len(), metros)
+        (live.sessions.len(), live.groups.len(), metros, relays)
     };
     let gauges = [
         (
@@ -220,6 +224,15 @@ pub(crate) async fn metrics(
     );
     for (metro, n) in &metros {
         let _ = writeln!(out, "{name}{{metro=\"{metro}\"}} {n}");
+    }
+    // Relay names are the operator's (checked HOST:PORT), never a viewer's free text.
+    let name = "groupcast_unicast_viewers";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Live sessions fed by unicast, per relay.\n# TYPE {name} gauge"
+    );
+    for (relay, n) in &relays {
+        let _ = writeln!(out, "{name}{{relay=\"{relay}\"}} {n}");
     }
     let name = "groupcast_metro_failing_device";
     let _ = writeln!(

@@ -127,6 +127,7 @@ pub(crate) async fn heartbeat(
     let channel = owned(&app, &caller, id).await?;
     crate::access::check_cached(&caller, channel)?;
     let now = now_ms();
+    let reported = hb.unicast.take();
     let (mut assignment, metro, metro_name, old) = {
         let mut live = app.live();
         let s = live.sessions.get_mut(&id).ok_or_else(gone)?;
@@ -138,7 +139,6 @@ pub(crate) async fn heartbeat(
         let old = std::mem::replace(&mut s.stats, hb.stats.clone());
         s.last_seen_ms = now;
         s.dirty = true;
-        s.unicast = hb.unicast.take();
         let metro = s.metro_id;
         let metro_name = s.metro.clone();
         (
@@ -150,6 +150,11 @@ pub(crate) async fn heartbeat(
     };
     app.stats().record(metro, id, &old, &hb, now);
     crate::extras::fill(&app, &mut assignment, channel, id, &metro_name).await?;
+    // The relay a session says feeds it counts only if it is the one its ticket names.
+    let fed_by = reported.filter(|r| assignment.unicast.as_ref().is_some_and(|t| t.relay == *r));
+    if let Some(s) = app.live().sessions.get_mut(&id) {
+        s.unicast = fed_by;
+    }
     app.metrics
         .heartbeat_took(started.elapsed().as_micros() as u64);
     Ok(Json(assignment))

@@ -110,6 +110,23 @@ fn sessions_get_their_metros_relay_else_the_channels() {
         .map(|s| s["session"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(fed, [south.session.to_string()]);
+    let text = api.metrics();
+    assert!(
+        text.contains("groupcast_unicast_viewers{relay=\"198.51.100.1:6100\"} 1"),
+        "{text}"
+    );
+    // A relay the session's ticket does not name is not believed (nor shown, nor counted).
+    let body = json!({"stats": groupcast_api::ClientStats::default(), "unicast": "evil\"} 9\n"});
+    assert_eq!(api.call("POST", &path, &viewer, Some(body)).0, 200);
+    let (_, sessions) = api.call("GET", "/api/v1/sessions", ADMIN, None);
+    assert!(
+        sessions
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["unicast"].is_null()),
+        "{sessions}"
+    );
     let long = json!({"stats": groupcast_api::ClientStats::default(), "unicast": "x".repeat(301)});
     assert_eq!(api.call("POST", &path, &viewer, Some(long)).0, 400);
     m.stop();

@@ -46,6 +46,8 @@ pub(crate) enum Mode {
 struct Feed {
     socket: tokio::net::UdpSocket,
     relay: SocketAddr,
+    /// The relay as the ticket names it.
+    name: String,
     edge: Edge,
     /// The first media datagram from the relay.
     first_media: Option<Time>,
@@ -53,9 +55,8 @@ struct Feed {
 
 /// The fallback's state.
 pub(super) struct Fallback {
-    mode: Mode,
-    /// No multicast for this long starts the feed.
-    wait: Duration,
+    /// Multicast's comings and goings, and the decisions they lead to.
+    watch: Watch,
     /// The IPv4 address to receive on (`--iface`), if one was given.
     iface_v4: Option<Ipv4Addr>,
     /// The play-out buffer (NACK hold and give-up come from it).
@@ -63,17 +64,12 @@ pub(super) struct Fallback {
     session: SessionId,
     /// The latest ticket from the manager.
     ticket: Option<UnicastTicket>,
-    /// The latest multicast datagram, and the start of the current unbroken run.
-    last_multicast: Time,
-    run_since: Option<Time>,
     feed: Option<Feed>,
     /// Times the feed started and ended.
     pub(super) started: u64,
     pub(super) ended: u64,
     /// No ticket, or no feed, when one was needed (logged once).
     warned: bool,
-    /// After a failed start, the next try.
-    next_try: Time,
     /// Figures of feeds already ended, and of the running one.
     done: EdgeStats,
 }
@@ -89,29 +85,28 @@ impl Fallback {
         now: Time,
     ) -> Fallback {
         Fallback {
-            mode,
-            wait,
+            watch: Watch {
+                mode,
+                wait,
+                last_multicast: now,
+                run_since: None,
+                next_try: now,
+            },
             iface_v4,
             buffer,
             session,
             ticket: None,
-            last_multicast: now,
-            run_since: None,
             feed: None,
             started: 0,
             ended: 0,
             warned: false,
-            next_try: now,
             done: EdgeStats::default(),
         }
     }
 
     /// A multicast datagram arrived.
     pub(super) fn on_multicast(&mut self, now: Time) {
-        if now.saturating_since(self.last_multicast) > BREAK || self.run_since.is_none() {
-            self.run_since = Some(now);
-        }
-        self.last_multicast = now;
+        self.watch.on_multicast(now);
     }
 
     /// The manager's latest ticket (from an open, a heartbeat or a group event).
@@ -131,9 +126,9 @@ impl Fallback {
         self.stop(None);
     }
 
-    /// The relay feeding us, if a feed runs.
-    pub(super) fn relay(&self) -> Option<SocketAddr> {
-        self.feed.as_ref().map(|f| f.relay)
+    /// The relay feeding us, as the manager named it (its ticket's `relay`), if a feed runs.
+    pub(super) fn relay(&self) -> Option<&str> {
+        self.feed.as_ref().map(|f| f.name.as_str())
     }
 
     /// The feed's socket, if a feed runs.
@@ -143,24 +138,16 @@ impl Fallback {
 
     /// Starts or ends the feed as multicast comes and goes; sends what the feed has to say.
     pub(super) fn poll(&mut self, now: Time, buf: &mut [u8]) {
-        let silent = now.saturating_since(self.last_multicast) >= self.wait;
-        // Multicast is back after a steady run; or at once, when it came with the feed's media
-        // (the stream was off everywhere, so multicast was never the problem).
-        let first_media = self.feed.as_ref().and_then(|f| f.first_media);
-        let back = self.run_since.is_some_and(|s| {
-            let run = now.saturating_since(s);
-            let together = first_media.is_none_or(|m| s <= m + TOGETHER);
-            !silent && (run >= BACK_AFTER || (together && run >= SETTLE))
-        });
-        let may_start = self.feed.is_none() && now >= self.next_try;
-        match self.mode {
-            Mode::Always if may_start => self.start(now),
-            Mode::Auto if may_start && silent => self.start(now),
-            Mode::Auto if self.feed.is_some() && back => {
+        match self
+            .watch
+            .decide(now, self.feed.as_ref().map(|f| f.first_media))
+        {
+            Decision::Start => self.start(now),
+            Decision::Leave => {
                 tracing::info!("multicast is back: leaving the unicast feed");
                 self.stop(Some(buf));
             }
-            _ => {}
+            Decision::Stay => {}
         }
         if let Some(f) = &mut self.feed {
             while let Some(n) = f.edge.poll_transmit(now, buf) {
@@ -180,7 +167,7 @@ impl Fallback {
             }
             return;
         };
-        self.next_try = now + Duration::from_secs(1);
+        self.watch.next_try = now + Duration::from_secs(1);
         match self.open(&ticket) {
             Ok(feed) => {
                 tracing::info!(relay = %feed.relay, "no multicast: receiving by unicast");
@@ -225,6 +212,7 @@ impl Fallback {
         Ok(Feed {
             socket: tokio::net::UdpSocket::from_std(socket)?,
             relay,
+            name: ticket.relay.clone(),
             edge,
             first_media: None,
         })
@@ -287,12 +275,13 @@ impl Fallback {
 
     /// When the fallback next has work: the feed's timers, or the end of the multicast wait.
     pub(super) fn poll_timeout(&self) -> Option<Time> {
-        match (&self.feed, self.mode) {
+        let w = &self.watch;
+        match (&self.feed, w.mode) {
             (Some(f), _) => Some(f.edge.poll_timeout()),
             (None, Mode::Auto) if self.ticket.is_some() => {
-                Some((self.last_multicast + self.wait).max(self.next_try))
+                Some((w.last_multicast + w.wait).max(w.next_try))
             }
-            (None, Mode::Always) if self.ticket.is_some() => Some(self.next_try),
+            (None, Mode::Always) if self.ticket.is_some() => Some(w.next_try),
             _ => None,
         }
     }
@@ -304,6 +293,66 @@ impl Fallback {
             add(&mut s, f.edge.stats());
         }
         s
+    }
+}
+
+/// Multicast's comings and goings, and what the fallback should do about them: no socket,
+/// so it is tested alone.
+#[derive(Debug)]
+struct Watch {
+    mode: Mode,
+    /// No multicast for this long starts the feed.
+    wait: Duration,
+    /// The latest multicast datagram, and the start of the current unbroken run.
+    last_multicast: Time,
+    run_since: Option<Time>,
+    /// After a failed start, the next try.
+    next_try: Time,
+}
+
+/// What the fallback should do now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Decision {
+    /// Start the feed.
+    Start,
+    /// End the feed: multicast is back.
+    Leave,
+    /// Nothing.
+    Stay,
+}
+
+impl Watch {
+    fn on_multicast(&mut self, now: Time) {
+        if now.saturating_since(self.last_multicast) > BREAK || self.run_since.is_none() {
+            self.run_since = Some(now);
+        }
+        self.last_multicast = now;
+    }
+
+    /// The decision at `now`; `feed` is `None` when no feed runs, else its first media's time.
+    fn decide(&self, now: Time, feed: Option<Option<Time>>) -> Decision {
+        let silent = now.saturating_since(self.last_multicast) >= self.wait;
+        match (self.mode, feed) {
+            (Mode::Never, _) | (Mode::Always, Some(_)) => Decision::Stay,
+            (Mode::Always | Mode::Auto, None) if now < self.next_try => Decision::Stay,
+            (Mode::Always, None) => Decision::Start,
+            (Mode::Auto, None) if silent => Decision::Start,
+            (Mode::Auto, None) => Decision::Stay,
+            (Mode::Auto, Some(first_media)) => {
+                // Multicast is back after a steady run; or at once, when it came with the
+                // feed's media (the stream was off everywhere: multicast was not the problem).
+                let back = self.run_since.is_some_and(|s| {
+                    let run = now.saturating_since(s);
+                    let together = first_media.is_none_or(|m| s <= m + TOGETHER);
+                    !silent && (run >= BACK_AFTER || (together && run >= SETTLE))
+                });
+                if back {
+                    Decision::Leave
+                } else {
+                    Decision::Stay
+                }
+            }
+        }
     }
 }
 
@@ -319,4 +368,87 @@ fn add(a: &mut EdgeStats, b: &EdgeStats) {
     a.source_restarts += b.source_restarts;
     a.challenges += b.challenges;
     a.refused_full += b.refused_full;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watch(mode: Mode) -> Watch {
+        Watch {
+            mode,
+            wait: Duration::from_secs(3),
+            last_multicast: Time::ZERO,
+            run_since: None,
+            next_try: Time::ZERO,
+        }
+    }
+
+    fn ms(n: u64) -> Time {
+        Time::from_millis(n)
+    }
+
+    /// Multicast every 10 ms over `from..to`.
+    fn flow(w: &mut Watch, from: u64, to: u64) {
+        for t in (from..to).step_by(10) {
+            w.on_multicast(ms(t));
+        }
+    }
+
+    #[test]
+    fn no_multicast_for_the_wait_starts_the_feed_and_a_steady_return_ends_it() {
+        let mut w = watch(Mode::Auto);
+        assert_eq!(w.decide(ms(2_999), None), Decision::Stay);
+        assert_eq!(w.decide(ms(3_000), None), Decision::Start);
+        // The feed runs, its media from 3.1 s; multicast comes back at 10 s.
+        let fed = Some(Some(ms(3_100)));
+        flow(&mut w, 10_000, 12_990);
+        assert_eq!(
+            w.decide(ms(12_990), fed),
+            Decision::Stay,
+            "not yet 3 s of it"
+        );
+        flow(&mut w, 12_990, 13_010);
+        assert_eq!(w.decide(ms(13_000), fed), Decision::Leave);
+        // A break longer than 500 ms starts the run over.
+        flow(&mut w, 14_000, 15_000);
+        assert_eq!(w.decide(ms(15_000), fed), Decision::Stay);
+    }
+
+    #[test]
+    fn multicast_arriving_with_the_feeds_first_media_ends_it_at_once() {
+        let mut w = watch(Mode::Auto);
+        // The source was off: the feed started at 3 s and sent its first media at 20 s, when
+        // multicast started too.
+        let fed = Some(Some(ms(20_000)));
+        flow(&mut w, 20_050, 20_200);
+        assert_eq!(w.decide(ms(20_190), fed), Decision::Stay);
+        flow(&mut w, 20_200, 20_260);
+        assert_eq!(w.decide(ms(20_250), fed), Decision::Leave);
+        // With no media on the feed yet, too.
+        let mut w = watch(Mode::Auto);
+        flow(&mut w, 30_000, 30_210);
+        assert_eq!(w.decide(ms(30_200), Some(None)), Decision::Leave);
+    }
+
+    #[test]
+    fn always_never_and_the_retry_after_a_failed_start() {
+        let mut w = watch(Mode::Always);
+        assert_eq!(w.decide(ms(0), None), Decision::Start);
+        flow(&mut w, 0, 10_000);
+        assert_eq!(
+            w.decide(ms(10_000), Some(Some(ms(5)))),
+            Decision::Stay,
+            "always stays"
+        );
+        w.next_try = ms(11_000);
+        assert_eq!(
+            w.decide(ms(10_500), None),
+            Decision::Stay,
+            "waits for the retry"
+        );
+        assert_eq!(w.decide(ms(11_000), None), Decision::Start);
+        let w = watch(Mode::Never);
+        assert_eq!(w.decide(ms(60_000), None), Decision::Stay);
+    }
 }

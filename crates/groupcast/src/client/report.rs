@@ -97,7 +97,7 @@ impl Report {
     /// Copies the unicast fallback's figures.
     pub(super) fn set_unicast(&mut self, f: &super::fallback::Fallback) {
         let s = f.stats();
-        self.unicast_relay = f.relay().map(|r| r.to_string());
+        self.unicast_relay = f.relay().map(str::to_owned);
         self.unicast_starts = f.started;
         self.unicast_ends = f.ended;
         self.unicast_received = s.forwarded;
