@@ -33,7 +33,7 @@ impl Ring {
     /// Adds the datagram sent (or received) at `now` as `seq`; drops entries older than the
     /// keep time. A number past the last leaves holes for the ones between, which a late copy
     /// fills (an edge forwards what it receives, gaps and retransmissions included); one
-    /// before the oldest held, or more than [`MAX_GAP`] past the last, empties the ring first
+    /// before the oldest held, or more than 8,192 past the last, empties the ring first
     /// (a restart).
     pub fn push(&mut self, now: Time, seq: SeqNo, bytes: &[u8]) {
         if bytes.is_empty() {
