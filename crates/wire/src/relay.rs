@@ -66,11 +66,7 @@ impl RelayMessage<'_> {
         if let RelayBody::Nack { ssrc, ranges } = self.body {
             at += emit_nack(ssrc, ranges, out.get_mut(at..).ok_or(ProtoError::TooLong)?)?;
         }
-        let tag = key.tag(&out[..at]);
-        out.get_mut(at..at + TAG_LEN)
-            .ok_or(ProtoError::TooLong)?
-            .copy_from_slice(&tag);
-        Ok(at + TAG_LEN)
+        append_tag(key, out, at)
     }
 }
 
@@ -115,6 +111,15 @@ pub fn open<'a>(key: &GroupKey, bytes: &'a [u8]) -> Result<RelayMessage<'a>, Pro
         counter,
         body,
     })
+}
+
+/// Appends the tag of `out[..at]` under `key` at `at`; returns the whole message's length.
+pub(crate) fn append_tag(key: &GroupKey, out: &mut [u8], at: usize) -> Result<usize, ProtoError> {
+    let tag = key.tag(out.get(..at).ok_or(ProtoError::TooLong)?);
+    out.get_mut(at..at + TAG_LEN)
+        .ok_or(ProtoError::TooLong)?
+        .copy_from_slice(&tag);
+    Ok(at + TAG_LEN)
 }
 
 /// Writes a NACK body (SSRC, range count, ranges) into `out`; returns its length.

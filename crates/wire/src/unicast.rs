@@ -24,7 +24,7 @@
 //! The relay sends media as plain RTP datagrams, byte for byte what it multicasts.
 
 use crate::proto::{GroupKey, KEY_LEN, ProtoError, Ranges, TAG_LEN};
-use crate::relay::{emit_nack, parse_nack};
+use crate::relay::{append_tag, emit_nack, parse_nack};
 use groupcast_base::SessionId;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -147,11 +147,7 @@ impl UnicastMessage<'_> {
         if let UnicastBody::Nack { ssrc, ranges } = self.body {
             at += emit_nack(ssrc, ranges, out.get_mut(at..).ok_or(ProtoError::TooLong)?)?;
         }
-        let tag = key.tag(&out[..at]);
-        out.get_mut(at..at + TAG_LEN)
-            .ok_or(ProtoError::TooLong)?
-            .copy_from_slice(&tag);
-        Ok(at + TAG_LEN)
+        append_tag(key, out, at)
     }
 }
 
