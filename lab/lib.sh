@@ -429,13 +429,15 @@ LAB_ADMIN_TOKEN=${LAB_ADMIN_TOKEN:-lab-admin-$$-token-0123456789abcdef}
 LAB_MGR_PORT=8080
 LAB_BUFFER_MS=${LAB_BUFFER_MS:-300}
 LAB_VIEWER_TOKEN=
+# Under LAB_IPV6, a call prefixed with LAB_V4=1 (e.g. `LAB_V4=1 lab_client c01 30`) uses IPv4.
+lab_v6() { [ "$LAB_IPV6" = 1 ] && [ -z "${LAB_V4:-}" ]; }
 lab_manager_url() {
-  if [ "$LAB_IPV6" = 1 ]; then echo "http://[${LAB_IP6[mgr]}]:$LAB_MGR_PORT"; else echo "http://${LAB_IP[mgr]}:$LAB_MGR_PORT"; fi
+  if lab_v6; then echo "http://[${LAB_IP6[mgr]}]:$LAB_MGR_PORT"; else echo "http://${LAB_IP[mgr]}:$LAB_MGR_PORT"; fi
 }
 # Where HOST's processes listen and join: its IPv4 address, or under LAB_IPV6 its IPv6 one
 # (bracketed for IP:PORT) and eth0.
-lab_listen() { if [ "$LAB_IPV6" = 1 ]; then echo "[${LAB_IP6[$1]}]"; else echo "${LAB_IP[$1]}"; fi; }
-lab_iface() { if [ "$LAB_IPV6" = 1 ]; then echo eth0; else echo "${LAB_IP[$1]}"; fi; }
+lab_listen() { if lab_v6; then echo "[${LAB_IP6[$1]}]"; else echo "${LAB_IP[$1]}"; fi; }
+lab_iface() { if lab_v6; then echo eth0; else echo "${LAB_IP[$1]}"; fi; }
 
 # lab_manager_start [SECS]: (re)starts the manager on host mgr (198.18.0.2:8080) with its
 # database in the work directory, and waits until it answers.
@@ -447,7 +449,7 @@ lab_manager_start() {
     # the unicast fallback's tickets (LAB_UNICAST_SECRET)
     if [ -n "${LAB_UNICAST_SECRET:-}" ]; then media+=(--unicast-secret "$LAB_UNICAST_SECRET"); fi
     GROUPCAST_ADMIN_TOKEN=$LAB_ADMIN_TOKEN lab_bg mgr manager "$secs" "$LAB_GC" manager \
-      --listen "$(lab_listen mgr):$LAB_MGR_PORT" --db "sqlite://$LAB_WORK/manager.db" "${media[@]}"
+      --listen "${LAB_MGR_LISTEN:-$(lab_listen mgr):$LAB_MGR_PORT}" --db "sqlite://$LAB_WORK/manager.db" "${media[@]}"
   elif [ -n "${LAB_STUB_MANAGER:-}" ]; then
     local mg=() g
     for g in "${LAB_METRO_GROUPS[@]}"; do mg+=(--metro-group "$g"); done

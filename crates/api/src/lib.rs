@@ -115,6 +115,14 @@ pub struct ChannelSpec {
     /// viewers without multicast in metros with no relay of their own get the stream.
     #[serde(default)]
     pub relay: Option<String>,
+    /// A dual-stack channel's IPv6 group, `[IP]:PORT` (then `group` is its IPv4 one): the
+    /// source sends the very same datagrams to both, and each viewer joins the group of its
+    /// peer address's family.
+    #[serde(default)]
+    pub group6: Option<String>,
+    /// The SSM source address of `group6`, if it is sent source-specific.
+    #[serde(default)]
+    pub source6: Option<String>,
     /// Per-metro unicast feeds (metro name to the edge's `--unicast-listen` `HOST:PORT`).
     #[serde(default)]
     pub metro_relays: BTreeMap<String, String>,
@@ -148,6 +156,12 @@ pub struct Channel {
     /// The central's unicast feed, if any.
     #[serde(default)]
     pub relay: Option<String>,
+    /// A dual-stack channel's IPv6 group (then `group` is its IPv4 one).
+    #[serde(default)]
+    pub group6: Option<String>,
+    /// The SSM source of `group6`, if any.
+    #[serde(default)]
+    pub source6: Option<String>,
     /// Per-metro unicast feeds (the edges').
     #[serde(default)]
     pub metro_relays: BTreeMap<String, String>,

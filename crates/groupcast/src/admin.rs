@@ -58,6 +58,7 @@ enum Cmd {
 }
 
 #[derive(clap::Subcommand)]
+#[allow(clippy::large_enum_variant)] // one, parsed once from the command line
 enum ChannelCmd {
     /// Create a channel.
     Add {
@@ -92,6 +93,13 @@ enum ChannelCmd {
         /// without multicast in metros with no relay of their own.
         #[arg(long)]
         relay: Option<String>,
+        /// A dual-stack channel's IPv6 group, `[IP]:PORT` (then --group is its IPv4 one): each
+        /// viewer joins the group of its own family (`source --group6`).
+        #[arg(long)]
+        group6: Option<String>,
+        /// The SSM source address of --group6.
+        #[arg(long)]
+        source6: Option<String>,
         /// A metro's unicast feed, METRO=HOST:PORT (its edge's `--unicast-listen`;
         /// repeatable).
         #[arg(long = "metro-relay")]
@@ -184,6 +192,8 @@ fn channel(api: &ApiClient, json: bool, cmd: &ChannelCmd) -> anyhow::Result<()> 
             uplink_kbps,
             relay,
             metro_relays,
+            group6,
+            source6,
         } => {
             let pairs = |flag: &str, want: &str, list: &[String]| {
                 list.iter()
@@ -210,6 +220,8 @@ fn channel(api: &ApiClient, json: bool, cmd: &ChannelCmd) -> anyhow::Result<()> 
                 uplink_kbps: *uplink_kbps,
                 relay: relay.clone(),
                 metro_relays: relays,
+                group6: group6.clone(),
+                source6: source6.clone(),
             };
             let created: Channel = api.post("/channels", &spec)?;
             channel_table(json, &[created])

@@ -153,6 +153,8 @@ fn provision(url: &str, admin_token: &str) -> anyhow::Result<(Channel, String)> 
             uplink_kbps: None,
             relay: None,
             metro_relays: Default::default(),
+            group6: None,
+            source6: None,
         },
     )?;
     let viewer: CreatedUser = admin.post(

@@ -12,7 +12,8 @@ use sqlx::{AnyPool, AssertSqlSafe};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
-/// A channel row: id, name, group, source, chunk, buffer, group size, uplink, relay.
+/// A channel row: id, name, group, source, chunk, buffer, group size, uplink, relay, IPv6
+/// group and source.
 type ChannelRow = (
     i64,
     String,
@@ -23,12 +24,14 @@ type ChannelRow = (
     i64,
     i64,
     Option<String>,
+    Option<String>,
+    Option<String>,
 );
 /// A metro override row: channel, metro, group, SSM source, relay.
 type MetroRow = (i64, String, String, Option<String>, Option<String>);
 
 const SELECT: &str = "SELECT id, name, mgroup, source, chunk_packets, buffer_ms, group_size, \
-                      uplink_kbps, relay FROM channels";
+                      uplink_kbps, relay, group6, source6 FROM channels";
 const SELECT_METROS: &str = "SELECT channel_id, metro, mgroup, msource, mrelay FROM metro_groups";
 
 /// The channel named `name`, if any.
@@ -96,7 +99,9 @@ fn add_metro(c: &mut Channel, (_, metro, group, source, relay): MetroRow) {
     c.metro_groups.insert(metro, group);
 }
 
-fn from_row((id, name, group, source, chunk, buffer, k, uplink, relay): ChannelRow) -> Channel {
+fn from_row(
+    (id, name, group, source, chunk, buffer, k, uplink, relay, group6, source6): ChannelRow,
+) -> Channel {
     Channel {
         id: ChannelId(id as u32),
         name,
@@ -110,6 +115,8 @@ fn from_row((id, name, group, source, chunk, buffer, k, uplink, relay): ChannelR
         uplink_kbps: uplink.clamp(0, i64::from(u32::MAX)) as u32,
         relay,
         metro_relays: BTreeMap::new(),
+        group6,
+        source6,
     }
 }
 
@@ -199,6 +206,26 @@ fn validate(spec: ChannelSpec) -> Result<Channel, ApiErr> {
              from (metro_sources)"
         )));
     }
+    // A dual-stack channel: an IPv4 group and an IPv6 one, each viewer joins its family's.
+    let group6 = match spec.group6.as_deref() {
+        Some(g6) => {
+            let g6 = multicast("group6", g6)?;
+            if g6.parse::<SocketAddr>().is_ok_and(|g| g.is_ipv4())
+                || group.parse::<SocketAddr>().is_ok_and(|g| g.is_ipv6())
+            {
+                return Err(ApiErr::bad(
+                    "a dual-stack channel has an IPv4 group and an IPv6 group6",
+                ));
+            }
+            Some(g6)
+        }
+        None => None,
+    };
+    let source6 = match (spec.source6.as_deref(), &group6) {
+        (Some(s), Some(g6)) => Some(ssm_source("source6", s, g6)?),
+        (Some(_), None) => return Err(ApiErr::bad("source6 needs group6")),
+        (None, _) => None,
+    };
     let relay = spec
         .relay
         .as_deref()
@@ -243,6 +270,8 @@ fn validate(spec: ChannelSpec) -> Result<Channel, ApiErr> {
         uplink_kbps: bounded("uplink_kbps", spec.uplink_kbps, 0, 0..=100_000_000)?,
         relay,
         metro_relays,
+        group6,
+        source6,
     })
 }
 
@@ -281,7 +310,7 @@ async fn insert(db: &AnyPool, c: &Channel) -> Result<ChannelId, sqlx::Error> {
         .await?;
     sqlx::query(
         "INSERT INTO channels (id, name, mgroup, source, chunk_packets, buffer_ms, group_size, \
-         uplink_kbps, relay) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         uplink_kbps, relay, group6, source6) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(id)
     .bind(&c.name)
@@ -292,6 +321,8 @@ async fn insert(db: &AnyPool, c: &Channel) -> Result<ChannelId, sqlx::Error> {
     .bind(i64::from(c.group_size))
     .bind(i64::from(c.uplink_kbps))
     .bind(c.relay.clone())
+    .bind(c.group6.clone())
+    .bind(c.source6.clone())
     .execute(&mut *tx)
     .await?;
     for (metro, group) in &c.metro_groups {

@@ -12,6 +12,7 @@ use crate::App;
 use crate::db::{Tx, new_key};
 use crate::error::ApiErr;
 use crate::live::{CachedGroup, LiveSession, SyncState, global_group};
+use crate::live::{Groupings, V6_GROUPS};
 use groupcast_api::{
     Assignment, ChannelId, ClientStats, GroupEpoch, GroupId, MemberInfo, SessionId,
 };
@@ -22,6 +23,8 @@ use std::sync::Arc;
 
 /// A new session, as stored.
 pub(crate) struct NewSession {
+    /// Its peer address is IPv6: it is grouped with IPv6 viewers only.
+    pub(crate) v6: bool,
     /// Its id.
     pub(crate) id: SessionId,
     /// Its user.
@@ -57,14 +60,16 @@ pub(crate) async fn change(app: &App, channel: ChannelId, op: Op) -> Result<bool
     if bumped.rows_affected() == 0 {
         return Err(ApiErr::not_found("no such channel"));
     }
-    let (version, next, k): (i64, i64, i64) =
-        sqlx::query_as("SELECT version, next_group, group_size FROM channels WHERE id = $1")
-            .bind(i64::from(channel.0))
-            .fetch_one(&mut *tx)
-            .await?;
+    let (version, next, next6, k): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT version, next_group, next_group6, group_size FROM channels WHERE id = $1",
+    )
+    .bind(i64::from(channel.0))
+    .fetch_one(&mut *tx)
+    .await?;
+    let next = (GroupId(next as u64), GroupId((next6 as u64).max(V6_GROUPS)));
     let mut grouping = match state.grouping.take() {
         Some((at, g)) if at == version - 1 => g,
-        _ => load(&mut tx, channel, k as usize, GroupId(next as u64)).await?,
+        _ => load(&mut tx, channel, k as usize, next).await?,
     };
     let changes = match apply(&mut tx, channel, &mut grouping, op).await? {
         Some(changes) => changes,
@@ -76,8 +81,9 @@ pub(crate) async fn change(app: &App, channel: ChannelId, op: Op) -> Result<bool
         }
     };
     write(&mut tx, channel, version, &changes).await?;
-    sqlx::query("UPDATE channels SET next_group = $1 WHERE id = $2")
-        .bind(grouping.next_group_id().0 as i64)
+    sqlx::query("UPDATE channels SET next_group = $1, next_group6 = $2 WHERE id = $3")
+        .bind(grouping.v4.next_group_id().0 as i64)
+        .bind(grouping.v6.next_group_id().0 as i64)
         .bind(i64::from(channel.0))
         .execute(&mut *tx)
         .await?;
@@ -93,7 +99,7 @@ pub(crate) async fn change(app: &App, channel: ChannelId, op: Op) -> Result<bool
 async fn apply(
     tx: &mut Tx,
     channel: ChannelId,
-    g: &mut Grouping,
+    g: &mut Groupings,
     op: Op,
 ) -> Result<Option<Vec<Change>>, ApiErr> {
     match op {
@@ -112,7 +118,8 @@ async fn apply(
             .bind(s.now_ms)
             .execute(&mut **tx)
             .await?;
-            Ok(Some(g.join(s.id, s.metro_id)))
+            let family = if s.v6 { &mut g.v6 } else { &mut g.v4 };
+            Ok(Some(family.join(s.id, s.metro_id)))
         }
         Op::Leave(id, stale_before) => {
             let row: Option<(i64,)> = sqlx::query_as(
@@ -131,18 +138,23 @@ async fn apply(
                 .bind(id.0 as i64)
                 .execute(&mut **tx)
                 .await?;
-            Ok(Some(g.leave(id)))
+            let family = if g.v6.group_of(id).is_some() {
+                &mut g.v6
+            } else {
+                &mut g.v4
+            };
+            Ok(Some(family.leave(id)))
         }
     }
 }
 
-/// Rebuilds a channel's grouping from its rows.
+/// Rebuilds a channel's groupings from its rows; `next` is the next group id of each family.
 async fn load(
     tx: &mut Tx,
     channel: ChannelId,
     k: usize,
-    next: GroupId,
-) -> Result<Grouping, ApiErr> {
+    next: (GroupId, GroupId),
+) -> Result<Groupings, ApiErr> {
     let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
         "SELECT s.id, s.metro_id, s.group_id, g.epoch FROM sessions s \
          JOIN repair_groups g ON g.channel_id = s.channel_id AND g.id = s.group_id \
@@ -163,12 +175,20 @@ async fn load(
             .members
             .push((SessionId(session as u64), MetroId(metro as u32)));
     }
-    Grouping::restore(k, Policy::CrossMetro, groups.into_values(), next).map_err(|e| {
-        tracing::error!("channel {channel}: stored groups are inconsistent: {e}");
-        ApiErr::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "inconsistent groups",
-        )
+    let (v6, v4): (Vec<StoredGroup>, Vec<StoredGroup>) =
+        groups.into_values().partition(|g| g.id.0 >= V6_GROUPS);
+    let restore = |groups: Vec<StoredGroup>, next| {
+        Grouping::restore(k, Policy::CrossMetro, groups, next).map_err(|e| {
+            tracing::error!("channel {channel}: stored groups are inconsistent: {e}");
+            ApiErr::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "inconsistent groups",
+            )
+        })
+    };
+    Ok(Groupings {
+        v4: restore(v4, next.0)?,
+        v6: restore(v6, next.1)?,
     })
 }
 

@@ -39,6 +39,18 @@ pub(crate) struct LiveSession {
     pub(crate) dirty: bool,
 }
 
+/// IPv6 viewers' groups are numbered from here (IPv4 viewers' from 1): the two families are
+/// grouped apart, since members of one cannot reach the other's peer sockets.
+pub(crate) const V6_GROUPS: u64 = 1 << 31;
+
+/// A channel's groupings: its IPv4 viewers' and its IPv6 viewers'.
+pub(crate) struct Groupings {
+    /// Viewers whose peer address is IPv4.
+    pub(crate) v4: Grouping,
+    /// Viewers whose peer address is IPv6 (group ids from [`V6_GROUPS`]).
+    pub(crate) v6: Grouping,
+}
+
 /// The live sessions and groups of every channel.
 #[derive(Default)]
 pub(crate) struct Live {
@@ -90,7 +102,7 @@ pub(crate) struct SyncState {
     /// The channel version this instance's cache reflects.
     pub(crate) known: i64,
     /// The channel's grouping as of `.0` (valid while nobody else changed the channel).
-    pub(crate) grouping: Option<(i64, Grouping)>,
+    pub(crate) grouping: Option<(i64, Groupings)>,
 }
 
 /// One channel's lock and wake-up signal.

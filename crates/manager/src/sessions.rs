@@ -47,6 +47,7 @@ pub(crate) async fn open(
     let metro = metro_id(&app.db, &req.metro).await?;
     let id = new_session_id();
     let new = NewSession {
+        v6: peer.is_ipv6(),
         id,
         user: caller.name.clone(),
         metro_id: metro,
@@ -61,11 +62,7 @@ pub(crate) async fn open(
         .assignment(id)
         .ok_or_else(|| ApiErr::not_found("session ended while opening"))?;
     crate::extras::fill(&app, &mut assignment, channel.id, id, &req.metro).await?;
-    // A metro fed by an edge: the edge's group, and its own source address for SSM.
-    if let Some(group) = channel.metro_groups.get(&req.metro) {
-        channel.group = group.clone();
-        channel.source = channel.metro_sources.get(&req.metro).cloned();
-    }
+    choose_group(&mut channel, &req.metro, peer.is_ipv6());
     let info = SessionInfo {
         session: id,
         channel,
@@ -74,6 +71,21 @@ pub(crate) async fn open(
         assignment,
     };
     Ok((StatusCode::CREATED, Json(info)))
+}
+
+/// Sets the group (and SSM source) a viewer of `metro` whose peer address is IPv6 (`v6`) or
+/// IPv4 joins: its metro's group when an edge feeds the metro in its family (with the edge's
+/// own source address for SSM), else the channel's group of its family (a dual-stack
+/// channel's `group6` for IPv6).
+fn choose_group(channel: &mut groupcast_api::Channel, metro: &str, v6: bool) {
+    let family = |g: &str| g.parse::<SocketAddr>().is_ok_and(|g| g.is_ipv6() == v6);
+    if let Some(group) = channel.metro_groups.get(metro).filter(|g| family(g)) {
+        channel.group = group.clone();
+        channel.source = channel.metro_sources.get(metro).cloned();
+    } else if let (true, Some(g6)) = (v6, &channel.group6) {
+        channel.group = g6.clone();
+        channel.source = channel.source6.clone();
+    }
 }
 
 /// Makes sure `session` is in the cache (it may have been opened through another instance a

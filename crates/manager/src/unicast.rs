@@ -68,6 +68,8 @@ mod tests {
             buffer_ms: 1000,
             group_size: 5,
             uplink_kbps: 0,
+            group6: None,
+            source6: None,
             relay: None,
             metro_relays: BTreeMap::from([("m1".into(), "192.0.2.1:7000".into())]),
         };

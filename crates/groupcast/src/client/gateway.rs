@@ -410,6 +410,8 @@ mod tests {
             uplink_kbps: 0,
             relay: None,
             metro_relays: Default::default(),
+            group6: None,
+            source6: None,
         }
     }
 

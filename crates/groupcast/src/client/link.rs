@@ -23,6 +23,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 /// An outcome of a blocking call, on its way back to the run loop.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // rare, and boxed on its way into the loop
 pub(super) enum Reply {
     /// The answer to an open.
     Open(anyhow::Result<SessionInfo>),

@@ -73,6 +73,8 @@ pub(super) struct Sender {
     pub(super) input: SourceInput,
     /// The multicast socket.
     pub(super) out: UdpSocket,
+    /// A dual-stack channel's IPv6 multicast socket (`--group6`).
+    pub(super) out6: Option<UdpSocket>,
     /// RTP headers.
     pub(super) stamper: RtpStamper,
     /// The relay to edges, if it runs.
@@ -101,6 +103,7 @@ impl Sender {
         Sender {
             input,
             out,
+            out6: None,
             stamper,
             central: None,
             clock: Clock::start(),
@@ -239,10 +242,12 @@ impl Sender {
             e.apply(unix_ms, &mut self.buf[..len], self.ts.len());
             self.stats.scrambled_ts_packets = e.scrambled;
         }
-        match self.out.send(&self.buf[..len]) {
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e).context("send to the multicast group"),
+        for out in std::iter::once(&self.out).chain(&self.out6) {
+            match out.send(&self.buf[..len]) {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e).context("send to the multicast group"),
+            }
         }
         self.stats.packets += 1;
         self.stats.bytes += len as u64;

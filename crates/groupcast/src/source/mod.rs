@@ -33,6 +33,13 @@ pub(crate) struct Args {
     /// Outgoing interface: an IPv4 address, or an IPv6 interface name or index.
     #[arg(long)]
     iface: Option<String>,
+    /// A dual-stack channel's IPv6 group, `[IP]:PORT`: every datagram also goes there (then
+    /// --group is the IPv4 one), the very same bytes.
+    #[arg(long)]
+    group6: Option<SocketAddr>,
+    /// The IPv6 interface (name or index) for --group6.
+    #[arg(long, requires = "group6")]
+    iface6: Option<String>,
     /// Multicast TTL / hop limit.
     #[arg(long, default_value_t = 1)]
     ttl: u32,
@@ -111,6 +118,13 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let input = parse_input(&args.input)?;
     let iface = Iface::parse(args.iface.as_deref())?;
     let out = net::multicast_sender(args.group, &iface, args.ttl)?;
+    let out6 = match args.group6 {
+        Some(g6) if g6.is_ipv6() && g6.ip().is_multicast() && args.group.is_ipv4() => Some(
+            net::multicast_sender(g6, &Iface::parse(args.iface6.as_deref())?, args.ttl)?,
+        ),
+        Some(g6) => bail!("--group6 {g6}: an IPv6 multicast group, beside an IPv4 --group"),
+        None => None,
+    };
     let relay = match (args.relay_listen, &args.edge_token) {
         (Some(addr), Some(token)) if !token.is_empty() => {
             let sock = UdpSocket::bind(addr).with_context(|| format!("--relay-listen {addr}"))?;
@@ -145,6 +159,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     tracing::info!(group = %args.group, ssrc = %ssrc, input = args.input, "source starting");
     let (machine, feed) = open_input(input, args, &iface)?;
     let mut sender = Sender::new(machine, out, stamper);
+    sender.out6 = out6;
     sender.stats.ssrc = ssrc.0;
     sender.stats_json.clone_from(&args.stats_json);
     let (relay_socket, central) = relay.unzip();
