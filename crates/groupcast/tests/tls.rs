@@ -109,8 +109,10 @@ fn admin_and_clients_use_an_https_manager_and_check_its_certificate() {
             s["group"].as_u64().unwrap() > 0,
             "client {i} got a group: {s}"
         );
+        // It knew its peer and talked to it over the repair protocol. (Its final figures may
+        // come after the other one closed its session: `peers` is then 0.)
         assert!(
-            s["peers"].as_u64().unwrap() == 1,
+            s["peer_bytes_received"].as_u64().unwrap() > 0 && s["epoch"].as_u64().unwrap() >= 2,
             "client {i} knows its peer: {s}"
         );
         assert_eq!(s["unrecovered"], 0, "{s}");
