@@ -17,7 +17,7 @@ use groupcast_core::Time;
 use groupcast_source::{Edge, EdgeConfig};
 use serde::Serialize;
 use std::io::ErrorKind;
-use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -98,12 +98,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     if args.token.is_empty() {
         bail!("--token must not be empty");
     }
-    let upstream = args
-        .upstream
-        .to_socket_addrs()
-        .with_context(|| format!("--upstream {}", args.upstream))?
-        .next()
-        .with_context(|| format!("--upstream {}: no address", args.upstream))?;
+    let upstream = net::resolve("--upstream", &args.upstream)?;
     let local = args.listen.unwrap_or_else(|| {
         if upstream.is_ipv4() {
             "0.0.0.0:0"

@@ -72,12 +72,7 @@ fn each_viewer_gets_its_familys_group_and_families_are_grouped_apart() {
             "source6 not IPv6",
         ),
     ] {
-        let mut body = json!({"name": "bad", "group": "239.255.0.9:5004"});
-        body.as_object_mut()
-            .unwrap()
-            .extend(spec.as_object().unwrap().clone());
-        let (status, v) = api.call("POST", "/api/v1/channels", ADMIN, Some(body));
-        assert_eq!(status, 400, "{why}: {v}");
+        api.refuses_channel(spec, why);
     }
     api.channel(
         "news",

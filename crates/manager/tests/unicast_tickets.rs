@@ -145,12 +145,7 @@ fn relays_are_checked_and_without_a_secret_no_ticket_is_issued() {
             "metro without a group",
         ),
     ] {
-        let mut body = json!({"name": "bad", "group": "239.255.0.9:5004"});
-        body.as_object_mut()
-            .unwrap()
-            .extend(spec.as_object().unwrap().clone());
-        let (status, v) = api.call("POST", "/api/v1/channels", ADMIN, Some(body));
-        assert_eq!(status, 400, "{why}: {v}");
+        api.refuses_channel(spec, why);
     }
     let c = api.channel("news", json!({"relay": "[2001:db8::1]:6100"}));
     assert_eq!(c.relay.as_deref(), Some("[2001:db8::1]:6100"));

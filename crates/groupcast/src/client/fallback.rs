@@ -17,7 +17,7 @@ use groupcast_api::{SessionId, UnicastTicket};
 use groupcast_core::{Client, Time};
 use groupcast_source::{Edge, EdgeConfig, EdgeStats};
 use std::io::ErrorKind;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
 /// Multicast flowing this long without a break of [`BREAK`] ends the unicast feed.
@@ -185,12 +185,7 @@ impl Fallback {
 
     fn open(&self, ticket: &UnicastTicket) -> anyhow::Result<Feed> {
         let key = groupcast_api::parse_key(&ticket.key).context("the ticket's key")?;
-        let relay = ticket
-            .relay
-            .to_socket_addrs()
-            .with_context(|| format!("relay {}", ticket.relay))?
-            .next()
-            .with_context(|| format!("relay {}: no address", ticket.relay))?;
+        let relay = crate::net::resolve("relay", &ticket.relay)?;
         let bind = match relay {
             SocketAddr::V4(_) => {
                 SocketAddr::from((self.iface_v4.unwrap_or(Ipv4Addr::UNSPECIFIED), 0))

@@ -58,6 +58,16 @@ impl Iface {
 
 /// A UDP socket sending to multicast `group` through `iface` with the given TTL (hop limit),
 /// looping back to local receivers.
+/// The first address of `host_port` (`HOST:PORT`, a DNS name or an IP), named `what` in errors.
+pub(crate) fn resolve(what: &str, host_port: &str) -> anyhow::Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    host_port
+        .to_socket_addrs()
+        .with_context(|| format!("{what} {host_port}"))?
+        .next()
+        .with_context(|| format!("{what} {host_port}: no address"))
+}
+
 pub(crate) fn multicast_sender(
     group: SocketAddr,
     iface: &Iface,

@@ -165,6 +165,16 @@ impl Api {
         serde_json::from_value(value).unwrap()
     }
 
+    /// Asserts that the admin cannot create a channel with `extra` fields (400), for `why`.
+    pub fn refuses_channel(&self, extra: Value, why: &str) {
+        let mut body = json!({"name": "bad", "group": "239.255.0.9:5004"});
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        let (status, v) = self.call("POST", "/api/v1/channels", ADMIN, Some(body));
+        assert_eq!(status, 400, "{why}: {v}");
+    }
+
     /// Creates a channel (admin).
     pub fn channel(&self, name: &str, extra: Value) -> groupcast_api::Channel {
         let mut spec = json!({"name": name, "group": "239.255.0.1:5004"});
