@@ -85,6 +85,10 @@ pub struct Config {
     /// no member can predict the nonce it must echo to prove an address it does not receive
     /// at. The default (zeros) is for tests and the simulator.
     pub nonce_secret: [u8; KEY_LEN],
+    /// Time kept before a missing packet's deadline for the last resort (the relay, an edge
+    /// or the source, asked through the driver: see `Client::drain_escalations`); zero when
+    /// there is none. The group is given up on this long before the deadline.
+    pub last_resort: Duration,
 }
 
 impl Config {
@@ -119,6 +123,7 @@ impl Config {
             fast_start: false,
             gop_bytes: 0,
             nonce_secret: [0; KEY_LEN],
+            last_resort: Duration::ZERO,
         }
     }
 
@@ -145,6 +150,9 @@ impl Config {
         }
         if self.max_attempts == 0 || self.serve_burst == 0 || self.ping_interval.is_zero() {
             return bad("max_attempts, serve_burst and ping_interval must be non-zero");
+        }
+        if self.last_resort >= self.buffer {
+            return bad("last_resort must be below buffer");
         }
         Ok(())
     }

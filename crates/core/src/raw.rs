@@ -56,6 +56,8 @@ pub(crate) struct Slot {
     pub(crate) attempts: u8,
     /// When the next request may go out (missing slots).
     pub(crate) next_request: Time,
+    /// Times it was asked of the last resort (the relay), after the group gave up on it.
+    pub(crate) escalations: u8,
 }
 
 impl Slot {
@@ -74,6 +76,7 @@ impl Slot {
             speculative: false,
             attempts: 0,
             next_request: Time::NEVER,
+            escalations: 0,
         }
     }
 

@@ -44,7 +44,7 @@ counters! {
     /// Packets that did not arrive by multicast before their gap was given up or filled:
     /// `repaired + unrecovered` once the stream has played through.
     lost,
-    /// Lost packets filled by a peer's repair.
+    /// Lost packets filled by a repair (a peer's, or the last resort's).
     repaired,
     /// Lost packets still missing when their chunk was due to play.
     unrecovered,
@@ -125,6 +125,15 @@ counters! {
     media_decrypted,
     /// Scrambled TS packets played as they were: no media key of their parity was held.
     media_no_key,
+    /// Packet numbers handed to the driver to ask the last resort (the relay), once per ask.
+    escalated,
+    /// Numbers dropped from a full last-resort queue (the driver did not drain it).
+    escalations_dropped,
+    /// Lost packets filled by the last resort (also counted in `repaired`).
+    last_resort_repaired,
+    /// Datagrams from the last resort that filled nothing (held already, too late, or
+    /// never asked for).
+    last_resort_unused,
 }
 
 impl AddAssign for Counters {
@@ -248,7 +257,7 @@ mod tests {
         assert_eq!([a.clone(), b.clone(), b].iter().sum::<Counters>(), sum);
         let names: Vec<_> = sum.fields().map(|(n, _)| n).collect();
         assert_eq!(names, Counters::FIELDS);
-        assert_eq!(names.len(), 41);
+        assert_eq!(names.len(), 45);
         assert_eq!(sum.fields().next(), Some(("received", 11)));
         assert!(sum.fields().any(|f| f == ("ts_packets_out", 18)));
     }

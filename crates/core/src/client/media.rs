@@ -20,6 +20,8 @@ pub(super) enum Via {
     Repair(usize),
     /// A member's fast start burst; the index is into the member list.
     Burst(usize),
+    /// The last resort's retransmission (the relay's).
+    LastResort,
 }
 
 /// A checked RTP packet and the datagram it was parsed from.
@@ -52,6 +54,29 @@ impl Client {
         if self.hold_media(now, src, datagram) {
             return; // taken in order once the fast start's burst has caught up
         }
+        self.take_media(now, src, datagram, Via::Media);
+    }
+
+    /// Takes a retransmission from the last resort (the relay asked through
+    /// [`drain_escalations`](Self::drain_escalations)), sent from `src`: it may only fill a
+    /// packet of the stream being followed that is missing; anything else is counted in
+    /// `last_resort_unused`.
+    pub fn handle_last_resort(&mut self, now: Time, src: SocketAddr, datagram: &[u8]) {
+        let filled = self.stats.counters.last_resort_repaired;
+        let following = self.receiver.ssrc();
+        match RtpPacket::parse(datagram) {
+            Ok(pkt) if Some(pkt.ssrc) == following => {
+                self.take_media(now, src, datagram, Via::LastResort);
+            }
+            Ok(_) => {}
+            Err(_) => self.stats.counters.bad_rtp += 1,
+        }
+        if self.stats.counters.last_resort_repaired == filled {
+            self.stats.counters.last_resort_unused += 1;
+        }
+    }
+
+    fn take_media(&mut self, now: Time, src: SocketAddr, datagram: &[u8], via: Via) {
         let Ok(pkt) = RtpPacket::parse(datagram) else {
             self.stats.counters.bad_rtp += 1;
             return;
@@ -68,8 +93,12 @@ impl Client {
             src,
             datagram,
             pkt: &pkt,
-            via: Via::Media,
+            via,
         };
+        if via == Via::LastResort {
+            self.accept(now, a); // the followed stream only (checked by the caller)
+            return;
+        }
         match self.receiver.route(now, pkt.ssrc, self.config.buffer) {
             Route::Current => self.accept(now, a),
             Route::Previous => self.accept_previous(now, a),
@@ -125,7 +154,7 @@ impl Client {
         // A repair may reach no further past the highest packet than a tail probe asks;
         // anything else cannot have been asked for.
         let reach = TAIL_PROBE_CHUNKS * self.raw.chunk();
-        if matches!(a.via, Via::Repair(_) | Via::Burst(_))
+        if matches!(a.via, Via::Repair(_) | Via::Burst(_) | Via::LastResort)
             && !first
             && self.receiver.beyond(a.pkt.sequence, reach)
         {
@@ -225,6 +254,7 @@ impl Client {
                 Via::Media => c.duplicate_media += 1,
                 Via::Repair(_) => c.duplicate_repairs += 1,
                 Via::Burst(_) => c.fast_start_unused += 1,
+                Via::LastResort => {}
             }
             return false;
         }
@@ -262,6 +292,14 @@ impl Client {
                 self.peers.credit(peer);
             }
             Via::Burst(_) => c.fast_start_packets += 1,
+            Via::LastResort if state == SlotState::Missing => {
+                c.lost += 1;
+                c.repaired += 1;
+                c.last_resort_repaired += 1;
+                self.stats
+                    .record_repair_latency(now.saturating_since(detected));
+            }
+            Via::LastResort => {}
         }
     }
 
@@ -278,6 +316,7 @@ impl Client {
             (Via::Repair(_), true) => c.duplicate_repairs += 1,
             (Via::Repair(_), false) => c.repairs_too_late += 1,
             (Via::Burst(_), _) => c.fast_start_unused += 1,
+            (Via::LastResort, _) => {}
         }
     }
 

@@ -185,6 +185,24 @@ impl Client {
         self.receiver.ssrc()
     }
 
+    /// Sets the last resort: `Some(reserve)` once the driver can ask a relay for packets the
+    /// group cannot supply (the group is then given up `reserve` before each packet's
+    /// deadline; clamped below a third of the buffer), `None` when it no longer can.
+    pub fn set_last_resort(&mut self, reserve: Option<std::time::Duration>) {
+        let most = self.config.buffer / 3;
+        self.config.last_resort = reserve.map_or(std::time::Duration::ZERO, |r| {
+            r.clamp(self.config.rto_min, most)
+        });
+    }
+
+    /// Moves the RTP sequence numbers (of the stream [`ssrc`](Self::ssrc) names) that the
+    /// driver should ask the last resort for into `out`. Drivers call it after
+    /// [`handle_timeout`](Self::handle_timeout); their retransmissions go to
+    /// [`handle_last_resort`](Self::handle_last_resort).
+    pub fn drain_escalations(&mut self, out: &mut Vec<u16>) {
+        self.repair.drain_escalations(out);
+    }
+
     /// Moves the RTP sequence numbers of multicast losses detected since the last call (the
     /// latest [`LOSS_LOG`] at most) into `out`.
     pub fn drain_losses(&mut self, out: &mut Vec<u16>) {

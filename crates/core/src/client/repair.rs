@@ -5,10 +5,12 @@
 //! reorder hold before the first request, retries on an RTT-aware timer until the packet's
 //! deadline or the attempt limit, and sends tail-loss probes when the stream goes quiet.
 //!
-//! Requests go to a [`Targets`] (today the repair group: all live members, or the best one
-//! first under [`RequestStrategy::Ranked`]). What happens to each due packet is decided by
-//! [`step`]; a packet out of attempts or time at this tier is [`Step::GiveUp`], the one place
-//! where a further tier (a backup group, then the edge or the source) would take it over.
+//! Requests go to a [`Targets`] (the repair group: all live members, or the best one first
+//! under [`RequestStrategy::Ranked`]). What happens to each due packet is decided by [`step`].
+//! A packet the group cannot supply in time (out of attempts, too close to its deadline, or no
+//! member to ask) goes to the last resort when the driver has one (`Config::last_resort`):
+//! [`Step::Escalate`] lists it for the driver, which asks the relay (an edge or the source)
+//! for it; the group gives up that much before the deadline to leave the relay its time.
 
 use super::outbox::{Outbox, RANGES_PER_REQUEST};
 use super::receiver::{Activity, StreamReceiver};
@@ -24,6 +26,12 @@ use std::time::Duration;
 
 /// Most chunks one tail probe asks for.
 pub(crate) const TAIL_PROBE_CHUNKS: u64 = 8;
+/// Most times one packet is asked of the last resort (a lost NACK or retransmission is
+/// retried, within the deadline).
+pub(crate) const MAX_ESCALATIONS: u8 = 3;
+/// Most numbers waiting for the driver to ask the last resort (a buffer's worth at 20,000
+/// packets/s); beyond, the oldest are dropped (they would be late anyway) and counted.
+const ESCALATION_QUEUE: usize = 4096;
 
 /// Where requests go: the repair group's members, through the outbox.
 pub(crate) struct Targets<'a> {
@@ -70,9 +78,11 @@ impl Targets<'_> {
 pub(crate) enum Step {
     /// Not due yet (in its reorder hold, or a request not yet timed out): wake at this time.
     Wait(Time),
-    /// Out of attempts, or too close to its deadline for an answer to arrive: stop asking at
-    /// this tier (a further tier would take over here).
+    /// Out of attempts, or too close to its deadline for an answer to arrive, and no last
+    /// resort left: stop asking.
     GiveUp,
+    /// The group cannot supply it in time: ask the last resort.
+    Escalate,
     /// Ask now; `ranked` asks the best peer only (a first attempt under the ranked strategy).
     Ask {
         /// Ask the best-ranked peer rather than every member.
@@ -80,12 +90,29 @@ pub(crate) enum Step {
     },
 }
 
-/// The step for a missing packet's `slot` at `now`, with retry timer `rto`.
-pub(crate) fn step(slot: &Slot, now: Time, rto: Duration, c: &Config) -> Step {
+/// The step for a missing packet's `slot` at `now`, with retry timer `rto`; `has_peers` is
+/// false when the group has nobody to ask.
+///
+/// With a last resort, the group is given up `c.last_resort` before the deadline and the
+/// packet escalated (at most [`MAX_ESCALATIONS`] times, while the deadline is ahead).
+pub(crate) fn step(slot: &Slot, now: Time, rto: Duration, c: &Config, has_peers: bool) -> Step {
+    let reserve = c.last_resort;
     if slot.next_request > now {
         Step::Wait(slot.next_request)
-    } else if slot.attempts >= c.max_attempts || now + rto / 2 >= slot.due {
-        Step::GiveUp
+    } else if !has_peers
+        || slot.escalations > 0
+        || slot.attempts >= c.max_attempts
+        || now + rto / 2 + reserve >= slot.due
+    {
+        let escalate = !reserve.is_zero()
+            && slot.escalations < MAX_ESCALATIONS
+            && !slot.speculative
+            && now < slot.due;
+        if escalate {
+            Step::Escalate
+        } else {
+            Step::GiveUp
+        }
     } else {
         Step::Ask {
             ranked: c.strategy == RequestStrategy::Ranked && slot.attempts == 0,
@@ -103,6 +130,8 @@ pub(crate) struct RepairScheduler {
     /// Ranges being gathered for requests (reused): for the current stream to all members,
     /// to the best one, then the same for the previous stream.
     scratch: [Vec<SeqRange>; 4],
+    /// RTP sequence numbers of the current stream for the driver to ask the last resort.
+    escalated: Vec<u16>,
     /// Earliest time of the next tail-loss probe.
     next_tail_probe: Time,
     /// Tail probes sent in the current quiet spell (for back-off).
@@ -116,6 +145,7 @@ impl RepairScheduler {
             missing: Vec::with_capacity(capacity),
             next_request_at: Time::NEVER,
             scratch: std::array::from_fn(|_| Vec::with_capacity(RANGES_PER_REQUEST * 4)),
+            escalated: Vec::new(),
             next_tail_probe: Time::ZERO,
             tail_round: 0,
         }
@@ -182,13 +212,15 @@ impl RepairScheduler {
             raw.get(*s)
                 .is_some_and(|slot| slot.state == SlotState::Missing)
         });
-        if !c.repair_enabled || to.is_empty() {
+        let has_peers = !to.is_empty();
+        if !c.repair_enabled || (!has_peers && c.last_resort.is_zero()) {
             return;
         }
         let Some(current) = streams.numbering() else {
             return;
         };
         let rto = to.rto(c);
+        let retry_escalation = (c.last_resort / 3).max(c.rto_min);
         let mut lists = std::mem::take(&mut self.scratch);
         let mut earliest = Time::NEVER;
         for &seq in &self.missing {
@@ -196,13 +228,27 @@ impl RepairScheduler {
             let Some(slot) = raw.get_mut(seq) else {
                 continue;
             };
-            let ranked = match step(slot, now, rto, c) {
+            let ranked = match step(slot, now, rto, c, has_peers) {
                 Step::Wait(at) => {
                     earliest = earliest.min(at);
                     continue;
                 }
                 Step::GiveUp => {
                     slot.next_request = Time::NEVER;
+                    continue;
+                }
+                Step::Escalate => {
+                    slot.escalations += 1;
+                    slot.next_request = now + retry_escalation;
+                    earliest = earliest.min(slot.next_request);
+                    if numbering.ssrc == current.ssrc {
+                        if self.escalated.len() >= ESCALATION_QUEUE {
+                            self.escalated.remove(0);
+                            to.counters.escalations_dropped += 1;
+                        }
+                        self.escalated.push(numbering.wire(seq));
+                        to.counters.escalated += 1;
+                    }
                     continue;
                 }
                 Step::Ask { ranked } => ranked,
@@ -279,10 +325,16 @@ impl RepairScheduler {
         (at < s.last_progress + c.buffer).then_some(at)
     }
 
+    /// Moves the RTP sequence numbers to ask the last resort for into `out` (the current
+    /// stream's, ascending within each round of requests).
+    pub(crate) fn drain_escalations(&mut self, out: &mut Vec<u16>) {
+        out.append(&mut self.escalated);
+    }
+
     /// The earliest request timer among missing packets (a lower bound, kept up to date by
     /// [`send_requests`](Self::send_requests) and gap detection).
     pub(crate) fn next_request_time(&self, has_peers: bool, c: &Config) -> Option<Time> {
-        if !c.repair_enabled || !has_peers {
+        if !c.repair_enabled || (!has_peers && c.last_resort.is_zero()) {
             return None;
         }
         (self.next_request_at != Time::NEVER).then_some(self.next_request_at)

@@ -135,18 +135,21 @@ fn step_asks_the_best_first_under_the_ranked_strategy_and_gives_up_near_the_dead
     );
     let slot = raw.get(SeqNo(1)).unwrap();
     assert_eq!(
-        step(slot, Time::ZERO, rto, &c),
+        step(slot, Time::ZERO, rto, &c, true),
         Step::Wait(Time::from_millis(5))
     );
     assert_eq!(
-        step(slot, Time::from_millis(5), rto, &c),
+        step(slot, Time::from_millis(5), rto, &c, true),
         Step::Ask { ranked: true }
     );
-    assert_eq!(step(slot, Time::from_millis(90), rto, &c), Step::GiveUp);
+    assert_eq!(
+        step(slot, Time::from_millis(90), rto, &c, true),
+        Step::GiveUp
+    );
     let slot = raw.get_mut(SeqNo(1)).unwrap();
     slot.attempts = 1;
     assert_eq!(
-        step(slot, Time::from_millis(5), rto, &c),
+        step(slot, Time::from_millis(5), rto, &c, true),
         Step::Ask { ranked: false }
     );
 }
