@@ -31,6 +31,15 @@ pub(crate) struct FeedArgs {
     /// Most viewers fed by unicast at once; the next one is told FULL.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub(crate) max_unicast_viewers: u32,
+    /// Most viewers registered for retransmissions only (the last resort behind their repair
+    /// groups; they receive multicast) at once.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub(crate) max_standby_viewers: u32,
+    /// What those viewers may draw together, in thousandths of the stream (10: the relay's
+    /// repair egress is at most 1 % of the stream, plus a burst of 200 packets); each viewer
+    /// at most 0.5 %.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub(crate) last_resort_permille: u32,
 }
 
 /// A unicast feed: its socket and the fanout.
@@ -79,6 +88,8 @@ impl Feed {
             keep,
             challenge_secret,
             initial_counter: clock::wall_micros(),
+            max_standby: args.max_standby_viewers as usize,
+            repair_permille: u64::from(args.last_resort_permille),
         });
         let socket = UdpSocket::bind(addr).with_context(|| format!("--unicast-listen {addr}"))?;
         socket.set_nonblocking(true)?;
@@ -122,7 +133,7 @@ impl Feed {
     pub(crate) fn stats(&self) -> FeedStats {
         let s = self.fanout.stats();
         FeedStats {
-            viewers: self.fanout.viewers().count(),
+            viewers: self.fanout.viewers().filter(|v| !v.standby).count(),
             joined: s.joined,
             sent: s.sent,
             bytes_sent: s.bytes_sent,
@@ -139,6 +150,11 @@ impl Feed {
             timed_out: s.timed_out,
             dropped: s.dropped,
             send_errors: self.send_errors,
+            standby: self.fanout.viewers().filter(|v| v.standby).count(),
+            standby_joined: s.standby_joined,
+            standby_retransmitted: s.standby_retransmitted,
+            standby_limited: s.standby_limited,
+            repair_bytes: s.repair_bytes,
         }
     }
 }
@@ -146,7 +162,7 @@ impl Feed {
 /// The unicast feed's figures (see `groupcast_source::FanoutStats`).
 #[derive(Clone, Debug, Default, Serialize)]
 pub(crate) struct FeedStats {
-    /// Viewers fed now.
+    /// Viewers fed now (standby viewers apart).
     pub(crate) viewers: usize,
     joined: u64,
     sent: u64,
@@ -164,4 +180,11 @@ pub(crate) struct FeedStats {
     timed_out: u64,
     dropped: u64,
     send_errors: u64,
+    /// Viewers registered for retransmissions only, now (also in `viewers`).
+    pub(crate) standby: usize,
+    standby_joined: u64,
+    standby_retransmitted: u64,
+    standby_limited: u64,
+    /// Bytes retransmitted to viewers (the relay's repair egress).
+    pub(crate) repair_bytes: u64,
 }

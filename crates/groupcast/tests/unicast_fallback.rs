@@ -8,9 +8,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-use common::system::{
-    Options, System, contiguous_run_of_sample, free_udp_port, sample_source_with,
-};
+use common::system::{Options, System, free_udp_port, sample_source_with};
 use groupcast_api::SessionId;
 use groupcast_wire::proto::GroupKey;
 use groupcast_wire::unicast::{UnicastBody, UnicastMessage, ticket_key};
@@ -83,7 +81,8 @@ fn viewers_without_multicast_play_by_unicast_repair_and_are_seen() {
     }
     for i in 0..4 {
         let s = sys.stats(i);
-        let packets = exact_after_clean_start(&sys, i)
+        let packets = sys
+            .exact_after_clean_start(i)
             .unwrap_or_else(|e| panic!("client {i}: {e}; stats {s}"));
         assert!(packets > 5000, "client {i}: {packets} TS packets; {s}");
         assert_eq!(s["unrecovered"], 0, "client {i}: {s}");
@@ -125,28 +124,6 @@ fn viewers_without_multicast_play_by_unicast_repair_and_are_seen() {
     );
     assert!(u["unauthenticated"].as_u64().unwrap() >= 3, "source: {src}");
     assert!(u["expired"].as_u64().unwrap() >= 1, "source: {src}");
-}
-
-/// Client `i`'s output is byte-exact: a run of the sample, after at most the two tables a
-/// clean start puts first when it begins at a later keyframe (a viewer whose relay came up
-/// after the stream began, as the source here, which is the relay, starts after the viewers).
-fn exact_after_clean_start(sys: &System, i: usize) -> Result<usize, String> {
-    let out = std::fs::read(sys.output(i)).map_err(|e| e.to_string())?;
-    let sample = std::fs::read(common::sample()).unwrap();
-    let in_sample = |p: &[u8]| sample.chunks(188).any(|q| q == p);
-    let mut last = String::new();
-    for skip in 0..=2 {
-        if !out.chunks(188).take(skip).all(in_sample) {
-            return Err("a leading table that is not the sample's".into());
-        }
-        let rest = sys.dir.join(format!("rest-{i}.ts"));
-        std::fs::write(&rest, out.get(skip * 188..).unwrap_or_default()).unwrap();
-        match contiguous_run_of_sample(&rest) {
-            Ok(n) => return Ok(n),
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
 }
 
 /// Sends the relay a forged ticket (wrong secret), another channel's, an expired one and

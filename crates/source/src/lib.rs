@@ -25,6 +25,7 @@ mod outbox;
 mod pacer;
 mod ring;
 mod stamp;
+mod standby;
 mod sync;
 mod unicast;
 
@@ -34,5 +35,8 @@ pub use input::{FLUSH_AFTER, InputEvent, InputStats, Ready, STALL_AFTER, SourceI
 pub use pacer::{PaceError, Pacer, TICKS_PER_SEC, TsBytes};
 pub use ring::Ring;
 pub use stamp::RtpStamper;
+pub use standby::{REFRESH as STANDBY_REFRESH, Standby, StandbyStats};
 pub use sync::TsSync;
-pub use unicast::{CHALLENGE_RATE, Fanout, FanoutConfig, FanoutStats, VIEWER_TIMEOUT, ViewerInfo};
+pub use unicast::{
+    CHALLENGE_RATE, Fanout, FanoutConfig, FanoutStats, STANDBY_PERMILLE, VIEWER_TIMEOUT, ViewerInfo,
+};

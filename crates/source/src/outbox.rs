@@ -39,6 +39,11 @@ impl Outbox {
         self.ring.get(wire).map(|(seq, _)| seq)
     }
 
+    /// The held packet with 16-bit number `wire` and its length in bytes, if any.
+    pub(crate) fn held_len(&self, wire: u16) -> Option<(SeqNo, usize)> {
+        self.ring.get(wire).map(|(seq, bytes)| (seq, bytes.len()))
+    }
+
     /// Queues `seq` for `to`; false (nothing queued) when the queue is full.
     pub(crate) fn queue(&mut self, to: SocketAddr, seq: SeqNo) -> bool {
         if self.queue.len() >= QUEUE_LIMIT {

@@ -12,7 +12,15 @@
 //!
 //! A registered viewer's feed ends when it says LEAVE, after [`VIEWER_TIMEOUT`] without a
 //! message, or when its latest ticket expires; one session is fed at one address at a time.
+//!
+//! A viewer that receives multicast registers with STANDBY instead: the relay is then its
+//! last resort, for what its repair group could not supply. It is sent no media, and its
+//! NACKs draw on two budgets that grow with the stream: its own ([`STANDBY_PERMILLE`] of the
+//! stream) and the relay's for all standby viewers together (`repair_permille`), so that
+//! the relay's repair egress stays a fixed fraction of the stream whatever the audience.
 
+use self::credit::Credit;
+pub use self::stats::FanoutStats;
 use crate::outbox::Outbox;
 use groupcast_base::{SessionId, Time, TokenBucket};
 use groupcast_wire::SeqNo;
@@ -36,6 +44,12 @@ const NACK_RATE: u32 = 500;
 const NACK_BURST: u32 = 1_000;
 /// Most answers waiting to be sent.
 const REPLIES_LIMIT: usize = 256;
+/// What one standby viewer may draw, in thousandths of the stream's datagrams, and the depth
+/// of its budget in packets.
+pub const STANDBY_PERMILLE: u64 = 5;
+const STANDBY_DEPTH: u64 = 50;
+/// Depth of the relay's budget for all standby viewers, in packets.
+const REPAIR_DEPTH: u64 = 200;
 
 /// Settings of a relay's unicast feed.
 #[derive(Clone, Debug)]
@@ -52,42 +66,11 @@ pub struct FanoutConfig {
     pub challenge_secret: [u8; 32],
     /// First value of the relay's message counter (drivers pass wall-clock microseconds).
     pub initial_counter: u64,
-}
-
-/// What the unicast feed counts.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FanoutStats {
-    /// Viewers admitted (a session admitted again after it ended counts again).
-    pub joined: u64,
-    /// Datagrams queued to viewers (first copies).
-    pub sent: u64,
-    /// Bytes handed to the socket for viewers (first copies and retransmissions).
-    pub bytes_sent: u64,
-    /// Datagrams queued again after a NACK.
-    pub retransmitted: u64,
-    /// NACKed packets no longer (or never) in the ring.
-    pub nack_missed: u64,
-    /// NACKed packets refused by the viewer's budget.
-    pub nack_limited: u64,
-    /// Messages that do not verify under the ticket they name (garbage, forged, another
-    /// channel's or a stale ticket with a changed expiry).
-    pub unauthenticated: u64,
-    /// Authenticated messages whose ticket has expired.
-    pub expired: u64,
-    /// Authenticated messages refused by the replay window.
-    pub replayed: u64,
-    /// Challenges sent.
-    pub challenges: u64,
-    /// Challenges and FULL answers not sent for the rate limit.
-    pub challenge_limited: u64,
-    /// Viewers refused because `max_viewers` were fed.
-    pub refused_full: u64,
-    /// Feeds ended by LEAVE.
-    pub left: u64,
-    /// Feeds ended by silence or an expired ticket.
-    pub timed_out: u64,
-    /// Datagrams not queued because the queue was full.
-    pub dropped: u64,
+    /// Most standby viewers (last resort only) registered at once.
+    pub max_standby: usize,
+    /// What all standby viewers together may draw, in thousandths of the stream's datagrams
+    /// (10: 1 % of the stream).
+    pub repair_permille: u64,
 }
 
 /// One viewer being fed, as reported in statistics.
@@ -101,6 +84,8 @@ pub struct ViewerInfo {
     pub sent: u64,
     /// Datagrams retransmitted to it.
     pub retransmitted: u64,
+    /// Registered for retransmissions only (it receives multicast).
+    pub standby: bool,
 }
 
 #[derive(Debug)]
@@ -112,6 +97,8 @@ struct Viewer {
     last_seen: Time,
     /// When its latest ticket expires, on our clock.
     ends: Time,
+    /// A standby viewer's budget.
+    credit: Credit,
 }
 
 /// The relay's unicast side.
@@ -126,6 +113,10 @@ pub struct Fanout {
     reply_budget: TokenBucket,
     counter: u64,
     stats: FanoutStats,
+    /// Datagrams of the stream recorded so far (the budgets grow with it).
+    datagrams: u64,
+    /// The budget of all standby viewers together.
+    repair_credit: Credit,
 }
 
 impl Fanout {
@@ -140,6 +131,8 @@ impl Fanout {
             replies: VecDeque::new(),
             reply_budget: TokenBucket::full(CHALLENGE_BURST),
             stats: FanoutStats::default(),
+            datagrams: 0,
+            repair_credit: Credit::new(REPAIR_DEPTH, 0),
         }
     }
 
@@ -169,7 +162,10 @@ impl Fanout {
             Ok(m)
                 if matches!(
                     m.body,
-                    UnicastBody::Join | UnicastBody::Nack { .. } | UnicastBody::Leave
+                    UnicastBody::Join
+                        | UnicastBody::Standby
+                        | UnicastBody::Nack { .. }
+                        | UnicastBody::Leave
                 ) =>
             {
                 m
@@ -196,6 +192,8 @@ impl Fanout {
             if self.viewers[i].info.addr == from {
                 self.refresh(now, i, ends);
                 match msg.body {
+                    UnicastBody::Join => self.set_standby(i, false),
+                    UnicastBody::Standby => self.set_standby(i, true),
                     UnicastBody::Nack { ranges, .. } => {
                         for wire in ranges.iter().flat_map(|r| r.iter()).take(4096) {
                             self.retransmit(now, i, wire);
@@ -224,10 +222,20 @@ impl Fanout {
             }
             return;
         }
+        let standby = msg.body == UnicastBody::Standby;
+        let limit = match standby {
+            true => self.config.max_standby,
+            false => self.config.max_viewers,
+        };
+        let taken = self.viewers.iter().filter(|v| v.info.standby == standby);
         if let Some(i) = found {
-            self.viewers[i].info.addr = from; // moved (a NAT rebinding), and proven
+            // Moved (a NAT rebinding, or the viewer's feed socket), and proven.
+            self.viewers[i].info.addr = from;
+            if matches!(msg.body, UnicastBody::Join | UnicastBody::Standby) {
+                self.set_standby(i, standby);
+            }
             self.refresh(now, i, ends);
-        } else if self.viewers.len() >= self.config.max_viewers {
+        } else if taken.count() >= limit {
             self.stats.refused_full += 1;
             self.reply(now, from, &key, &msg, [0; NONCE_LEN], UnicastBody::Full);
         } else {
@@ -239,13 +247,31 @@ impl Fanout {
                     addr: from,
                     sent: 0,
                     retransmitted: 0,
+                    standby,
                 },
                 replay,
                 budget: TokenBucket::full(NACK_BURST),
                 last_seen: now,
                 ends,
+                credit: Credit::new(STANDBY_DEPTH, self.datagrams),
             });
-            self.stats.joined += 1;
+            match standby {
+                true => self.stats.standby_joined += 1,
+                false => self.stats.joined += 1,
+            }
+        }
+    }
+
+    /// Switches viewer `i` to standby (retransmissions only) or to the feed; a switch counts
+    /// as an admission to the other.
+    fn set_standby(&mut self, i: usize, standby: bool) {
+        let v = &mut self.viewers[i].info;
+        if v.standby != standby {
+            v.standby = standby;
+            match standby {
+                true => self.stats.standby_joined += 1,
+                false => self.stats.joined += 1,
+            }
         }
     }
 
@@ -290,16 +316,35 @@ impl Fanout {
     }
 
     fn retransmit(&mut self, now: Time, i: usize, wire: u16) {
-        let Some(seq) = self.out.held(wire) else {
+        let Some((seq, len)) = self.out.held_len(wire) else {
             self.stats.nack_missed += 1;
             return;
         };
         let v = &mut self.viewers[i];
-        if !v.budget.take(now, NACK_RATE, NACK_BURST) {
+        if v.info.standby {
+            let count = self.datagrams;
+            if !v.credit.take(count, STANDBY_PERMILLE, STANDBY_DEPTH) {
+                self.stats.standby_limited += 1;
+                return;
+            }
+            let depth = REPAIR_DEPTH;
+            if !self
+                .repair_credit
+                .take(count, self.config.repair_permille, depth)
+            {
+                v.credit.refund();
+                self.stats.standby_limited += 1;
+                return;
+            }
+        } else if !v.budget.take(now, NACK_RATE, NACK_BURST) {
             self.stats.nack_limited += 1;
-        } else if self.out.queue(v.info.addr, seq) {
+            return;
+        }
+        if self.out.queue(v.info.addr, seq) {
             v.info.retransmitted += 1;
             self.stats.retransmitted += 1;
+            self.stats.standby_retransmitted += u64::from(v.info.standby);
+            self.stats.repair_bytes += len as u64;
         } else {
             self.stats.dropped += 1;
         }
@@ -327,8 +372,9 @@ impl Fanout {
     /// viewer.
     pub fn on_datagram(&mut self, now: Time, seq: SeqNo, datagram: &[u8]) {
         self.out.record(now, seq, datagram);
+        self.datagrams += 1;
         self.handle_timeout(now);
-        for v in &mut self.viewers {
+        for v in self.viewers.iter_mut().filter(|v| !v.info.standby) {
             if self.out.queue(v.info.addr, seq) {
                 v.info.sent += 1;
                 self.stats.sent += 1;
@@ -359,5 +405,7 @@ impl Fanout {
     }
 }
 
+mod credit;
+mod stats;
 #[cfg(test)]
 mod tests;

@@ -13,8 +13,8 @@
 //!
 //! ```text
 //! 0  2  magic "GU"          2  1  version = 1
-//! 3  1  type: 1 JOIN (and refresh), 2 NACK, 3 LEAVE (viewer to relay),
-//!             4 CHALLENGE, 5 FULL (relay to viewer)
+//! 3  1  type: 1 JOIN (and refresh), 2 NACK, 3 LEAVE, 6 STANDBY (and refresh) (viewer to
+//!             relay), 4 CHALLENGE, 5 FULL (relay to viewer)
 //! 4  8  counter (strictly increasing per sender; replay window)
 //! 12 8  session id          20 8  ticket expiry, Unix ms
 //! 28 16 nonce: the relay's latest challenge (zeros before one); a CHALLENGE's new nonce
@@ -22,6 +22,10 @@
 //! last 16: HMAC-SHA256(ticket key, everything before)[0..16]
 //! ```
 //! The relay sends media as plain RTP datagrams, byte for byte what it multicasts.
+//!
+//! STANDBY registers a viewer that receives multicast for retransmissions only (the last
+//! resort behind its repair group): it is admitted like a JOIN but sent no media, and its
+//! NACKs draw on a budget proportional to the stream.
 
 use crate::proto::{GroupKey, KEY_LEN, ProtoError, Ranges, TAG_LEN};
 use crate::relay::{append_tag, emit_nack, parse_nack};
@@ -103,6 +107,9 @@ pub enum UnicastBody<'a> {
     Challenge,
     /// Relay: "I serve as many viewers as I may".
     Full,
+    /// Viewer: "I receive multicast; keep me registered for retransmissions only" (repeated
+    /// as refresh).
+    Standby,
 }
 
 impl UnicastBody<'_> {
@@ -113,6 +120,7 @@ impl UnicastBody<'_> {
             UnicastBody::Leave => 3,
             UnicastBody::Challenge => 4,
             UnicastBody::Full => 5,
+            UnicastBody::Standby => 6,
         }
     }
 }
@@ -202,13 +210,14 @@ pub fn open<'a>(key: &GroupKey, bytes: &'a [u8]) -> Result<UnicastMessage<'a>, P
             let (ssrc, ranges) = parse_nack(rest)?;
             UnicastBody::Nack { ssrc, ranges }
         }
-        t @ (1 | 3 | 4 | 5) if rest.is_empty() => match t {
+        t @ (1 | 3 | 4 | 5 | 6) if rest.is_empty() => match t {
             1 => UnicastBody::Join,
             3 => UnicastBody::Leave,
             4 => UnicastBody::Challenge,
-            _ => UnicastBody::Full,
+            5 => UnicastBody::Full,
+            _ => UnicastBody::Standby,
         },
-        1 | 3 | 4 | 5 => return Err(ProtoError::BadBody),
+        1 | 3 | 4 | 5 | 6 => return Err(ProtoError::BadBody),
         t => return Err(ProtoError::BadType(t)),
     };
     let mut counter = [0u8; 8];
@@ -251,6 +260,7 @@ mod tests {
             UnicastBody::Leave,
             UnicastBody::Challenge,
             UnicastBody::Full,
+            UnicastBody::Standby,
         ] {
             let msg = UnicastMessage {
                 counter: 3,

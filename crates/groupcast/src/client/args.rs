@@ -85,4 +85,8 @@ pub(crate) struct Args {
     /// repair group bridges.
     #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(200..=600_000))]
     pub(crate) multicast_wait_ms: u64,
+    /// Do not ask the relay the manager's ticket names for what the repair group cannot
+    /// supply in time (a control, for comparison).
+    #[arg(long)]
+    pub(crate) no_last_resort: bool,
 }

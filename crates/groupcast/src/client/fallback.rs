@@ -9,6 +9,9 @@
 //! [`BACK_AFTER`] without a break, the feed is left; when multicast starts together with the
 //! feed's media (the stream was off everywhere: a source starting or restarting, which sends
 //! every waiting viewer to its relay), after 200 ms.
+//!
+//! While multicast flows, the same relay is the last resort behind the repair group
+//! ([`standby`]).
 
 use crate::driver::clock;
 use crate::dropper::Dropper;
@@ -72,13 +75,15 @@ pub(super) struct Fallback {
     warned: bool,
     /// Figures of feeds already ended, and of the running one.
     done: EdgeStats,
+    /// The relay as the last resort, while no feed runs.
+    last: standby::LastResort,
 }
 
 impl Fallback {
     /// A fallback for `session`, counting the wait from `now` (the join).
+    /// The relay is also the last resort behind the group unless `last_resort` is false.
     pub(super) fn new(
-        mode: Mode,
-        wait: Duration,
+        (mode, wait, last_resort): (Mode, Duration, bool),
         iface_v4: Option<Ipv4Addr>,
         buffer: Duration,
         session: SessionId,
@@ -101,6 +106,7 @@ impl Fallback {
             ended: 0,
             warned: false,
             done: EdgeStats::default(),
+            last: standby::LastResort::new(last_resort, session),
         }
     }
 
@@ -115,6 +121,7 @@ impl Fallback {
         if let (Some(feed), Some(key)) = (&mut self.feed, groupcast_api::parse_key(&t.key)) {
             feed.edge.set_ticket(t.expires_ms, &key);
         }
+        self.last.set_ticket(t, self.iface_v4);
         self.ticket = Some(t.clone());
     }
 
@@ -124,6 +131,7 @@ impl Fallback {
         self.session = session;
         self.ticket = None;
         self.stop(None);
+        self.last.set_session(session);
     }
 
     /// The relay feeding us, as the manager named it (its ticket's `relay`), if a feed runs.
@@ -131,13 +139,17 @@ impl Fallback {
         self.feed.as_ref().map(|f| f.name.as_str())
     }
 
-    /// The feed's socket, if a feed runs.
+    /// The feed's socket if a feed runs, else the last resort's.
     pub(super) fn socket(&self) -> Option<&tokio::net::UdpSocket> {
-        self.feed.as_ref().map(|f| &f.socket)
+        match &self.feed {
+            Some(f) => Some(&f.socket),
+            None => self.last.socket(),
+        }
     }
 
-    /// Starts or ends the feed as multicast comes and goes; sends what the feed has to say.
-    pub(super) fn poll(&mut self, now: Time, buf: &mut [u8]) {
+    /// Starts or ends the feed as multicast comes and goes; sends what the feed has to say;
+    /// without a feed, asks the relay what `core` escalates.
+    pub(super) fn poll(&mut self, now: Time, core: &mut Client, buf: &mut [u8]) {
         match self
             .watch
             .decide(now, self.feed.as_ref().map(|f| f.first_media))
@@ -154,6 +166,7 @@ impl Fallback {
                 let _ = f.socket.try_send(&buf[..n]);
             }
         }
+        self.last.poll(now, core, buf, self.feed.is_some());
     }
 
     fn start(&mut self, now: Time) {
@@ -186,15 +199,7 @@ impl Fallback {
     fn open(&self, ticket: &UnicastTicket) -> anyhow::Result<Feed> {
         let key = groupcast_api::parse_key(&ticket.key).context("the ticket's key")?;
         let relay = crate::net::resolve("relay", &ticket.relay)?;
-        let bind = match relay {
-            SocketAddr::V4(_) => {
-                SocketAddr::from((self.iface_v4.unwrap_or(Ipv4Addr::UNSPECIFIED), 0))
-            }
-            SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
-        };
-        let socket = UdpSocket::bind(bind).with_context(|| format!("bind {bind}"))?;
-        socket.connect(relay)?;
-        socket.set_nonblocking(true)?;
+        let socket = relay_socket(relay, self.iface_v4)?;
         let mut config = EdgeConfig::new("unicast");
         config.initial_counter = clock::wall_micros();
         // The group gets the first chance at a loss; the relay is asked after a third of the
@@ -205,7 +210,7 @@ impl Fallback {
         let mut edge = Edge::viewer(config, self.session);
         edge.set_ticket(ticket.expires_ms, &key);
         Ok(Feed {
-            socket: tokio::net::UdpSocket::from_std(socket)?,
+            socket,
             relay,
             name: ticket.relay.clone(),
             edge,
@@ -227,6 +232,17 @@ impl Fallback {
         self.ended += 1;
     }
 
+    /// The end: the feed and the last resort's registration are left at once (LEAVE).
+    pub(super) fn finish(&mut self, buf: &mut [u8]) {
+        self.stop(Some(buf));
+        self.last.leave(buf);
+    }
+
+    /// The last resort's figures.
+    pub(super) fn last_resort(&self) -> &groupcast_source::StandbyStats {
+        self.last.stats()
+    }
+
     /// Takes the relay's waiting datagrams (up to a batch): media goes to the core. Returns
     /// how many `dropper` (`--drop-rate`, testing only) dropped.
     pub(super) fn take(
@@ -238,7 +254,7 @@ impl Fallback {
     ) -> u64 {
         let mut dropped = 0;
         let Some(f) = &mut self.feed else {
-            return dropped;
+            return self.last.take(now, core, buf, dropper);
         };
         for _ in 0..BATCH {
             match f.socket.try_recv(buf) {
@@ -268,17 +284,20 @@ impl Fallback {
         }
     }
 
-    /// When the fallback next has work: the feed's timers, or the end of the multicast wait.
+    /// When the fallback next has work: the feed's timers, or the end of the multicast wait,
+    /// or the last resort's refresh.
     pub(super) fn poll_timeout(&self) -> Option<Time> {
         let w = &self.watch;
-        match (&self.feed, w.mode) {
+        let last = self.last.poll_timeout(self.feed.is_some());
+        let feed = match (&self.feed, w.mode) {
             (Some(f), _) => Some(f.edge.poll_timeout()),
             (None, Mode::Auto) if self.ticket.is_some() => {
                 Some((w.last_multicast + w.wait).max(w.next_try))
             }
             (None, Mode::Always) if self.ticket.is_some() => Some(w.next_try),
             _ => None,
-        }
+        };
+        crate::driver::earliest([feed, last])
     }
 
     /// The feeds' figures so far.
@@ -289,6 +308,21 @@ impl Fallback {
         }
         s
     }
+}
+
+/// A socket connected to `relay`, bound to `iface_v4` for an IPv4 relay when given.
+fn relay_socket(
+    relay: SocketAddr,
+    iface_v4: Option<Ipv4Addr>,
+) -> anyhow::Result<tokio::net::UdpSocket> {
+    let bind = match relay {
+        SocketAddr::V4(_) => SocketAddr::from((iface_v4.unwrap_or(Ipv4Addr::UNSPECIFIED), 0)),
+        SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+    };
+    let socket = UdpSocket::bind(bind).with_context(|| format!("bind {bind}"))?;
+    socket.connect(relay)?;
+    socket.set_nonblocking(true)?;
+    Ok(tokio::net::UdpSocket::from_std(socket)?)
 }
 
 /// Multicast's comings and goings, and what the fallback should do about them: no socket,
@@ -365,5 +399,6 @@ fn add(a: &mut EdgeStats, b: &EdgeStats) {
     a.refused_full += b.refused_full;
 }
 
+mod standby;
 #[cfg(test)]
 mod tests;

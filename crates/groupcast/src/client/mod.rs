@@ -102,9 +102,9 @@ async fn tune(
     );
     let media = media_socket(&info, &iface)?;
     let core = Client::new(core_config(args, &info)?)?;
+    let wait = Duration::from_millis(args.multicast_wait_ms);
     let fallback = fallback::Fallback::new(
-        args.unicast,
-        Duration::from_millis(args.multicast_wait_ms),
+        (args.unicast, wait, !args.no_last_resort),
         match iface {
             Iface::V4(a) => Some(a),
             _ => None,
@@ -246,7 +246,7 @@ impl Driver<'_> {
             self.take_link_news();
             self.core.handle_timeout(now);
             self.fallback.handle_timeout(now);
-            self.fallback.poll(now, &mut tbuf);
+            self.fallback.poll(now, &mut self.core, &mut tbuf);
             self.transmit(&peer, now, &mut tbuf);
             self.play(now)?;
             self.events();
@@ -406,7 +406,7 @@ impl Driver<'_> {
     /// Final figures, and the session closed so the group is refilled at once.
     fn finish(&mut self) -> anyhow::Result<()> {
         let mut buf = [0u8; 256];
-        self.fallback.stop(Some(&mut buf)); // LEAVE: the relay stops feeding at once
+        self.fallback.finish(&mut buf); // LEAVE: the relay stops feeding at once
         self.publish()?;
         self.status.done();
         self.link.close();

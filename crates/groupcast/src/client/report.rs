@@ -58,6 +58,15 @@ pub(crate) struct Report {
     pub(crate) unicast_challenges: u64,
     /// The relay said it feeds as many viewers as it may.
     pub(crate) unicast_refused_full: u64,
+    /// Last resort: packets NACKed to the relay while multicast flows (see the core's
+    /// `escalated` and `last_resort_repaired`).
+    pub(crate) last_resort_nacked: u64,
+    /// Last resort: retransmissions received from the relay.
+    pub(crate) last_resort_received: u64,
+    /// Last resort: the relay's challenges (registrations).
+    pub(crate) last_resort_challenges: u64,
+    /// Last resort: the relay said it registers as many as it may.
+    pub(crate) last_resort_refused_full: u64,
     /// Members of the group other than us.
     pub(crate) peers: u32,
     /// Play-out buffer fill, ms (estimated from the packet rate).
@@ -105,6 +114,11 @@ impl Report {
         self.unicast_nacked = s.packets_nacked;
         self.unicast_challenges = s.challenges;
         self.unicast_refused_full = s.refused_full;
+        let l = f.last_resort();
+        self.last_resort_nacked = l.packets_nacked;
+        self.last_resort_received = l.retransmissions;
+        self.last_resort_challenges = l.challenges;
+        self.last_resort_refused_full = l.refused_full;
     }
 
     /// The figures the manager gets with each heartbeat.

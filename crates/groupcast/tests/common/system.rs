@@ -236,6 +236,28 @@ impl System {
         self.dir.join(format!("client-{i}.json"))
     }
 
+    /// Client `i`'s output is byte-exact: a run of the sample, after at most the two tables a
+    /// clean start puts first when it begins at a later keyframe (a viewer whose relay came up
+    /// after the stream began, as when the source is the relay and starts after the viewers).
+    pub fn exact_after_clean_start(&self, i: usize) -> Result<usize, String> {
+        let out = std::fs::read(self.output(i)).map_err(|e| e.to_string())?;
+        let sample = std::fs::read(super::sample()).unwrap();
+        let in_sample = |p: &[u8]| sample.chunks(188).any(|q| q == p);
+        let mut last = String::new();
+        for skip in 0..=2 {
+            if !out.chunks(188).take(skip).all(in_sample) {
+                return Err("a leading table that is not the sample's".into());
+            }
+            let rest = self.dir.join(format!("rest-{i}.ts"));
+            std::fs::write(&rest, out.get(skip * 188..).unwrap_or_default()).unwrap();
+            match contiguous_run_of_sample(&rest) {
+                Ok(n) => return Ok(n),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
     /// Client `i`'s final statistics.
     pub fn stats(&self, i: usize) -> Value {
         super::stats(&self.stats_path(i))

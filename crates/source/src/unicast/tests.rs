@@ -12,6 +12,8 @@ fn fanout(max_viewers: usize) -> Fanout {
         keep: Duration::from_secs(2),
         challenge_secret: [9; 32],
         initial_counter: 1,
+        max_standby: 4,
+        repair_permille: 10,
     })
 }
 
@@ -66,7 +68,20 @@ fn addr(port: u16) -> SocketAddr {
 
 /// Admits `session` at `at`: JOIN, read the challenge, JOIN with its nonce.
 fn admit(f: &mut Fanout, now: Time, session: u64, at: SocketAddr, counter: u64) {
-    f.handle_viewer(now, WALL, at, &join(session, counter, [0; NONCE_LEN]));
+    admit_as(f, now, (session, at, counter), UnicastBody::Join);
+}
+
+/// Admits `session` at `at` with `body` (JOIN or STANDBY) twice, the second time echoing the
+/// challenge's nonce.
+fn admit_as(
+    f: &mut Fanout,
+    now: Time,
+    (session, at, counter): (u64, SocketAddr, u64),
+    body: UnicastBody<'_>,
+) {
+    let exp = WALL + 30_000;
+    let first = msg(SECRET, "news", session, exp, counter, [0; NONCE_LEN], body);
+    f.handle_viewer(now, WALL, at, &first);
     let sent = drain(f);
     let (to, challenge) = sent.last().expect("a challenge");
     assert_eq!(*to, at);
@@ -78,7 +93,8 @@ fn admit(f: &mut Fanout, now: Time, session: u64, at: SocketAddr, counter: u64) 
     ));
     let c = unicast::open(&key, challenge).expect("the challenge verifies under the ticket");
     assert_eq!(c.body, UnicastBody::Challenge);
-    f.handle_viewer(now, WALL, at, &join(session, counter + 1, c.nonce));
+    let echo = msg(SECRET, "news", session, exp, counter + 1, c.nonce, body);
+    f.handle_viewer(now, WALL, at, &echo);
 }
 
 fn media(f: &mut Fanout, now: Time, seq: u64) {
@@ -271,4 +287,115 @@ fn challenges_are_rate_limited_across_viewers() {
         f.stats().challenge_limited,
         200 - u64::from(CHALLENGE_BURST)
     );
+}
+
+/// A NACK of `session` for `ranges`.
+fn nack(session: u64, counter: u64, ranges: &[SeqRange]) -> Vec<u8> {
+    msg(
+        SECRET,
+        "news",
+        session,
+        WALL + 30_000,
+        counter,
+        [0; 16],
+        UnicastBody::Nack {
+            ssrc: 0,
+            ranges: Ranges::List(ranges),
+        },
+    )
+}
+
+#[test]
+fn a_standby_viewer_gets_no_media_only_what_it_nacks() {
+    let mut f = fanout(10);
+    let t = Time::from_secs(1);
+    admit_as(&mut f, t, (1, addr(5001), 1), UnicastBody::Standby);
+    assert_eq!((f.stats().joined, f.stats().standby_joined), (0, 1));
+    for i in 0..1_000 {
+        media(&mut f, t, i);
+    }
+    assert!(drain(&mut f).is_empty(), "no media to a standby viewer");
+    f.handle_viewer(
+        t,
+        WALL,
+        addr(5001),
+        &nack(1, 3, &[SeqRange { start: 500, len: 2 }]),
+    );
+    let sent = drain(&mut f);
+    assert_eq!(sent.len(), 2);
+    assert_eq!(&sent[0].1[2..4], &500u16.to_be_bytes());
+    let s = f.stats();
+    assert_eq!((s.standby_retransmitted, s.repair_bytes), (2, 24));
+    // A JOIN turns it into a fed viewer (its multicast went away).
+    f.handle_viewer(t, WALL, addr(5001), &join(1, 4, [0; 16]));
+    media(&mut f, t, 1_000);
+    assert_eq!(drain(&mut f).len(), 1);
+    assert_eq!((f.stats().joined, f.stats().standby_joined), (1, 1));
+}
+
+#[test]
+fn standby_nacks_draw_on_budgets_that_grow_with_the_stream() {
+    let mut f = fanout(10);
+    let t = Time::from_secs(1);
+    for s in 1..=4 {
+        admit_as(
+            &mut f,
+            t,
+            (s, addr(5000 + s as u16), 1),
+            UnicastBody::Standby,
+        );
+    }
+    // A fifth is over max_standby.
+    admit_as(&mut f, t, (5, addr(5005), 1), UnicastBody::Standby);
+    assert_eq!(f.stats().refused_full, 1);
+    drain(&mut f);
+    // 100,000 datagrams; every 100 of them each viewer NACKs 100 packets (100 %).
+    let mut counter = 10;
+    for i in 0..100_000u64 {
+        media(&mut f, t, i);
+        if i % 100 == 99 {
+            counter += 1;
+            for s in 1..=4u64 {
+                let r = [SeqRange {
+                    start: (i - 99) as u16,
+                    len: 100,
+                }];
+                f.handle_viewer(t, WALL, addr(5000 + s as u16), &nack(s, counter, &r));
+            }
+            drain(&mut f);
+        }
+    }
+    let s = f.stats();
+    // Each viewer may take 0.5 % of the stream (500) plus its depth (50); all four together
+    // 1 % (1,000) plus the relay's depth (200): the relay's budget binds.
+    assert!(s.standby_retransmitted <= 1_000 + 200, "{s:?}");
+    assert!(s.standby_retransmitted >= 1_000, "{s:?}");
+    assert_eq!(s.standby_limited, 400 * 1_000 - s.standby_retransmitted);
+    for v in f.viewers() {
+        assert!(v.retransmitted <= 500 + 50, "{v:?}");
+    }
+}
+
+#[test]
+fn one_standby_viewer_cannot_take_more_than_its_share() {
+    let mut f = fanout(10);
+    let t = Time::from_secs(1);
+    admit_as(&mut f, t, (1, addr(5001), 1), UnicastBody::Standby);
+    let mut counter = 10;
+    for i in 0..20_000u64 {
+        media(&mut f, t, i);
+        if i % 10 == 9 {
+            counter += 1;
+            let r = [SeqRange {
+                start: (i - 9) as u16,
+                len: 10,
+            }];
+            f.handle_viewer(t, WALL, addr(5001), &nack(1, counter, &r));
+            drain(&mut f);
+        }
+    }
+    // 0.5 % of 20,000 plus the depth of 50 (less what a full budget could not keep), far
+    // under the relay's 1 %.
+    let n = f.stats().standby_retransmitted;
+    assert!((145..=150).contains(&n), "{n}");
 }

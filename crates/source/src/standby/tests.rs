@@ -1,0 +1,140 @@
+use super::*;
+use crate::{Fanout, FanoutConfig};
+use groupcast_wire::SeqNo;
+use groupcast_wire::unicast::ticket_key;
+use std::net::SocketAddr;
+
+const SECRET: &[u8] = b"unicast secret shared with the manager";
+const WALL: u64 = 1_800_000_000_000;
+const EXPIRES: u64 = WALL + 60_000;
+
+fn relay(max_standby: usize) -> Fanout {
+    Fanout::new(FanoutConfig {
+        channel: "news".into(),
+        secret: SECRET.to_vec(),
+        max_viewers: 10,
+        keep: Duration::from_secs(2),
+        challenge_secret: [3; 32],
+        initial_counter: 1,
+        max_standby,
+        repair_permille: 10,
+    })
+}
+
+fn viewer(session: u64) -> Standby {
+    let mut v = Standby::new(SessionId(session), 1);
+    let key = ticket_key(SECRET, "news", SessionId(session), EXPIRES);
+    v.set_ticket(EXPIRES, &key);
+    v
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Runs both sides for `ms` milliseconds from `t0` with a one-way delay of 1 ms (in whole
+/// steps); the datagrams the viewer takes as retransmissions are returned.
+fn exchange(v: &mut Standby, f: &mut Fanout, at: SocketAddr, t0: u64, ms: u64) -> Vec<Vec<u8>> {
+    let mut buf = [0u8; 2048];
+    let mut got = Vec::new();
+    for t in t0..t0 + ms {
+        let now = Time::from_millis(t);
+        while let Some(n) = v.poll_transmit(now, &mut buf) {
+            f.handle_viewer(now + Duration::from_millis(1), WALL, at, &buf[..n]);
+        }
+        while let Some((to, n)) = f.poll_transmit(&mut buf) {
+            assert_eq!(to, at);
+            if v.handle(now + Duration::from_millis(2), &buf[..n]) {
+                got.push(buf[..n].to_vec());
+            }
+        }
+    }
+    got
+}
+
+fn rtp(seq: u16) -> Vec<u8> {
+    let mut d = vec![0x80, 33];
+    d.extend_from_slice(&seq.to_be_bytes());
+    d.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 9]);
+    d
+}
+
+#[test]
+fn a_viewer_registers_and_gets_what_it_nacks_only() {
+    let (mut v, mut f) = (viewer(7), relay(10));
+    assert!(!v.usable());
+    exchange(&mut v, &mut f, addr(4000), 0, 10);
+    assert!(v.usable());
+    assert_eq!(v.rtt(), Some(Duration::from_millis(2)));
+    assert_eq!(
+        (
+            f.stats().standby_joined,
+            f.stats().joined,
+            f.viewers().count()
+        ),
+        (1, 0, 1)
+    );
+    for s in 0..100u16 {
+        f.on_datagram(Time::from_millis(10), SeqNo(u64::from(s)), &rtp(s));
+    }
+    assert!(
+        exchange(&mut v, &mut f, addr(4000), 10, 1).is_empty(),
+        "no media"
+    );
+    v.nack(Ssrc(9), &[10, 11, 50]);
+    let got = exchange(&mut v, &mut f, addr(4000), 11, 1);
+    let seqs: Vec<u16> = got
+        .iter()
+        .map(|d| u16::from_be_bytes([d[2], d[3]]))
+        .collect();
+    assert_eq!(seqs, [10, 11, 50]);
+    assert_eq!((v.stats().nacks_sent, v.stats().packets_nacked), (1, 3));
+    // Refreshes keep it registered past the relay's silence timeout.
+    exchange(&mut v, &mut f, addr(4000), 12, 12_000);
+    f.handle_timeout(Time::from_millis(12_012));
+    assert_eq!(f.viewers().count(), 1);
+    assert!(v.stats().refreshes >= 12);
+}
+
+#[test]
+fn nothing_is_nacked_before_the_relay_answers_and_full_stops_nacks() {
+    let (mut v, mut f) = (viewer(7), relay(1));
+    v.nack(Ssrc(9), &[1, 2, 3]);
+    let mut buf = [0u8; 512];
+    let n = v.poll_transmit(Time::ZERO, &mut buf).unwrap();
+    let m = unicast::open(
+        &GroupKey::new(&ticket_key(SECRET, "news", SessionId(7), EXPIRES)),
+        &buf[..n],
+    )
+    .unwrap();
+    assert_eq!(m.body, UnicastBody::Standby, "a registration, not a NACK");
+    assert_eq!(v.stats().nacks_sent, 0);
+    f.handle_viewer(Time::ZERO, WALL, addr(4000), &buf[..n]);
+    // The relay is full: a second viewer is refused and sends no NACKs.
+    exchange(&mut v, &mut f, addr(4000), 0, 10);
+    assert!(v.usable());
+    assert_eq!(
+        v.stats().nacks_sent,
+        1,
+        "the NACKs waiting went out once registered"
+    );
+    let mut w = viewer(8);
+    exchange(&mut w, &mut f, addr(4001), 0, 10);
+    assert!(!w.usable(), "{:?} {:?}", w.stats(), f.stats());
+    assert_eq!(w.stats().refused_full, 1);
+    w.nack(Ssrc(9), &[1]);
+    exchange(&mut w, &mut f, addr(4001), 10, 1);
+    assert_eq!(w.stats().nacks_sent, 0);
+}
+
+#[test]
+fn foreign_and_garbage_datagrams_are_counted() {
+    let mut v = viewer(7);
+    assert!(!v.handle(
+        Time::ZERO,
+        b"GU not a message of ours......................................."
+    ));
+    assert!(!v.handle(Time::ZERO, &[0x10, 0x20]));
+    assert_eq!(v.stats().bad, 2);
+    assert!(!v.usable());
+}
