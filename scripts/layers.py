@@ -23,7 +23,8 @@ LAYERS = {
     "groupcast-grouping": {"groupcast-base"},
     "groupcast-core": {"groupcast-base", "groupcast-wire"},
     "groupcast-source": {"groupcast-base", "groupcast-wire"},
-    "groupcast-sim": {"groupcast-base", "groupcast-wire", "groupcast-core", "groupcast-grouping"},
+    "groupcast-sim": {"groupcast-base", "groupcast-wire", "groupcast-core", "groupcast-grouping",
+                      "groupcast-source"},
     "groupcast-manager": {"groupcast-base", "groupcast-api", "groupcast-grouping", "groupcast-wire"},
     "groupcast": None,  # the CLI crate on top may use every crate
 }

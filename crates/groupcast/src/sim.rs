@@ -5,7 +5,8 @@ use clap::ValueEnum;
 use groupcast_core::RequestStrategy;
 use groupcast_grouping::Policy;
 use groupcast_sim::{
-    ClientSettings, LossModel, ManagerOutage, ManagerSettings, Report, Scenario, run as simulate,
+    ClientSettings, LastResortSettings, LossModel, ManagerOutage, ManagerSettings, Report,
+    Scenario, run as simulate,
 };
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -55,6 +56,16 @@ pub(crate) struct Args {
     /// metro trunk (--metro-loss), as a lossy link drops all UDP.
     #[arg(long)]
     loss_on_all_links: bool,
+    /// The source's relay as every viewer's last resort: what a group cannot supply in time
+    /// is NACKed there (the real relay and registration machines, under tickets).
+    #[arg(long)]
+    last_resort: bool,
+    /// One-way delay between a viewer and the relay, ms (at least the shortest peer delay).
+    #[arg(long, default_value_t = 10.0)]
+    relay_delay_ms: f64,
+    /// What all viewers together may draw from the relay, in thousandths of the stream.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    last_resort_permille: u64,
     /// One-way peer delay, ms: a base plus uniform jitter of the same size.
     #[arg(long, default_value_t = 5.0)]
     peer_delay_ms: f64,
@@ -204,6 +215,10 @@ fn scenario(args: &Args) -> anyhow::Result<Scenario> {
         churn: percent(args.churn, "churn")?,
         peer_loss: loss_model(percent(args.peer_loss, "peer-loss")?, 1.0),
         loss_on_all_links: args.loss_on_all_links,
+        last_resort: args.last_resort.then(|| LastResortSettings {
+            delay: Duration::from_secs_f64(args.relay_delay_ms.max(0.0) / 1000.0).max(peer_delay),
+            permille: args.last_resort_permille,
+        }),
         media_delay: (Duration::from_millis(2), Duration::ZERO),
         peer_delay: (peer_delay, peer_delay),
         ts_per_datagram: args.ts_per_datagram.clamp(1, 7),
@@ -245,7 +260,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
     println!(
         "summary: clients {} packets {} network-loss {:.3}% residual-loss {:.5}% latency p50 {} ms p99 {} ms \
-         dup/repair {:.2} upload {:.1} kbit/s (max {:.1}) requests/packet {:.4} output faults {}",
+         dup/repair {:.2} upload {:.1} kbit/s (max {:.1}) requests/packet {:.4} last-resort {} \
+         source-egress {:.4}x output faults {}",
         s.clients,
         s.packets,
         s.network_loss * 100.0,
@@ -256,6 +272,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         s.upload_kbps.0,
         s.upload_kbps.1,
         s.requests_per_packet,
+        s.last_resort_repaired,
+        s.source_egress,
         if args.skip_output_check {
             "not checked".to_string()
         } else {
@@ -290,6 +308,9 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             "duplicates_per_repair": s.duplicates_per_repair, "upload_kbps_mean": s.upload_kbps.0,
             "upload_kbps_max": s.upload_kbps.1, "requests_per_packet": s.requests_per_packet,
             "output_faults": report.output_faults(), "seed": args.seed,
+            "last_resort_repaired": s.last_resort_repaired, "source_egress": s.source_egress,
+            "relay_retransmitted": report.relay.as_ref().map(|r| r.standby_retransmitted),
+            "relay_limited": report.relay.as_ref().map(|r| r.standby_limited),
             "per_metro": per_metro(&report, args.metros).iter().map(|m| serde_json::json!({
                 "metro": m.0, "clients": m.1, "lost": m.2, "repaired": m.3, "unrecovered": m.4,
             })).collect::<Vec<_>>(),

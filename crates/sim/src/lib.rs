@@ -13,7 +13,8 @@
 //! Layout, each module using only those after it: `net` (the event loop: windows, churn,
 //! the manager's turns) → `network` (the clients and the links between them; one client
 //! through one window) → `node` (one client's state) → `manager`, `feed` (the source's
-//! packets and the metro trunks), `report`, `scenario`, `model`, `source`.
+//! packets and the metro trunks), `relay` (the source as the last resort), `report`,
+//! `scenario`, `model`, `source`.
 //!
 //! What it deliberately does not do: open sockets, sleep, or read clocks; model the network
 //! below UDP, or the manager's HTTP.
@@ -30,6 +31,7 @@ mod model;
 mod net;
 mod network;
 mod node;
+mod relay;
 mod report;
 mod scenario;
 pub mod source;
@@ -37,5 +39,6 @@ pub mod source;
 pub use manager::LinkFigures;
 pub use model::{LossModel, LossState};
 pub use net::run;
+pub use relay::LastResortSettings;
 pub use report::{ClientReport, OutputCheck, Report, Summary};
 pub use scenario::{ClientSettings, ManagerOutage, ManagerSettings, Scenario};

@@ -52,6 +52,7 @@ pub fn run(scenario: &Scenario) -> Report {
         }
         sim.answer_requests(from);
         next = sim.fill_window(from, until, next);
+        sim.net.relay_step(until);
         let all = !sim.net.feed.window.is_empty();
         for i in 0..sim.net.nodes.len() {
             if all || sim.net.wake[i] < until {
@@ -111,6 +112,8 @@ impl<'a> Sim<'a> {
             seconds: end.as_micros() as f64 / 1e6,
             latency: (all.repair_latency(0.5), all.repair_latency(0.99)),
             packets: self.s.packets,
+            source_bytes: self.s.packets * (12 + 188 * self.s.ts_per_datagram.clamp(1, 7) as u64),
+            relay: self.net.relay.as_ref().map(|r| r.stats().clone()),
         }
     }
 

@@ -6,6 +6,7 @@
 use crate::feed::{Feed, SOURCE};
 use crate::manager::client_of;
 use crate::node::{Arrival, Inbound, Node};
+use crate::relay::Relay;
 use crate::scenario::Scenario;
 use groupcast_core::{LinkAction, Time};
 use rand::RngExt;
@@ -33,6 +34,10 @@ pub(crate) struct Network<'a> {
     spare: Vec<Vec<u8>>,
     /// Arrivals queued so far (ties in an inbox go in sending order).
     order: u64,
+    /// The source as the last resort, if the scenario has one.
+    pub(crate) relay: Option<Relay>,
+    /// Escalated numbers between a core and its registration (reused).
+    escalated: Vec<u16>,
 }
 
 /// What a client does next within a window.
@@ -64,7 +69,45 @@ impl<'a> Network<'a> {
             out_buf: vec![0u8; 2048],
             spare: Vec::new(),
             order: 0,
+            relay: s.last_resort.map(|l| {
+                let keep = s.client.buffer + s.client.retention + Duration::from_secs(1);
+                Relay::new(l, s.clients, keep)
+            }),
+            escalated: Vec::new(),
         }
+    }
+
+    /// Between windows: the relay takes what reached it before `until`, with the window's
+    /// packets; its answers cross the viewer's metro trunk and access link (with loss on
+    /// every link) into the viewer's inbox, no sooner than `until`.
+    pub(crate) fn relay_step(&mut self, until: Time) {
+        let Some(mut relay) = self.relay.take() else {
+            return;
+        };
+        let window = std::mem::take(&mut self.feed.window);
+        relay.step(until, &window, |to, at, bytes| {
+            let Some(node) = self.nodes.get_mut(to) else {
+                return;
+            };
+            if self.s.loss_on_all_links {
+                let trunk = node.rng.random_bool(self.s.metro_loss.mean_loss());
+                let access = node.rng.random_bool(self.s.media_loss.mean_loss());
+                if trunk || access {
+                    return;
+                }
+            }
+            self.order += 1;
+            let what = Inbound::Relay(bytes.to_vec());
+            let at = at.max(until);
+            node.inbox.push(Arrival {
+                at,
+                order: self.order,
+                what,
+            });
+            self.wake[to] = self.wake[to].min(at);
+        });
+        self.feed.window = window;
+        self.relay = Some(relay);
     }
 
     /// Packets the source has sent by `now`.
@@ -116,6 +159,15 @@ impl<'a> Network<'a> {
                                 self.drive(at, i, end);
                             }
                             self.spare.push(data);
+                        }
+                        Inbound::Relay(data) => {
+                            let node = &mut self.nodes[i];
+                            let retransmission =
+                                node.standby.as_mut().is_some_and(|s| s.handle(at, &data));
+                            if retransmission && node.active {
+                                node.core.handle_last_resort(at, SOURCE, &data);
+                            }
+                            self.drive(at, i, end);
                         }
                         Inbound::Link(reply) => {
                             let node = &mut self.nodes[i];
@@ -226,6 +278,7 @@ impl<'a> Network<'a> {
             msg.extend_from_slice(&buf[..t.len]);
             self.deliver(to, at, Inbound::Peer(msg));
         }
+        self.last_resort(now, i, &mut buf);
         self.out_buf = buf;
         let check = self.s.check_output;
         let node = &mut self.nodes[i];
@@ -235,9 +288,41 @@ impl<'a> Network<'a> {
             }
         }
         while node.core.poll_event().is_some() {}
-        node.timer = node
-            .core
-            .poll_timeout()
+        let refresh = node.standby.as_ref().and_then(|s| s.poll_timeout());
+        node.timer = [node.core.poll_timeout(), refresh]
+            .into_iter()
+            .flatten()
+            .min()
             .map(|t| t.max(now + Duration::from_micros(1)));
+    }
+
+    /// Client `i`'s registration with the relay: the core's escalations NACKed, and the
+    /// registration kept up, over its uplink (and its metro's trunk, with loss on every
+    /// link); the core told whether it has a last resort.
+    fn last_resort(&mut self, now: Time, i: usize, buf: &mut [u8]) {
+        let (Some(relay), node) = (&mut self.relay, &mut self.nodes[i]) else {
+            return;
+        };
+        let Some(standby) = &mut node.standby else {
+            return;
+        };
+        node.core.drain_escalations(&mut self.escalated);
+        if let Some(ssrc) = node.core.ssrc().filter(|_| !self.escalated.is_empty()) {
+            standby.nack(ssrc, &self.escalated);
+        }
+        self.escalated.clear();
+        while let Some(n) = standby.poll_transmit(now, buf) {
+            let lost = node.peer_loss.lose(&mut node.rng)
+                || (self.s.loss_on_all_links
+                    && node.rng.random_bool(self.s.metro_loss.mean_loss()));
+            if !lost {
+                relay.send(now + relay.settings.delay, i, &buf[..n]);
+            }
+        }
+        let reserve = standby
+            .rtt()
+            .filter(|_| standby.usable())
+            .map(|rtt| rtt * 3 + Duration::from_millis(10));
+        node.core.set_last_resort(reserve);
     }
 }

@@ -25,6 +25,8 @@ pub(crate) enum Inbound {
     Peer(Vec<u8>),
     /// An answer from the manager.
     Link(LinkReply),
+    /// A datagram from the relay (the last resort).
+    Relay(Vec<u8>),
 }
 
 /// An inbox entry: earliest `at` first, then the order it was sent in.
@@ -89,6 +91,8 @@ pub(crate) struct Node {
     past_counters: Counters,
     /// The epoch of the group installed in the core (each group change has a new one).
     applied: Option<GroupEpoch>,
+    /// Its registration with the relay, when the scenario has a last resort.
+    pub(crate) standby: Option<groupcast_source::Standby>,
 }
 
 /// A client core for the scenario. Its sender id is set when its session opens; until then
@@ -123,6 +127,7 @@ impl Node {
             past: Stats::default(),
             past_counters: Counters::default(),
             applied: None,
+            standby: s.last_resort.map(|_| crate::relay::standby_for(i)),
         }
     }
 

@@ -127,6 +127,10 @@ pub struct Summary {
     pub upload_kbps: (f64, f64),
     /// Request messages per source packet, per client.
     pub requests_per_packet: f64,
+    /// Lost packets the last resort (the source's relay) filled, over all clients.
+    pub last_resort_repaired: u64,
+    /// What the source sent, multicast and the relay's retransmissions, per byte of stream.
+    pub source_egress: f64,
 }
 
 /// The results of a run.
@@ -142,6 +146,10 @@ pub struct Report {
     pub latency: (Option<Duration>, Option<Duration>),
     /// Packets the source sent.
     pub packets: u64,
+    /// Bytes the source multicast.
+    pub source_bytes: u64,
+    /// The relay's figures, when the scenario has a last resort.
+    pub relay: Option<groupcast_source::FanoutStats>,
 }
 
 impl Report {
@@ -192,6 +200,10 @@ impl Report {
                 uploads.iter().copied().fold(0.0, f64::max),
             ),
             requests_per_packet: self.total(|c| c.requests_sent) as f64 / due,
+            last_resort_repaired: self.total(|c| c.last_resort_repaired),
+            source_egress: 1.0
+                + self.relay.as_ref().map_or(0, |r| r.repair_bytes) as f64
+                    / self.source_bytes.max(1) as f64,
         }
     }
 

@@ -43,6 +43,9 @@ pub struct Scenario {
     /// receiver's metro trunk, losing it at `media_loss`'s and `metro_loss`'s mean rates
     /// (independent draws), as a lossy access link and trunk drop all UDP (issue 12).
     pub loss_on_all_links: bool,
+    /// The source as every viewer's last resort (its relay answers what a group cannot
+    /// supply), or none.
+    pub last_resort: Option<crate::relay::LastResortSettings>,
     /// One-way delay and uniform jitter, source → client.
     pub media_delay: (Duration, Duration),
     /// One-way delay and uniform jitter, client → client.
@@ -162,6 +165,7 @@ impl Default for Scenario {
             check_output: true,
             peer_loss: LossModel::None,
             loss_on_all_links: false,
+            last_resort: None,
             media_delay: (Duration::from_millis(2), Duration::from_micros(500)),
             peer_delay: (Duration::from_millis(5), Duration::from_millis(10)),
             reorder: 0.0,

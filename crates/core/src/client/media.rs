@@ -180,8 +180,9 @@ impl Client {
             self.probe_head(now, head.0..n.seq.0, due);
         }
         if self.store(now, (n.seq, due, n.rtp_ts), a) {
-            self.receiver.stored(now, n.seq, a.via == Via::Media);
-            self.repair.progressed();
+            if self.receiver.stored(now, n.seq, a.via == Via::Media) {
+                self.repair.progressed();
+            }
             self.release(Release::Complete);
         }
     }

@@ -44,9 +44,14 @@ struct Stream {
     highest: SeqNo,
     /// Last multicast arrival.
     last_arrival: Time,
-    /// Last time anything (media or repair) was added.
+    /// Last time the head moved: a packet (media or repair) above the highest was added.
+    /// Filling holes below it is no progress at the tail: counting it would keep postponing
+    /// tail probes while a metro catches up on an outage, and the catch-up would fall behind.
     last_progress: Time,
-    /// Smoothed multicast inter-arrival time, µs.
+    /// Smoothed multicast time per sequence number, µs: the time between two arrivals over
+    /// the numbers between them, so that losses do not stretch it (at 5 % loss, an estimate
+    /// per arrival runs 5 % slow, and a tail probe's idea of the head falls behind by 5 % of
+    /// an outage: 200 ms after 4 s, a whole buffer).
     gap_us: u64,
     /// Highest number that arrived by multicast (tail probes estimate from it).
     arrival_highest: SeqNo,
@@ -65,9 +70,9 @@ pub(crate) struct Activity {
     pub(crate) arrival_highest: SeqNo,
     /// Last multicast arrival.
     pub(crate) last_arrival: Time,
-    /// Last time anything was added.
+    /// Last time the head moved (a packet above the highest was added).
     pub(crate) last_progress: Time,
-    /// Smoothed multicast inter-arrival time, µs.
+    /// Smoothed multicast time per sequence number, µs.
     pub(crate) gap_us: u64,
 }
 
@@ -394,20 +399,27 @@ impl StreamReceiver {
         Duration::from_micros(self.stream.as_ref().map_or(0, |s| s.gap_us))
     }
 
-    /// Notes that `seq` was stored at `now`, by multicast if `media`.
+    /// Notes that `seq` was stored at `now`, by multicast if `media`; true if it moved the
+    /// head (it is above the highest).
     #[inline]
-    pub(crate) fn stored(&mut self, now: Time, seq: SeqNo, media: bool) {
+    pub(crate) fn stored(&mut self, now: Time, seq: SeqNo, media: bool) -> bool {
         let Some(s) = self.stream.as_mut() else {
-            return;
+            return false;
         };
-        s.highest = s.highest.max(seq);
-        s.last_progress = now;
+        let head = seq > s.highest;
+        if head {
+            (s.highest, s.last_progress) = (seq, now);
+        }
         if media {
-            let gap = now.saturating_since(s.last_arrival).as_micros() as u64;
-            s.gap_us = (s.gap_us * 15 + gap.min(1_000_000)) / 16;
+            // Reordered (or duplicate) arrivals say nothing of the spacing.
+            if let Some(steps) = seq.0.checked_sub(s.arrival_highest.0).filter(|&n| n > 0) {
+                let gap = now.saturating_since(s.last_arrival).as_micros() as u64 / steps;
+                s.gap_us = (s.gap_us * 15 + gap.min(1_000_000)) / 16;
+            }
             s.last_arrival = now;
             s.arrival_highest = s.arrival_highest.max(seq);
         }
+        head
     }
 
     /// Goes on from `seq` after a gap longer than the buffer.
