@@ -39,6 +39,5 @@ pub mod source;
 pub use manager::LinkFigures;
 pub use model::{LossModel, LossState};
 pub use net::run;
-pub use relay::LastResortSettings;
 pub use report::{ClientReport, OutputCheck, Report, Summary};
-pub use scenario::{ClientSettings, ManagerOutage, ManagerSettings, Scenario};
+pub use scenario::{ClientSettings, LastResortSettings, ManagerOutage, ManagerSettings, Scenario};

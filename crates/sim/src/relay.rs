@@ -9,6 +9,7 @@
 //! peer message does.
 
 use crate::feed::Sent;
+use crate::scenario::LastResortSettings;
 use groupcast_base::SessionId;
 use groupcast_core::Time;
 use groupcast_source::{Fanout, FanoutConfig, FanoutStats, Standby};
@@ -25,25 +26,6 @@ const CHANNEL: &str = "sim";
 const WALL_ZERO_MS: u64 = 1_800_000_000_000;
 /// Tickets outlast any run.
 const TICKET_MS: u64 = 400 * 24 * 3600 * 1000;
-
-/// Settings of the last resort.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LastResortSettings {
-    /// One-way delay between a viewer and the relay.
-    pub delay: Duration,
-    /// What all viewers together may draw, in thousandths of the stream (the relay's
-    /// `repair_permille`).
-    pub permille: u64,
-}
-
-impl Default for LastResortSettings {
-    fn default() -> Self {
-        LastResortSettings {
-            delay: Duration::from_millis(10),
-            permille: 10,
-        }
-    }
-}
 
 /// Where viewer `i` is, as the relay sees it.
 fn addr_of(i: usize) -> SocketAddr {

@@ -45,7 +45,7 @@ pub struct Scenario {
     pub loss_on_all_links: bool,
     /// The source as every viewer's last resort (its relay answers what a group cannot
     /// supply), or none.
-    pub last_resort: Option<crate::relay::LastResortSettings>,
+    pub last_resort: Option<LastResortSettings>,
     /// One-way delay and uniform jitter, source → client.
     pub media_delay: (Duration, Duration),
     /// One-way delay and uniform jitter, client → client.
@@ -176,6 +176,25 @@ impl Default for Scenario {
             silent: Vec::new(),
             client: ClientSettings::default(),
             manager: ManagerSettings::default(),
+        }
+    }
+}
+
+/// Settings of the last resort.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LastResortSettings {
+    /// One-way delay between a viewer and the relay.
+    pub delay: Duration,
+    /// What all viewers together may draw, in thousandths of the stream (the relay's
+    /// `repair_permille`).
+    pub permille: u64,
+}
+
+impl Default for LastResortSettings {
+    fn default() -> Self {
+        LastResortSettings {
+            delay: Duration::from_millis(10),
+            permille: 10,
         }
     }
 }
