@@ -64,7 +64,7 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 10.0)]
     relay_delay_ms: f64,
     /// What all viewers together may draw from the relay, in thousandths of the stream.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(u64).range(0..=1000))]
     last_resort_permille: u64,
     /// One-way peer delay, ms: a base plus uniform jitter of the same size.
     #[arg(long, default_value_t = 5.0)]

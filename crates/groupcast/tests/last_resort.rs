@@ -3,8 +3,9 @@
 //! the relay its manager ticket names (the central source's `--unicast-listen`), registered
 //! there for retransmissions only while it receives multicast, and plays byte for byte. Loss
 //! is on every link: the viewer's `--drop-rate` drops the relay's retransmissions too. The
-//! relay's repair egress stays within its budget (1 % of the stream plus a burst). Control: the
-//! same viewer with `--no-last-resort` keeps its holes.
+//! relay's repair egress stays within its budget (here 5 % of the stream, for one viewer that
+//! loses 2 % and whose group serves nothing; the default of 0.9 % is for groups that do).
+//! Control: the same viewer with `--no-last-resort` keeps its holes.
 
 #![allow(clippy::unwrap_used)]
 
@@ -53,6 +54,8 @@ fn what_no_member_supplies_comes_from_the_relay_and_the_control_keeps_its_holes(
             &relay,
             "--unicast-secret",
             SECRET,
+            "--last-resort-permille",
+            "50",
             "--stats-json",
             source_stats.to_str().unwrap(),
         ],
@@ -92,10 +95,9 @@ fn what_no_member_supplies_comes_from_the_relay_and_the_control_keeps_its_holes(
         un("standby_retransmitted") >= n("last_resort_repaired"),
         "{src}"
     );
-    // The relay's repair egress: at most 1 % of what it multicast, plus its 200-packet burst.
+    // The relay's repair egress: at most 5 % of what it multicast, at any moment.
     let bytes = src["bytes"].as_u64().unwrap();
-    let datagram = bytes / src["packets"].as_u64().unwrap();
-    assert!(un("repair_bytes") <= bytes / 100 + 200 * datagram, "{src}");
+    assert!(un("repair_bytes") <= bytes / 20, "{src}");
     assert!(un("repair_bytes") > 0, "{src}");
     eprintln!(
         "viewer 0: lost {}, escalated {}, from the relay {}; control unrecovered {}; relay \

@@ -194,7 +194,7 @@ impl Default for LastResortSettings {
     fn default() -> Self {
         LastResortSettings {
             delay: Duration::from_millis(10),
-            permille: 10,
+            permille: 9,
         }
     }
 }

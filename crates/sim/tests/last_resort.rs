@@ -1,7 +1,7 @@
 //! The last resort in the simulator (issue 12, item 3b): with loss on every link, 3 % per
 //! trunk and a 2 s multicast cut of one metro, the repair groups alone leave holes (packets
 //! every member missed, or could not deliver in time); the source's relay, asked for exactly
-//! those, fills nearly all of them, within its budget of 1 % of the stream. The relay and the
+//! those, fills nearly all of them, within its budget of 0.9 % of the stream. The relay and the
 //! viewers' registrations are the real machines, under tickets.
 
 use groupcast_sim::{ClientSettings, LastResortSettings, LossModel, Scenario, run};
@@ -49,7 +49,7 @@ fn the_relay_fills_what_the_groups_miss_within_its_budget() {
     assert!(relay.standby_retransmitted >= t.last_resort_repaired);
     assert_eq!(relay.standby_joined, 12, "{relay:?}");
     assert_eq!(relay.joined, 0, "nobody fed: {relay:?}");
-    assert!(t.source_egress > 1.0 && t.source_egress <= 1.01, "{t:?}");
+    assert!(t.source_egress > 1.0 && t.source_egress <= 1.009, "{t:?}");
     // Holes only: what the output lacks is never reordered or corrupt data.
     for c in &tiers.clients {
         assert_eq!((c.output.disorder, c.output.corrupt), (0, 0));

@@ -48,7 +48,9 @@ const REPLIES_LIMIT: usize = 256;
 /// of its budget in packets.
 pub const STANDBY_PERMILLE: u64 = 5;
 const STANDBY_DEPTH: u64 = 50;
-/// Depth of the relay's budget for all standby viewers, in packets.
+/// Depth of the relay's budget for all standby viewers, in packets. The budget starts empty
+/// and earns only from the stream, so what standby viewers have drawn never exceeds
+/// `repair_permille` of the datagrams sent so far, at any moment.
 const REPAIR_DEPTH: u64 = 200;
 
 /// Settings of a relay's unicast feed.
@@ -132,7 +134,7 @@ impl Fanout {
             reply_budget: TokenBucket::full(CHALLENGE_BURST),
             stats: FanoutStats::default(),
             datagrams: 0,
-            repair_credit: Credit::new(REPAIR_DEPTH, 0),
+            repair_credit: Credit::new(0, 0),
         }
     }
 
@@ -194,11 +196,7 @@ impl Fanout {
                 match msg.body {
                     UnicastBody::Join => self.set_standby(i, false),
                     UnicastBody::Standby => self.set_standby(i, true),
-                    UnicastBody::Nack { ranges, .. } => {
-                        for wire in ranges.iter().flat_map(|r| r.iter()).take(4096) {
-                            self.retransmit(now, i, wire);
-                        }
-                    }
+                    UnicastBody::Nack { ranges, .. } => self.retransmit_all(now, i, ranges),
                     UnicastBody::Leave => {
                         self.viewers.swap_remove(i);
                         self.stats.left += 1;
@@ -222,7 +220,9 @@ impl Fanout {
             }
             return;
         }
-        let standby = msg.body == UnicastBody::Standby;
+        // Only a JOIN starts a feed: anything else from a proven address registers a standby
+        // viewer (a NACK whose STANDBY echo was lost must not start a stream of media).
+        let standby = msg.body != UnicastBody::Join;
         let limit = match standby {
             true => self.config.max_standby,
             false => self.config.max_viewers,
@@ -233,6 +233,9 @@ impl Fanout {
             self.viewers[i].info.addr = from;
             if matches!(msg.body, UnicastBody::Join | UnicastBody::Standby) {
                 self.set_standby(i, standby);
+            }
+            if let UnicastBody::Nack { ranges, .. } = msg.body {
+                self.retransmit_all(now, i, ranges);
             }
             self.refresh(now, i, ends);
         } else if taken.count() >= limit {
@@ -258,6 +261,9 @@ impl Fanout {
             match standby {
                 true => self.stats.standby_joined += 1,
                 false => self.stats.joined += 1,
+            }
+            if let UnicastBody::Nack { ranges, .. } = msg.body {
+                self.retransmit_all(now, self.viewers.len() - 1, ranges);
             }
         }
     }
@@ -313,6 +319,13 @@ impl Fanout {
         self.counter += 1;
         self.replies.push_back((to, buf));
         true
+    }
+
+    /// Viewer `i` NACKed `ranges` (at most 4,096 numbers are looked at).
+    fn retransmit_all(&mut self, now: Time, i: usize, ranges: groupcast_wire::proto::Ranges<'_>) {
+        for wire in ranges.iter().flat_map(|r| r.iter()).take(4096) {
+            self.retransmit(now, i, wire);
+        }
     }
 
     fn retransmit(&mut self, now: Time, i: usize, wire: u16) {

@@ -74,7 +74,8 @@ fn a_viewer_registers_and_gets_what_it_nacks_only() {
         ),
         (1, 0, 1)
     );
-    for s in 0..100u16 {
+    // 1,000 datagrams earn the relay's budget 10 retransmissions (1 %).
+    for s in 0..1_000u16 {
         f.on_datagram(Time::from_millis(10), SeqNo(u64::from(s)), &rtp(s));
     }
     assert!(
