@@ -1,11 +1,12 @@
 //! The unicast fallback's relay: arbitrary datagrams never panic it, and arbitrary messages
-//! signed under a valid ticket (so past authentication: JOINs, NACKs with any ranges, LEAVEs,
-//! any nonce, from any of a few addresses) never panic it or make it send more than its
-//! answers and the media it holds; a viewer's machine fed the same bytes never panics either.
+//! signed under a valid ticket (so past authentication: JOINs, STANDBYs, NACKs with any
+//! ranges, LEAVEs, any nonce, from any of a few addresses) never panic it or make it send more
+//! than its answers and the media it holds; a viewer's machines (the feed's and the last
+//! resort's) fed the same bytes never panic either.
 #![no_main]
 
 use groupcast_base::{SessionId, Time};
-use groupcast_source::{Edge, EdgeConfig, Fanout, FanoutConfig};
+use groupcast_source::{Edge, EdgeConfig, Fanout, FanoutConfig, Standby};
 use groupcast_wire::proto::{GroupKey, TAG_LEN, __tag_for_fuzzing};
 use groupcast_wire::unicast::ticket_key;
 use groupcast_wire::SeqNo;
@@ -23,11 +24,15 @@ fuzz_target!(|data: &[u8]| {
         keep: Duration::from_secs(1),
         challenge_secret: [7; 32],
         initial_counter: 1,
+        max_standby: 4,
+        repair_permille: 10,
     });
     let mut viewer = Edge::viewer(EdgeConfig::new("v"), SessionId(1));
     let expires = WALL + 60_000;
     let key = ticket_key(b"fuzz secret", "news", SessionId(1), expires);
     viewer.set_ticket(expires, &key);
+    let mut standby = Standby::new(SessionId(1), 1);
+    standby.set_ticket(expires, &key);
     let gk = GroupKey::new(&key);
     for i in 0..20u64 {
         relay.on_datagram(Time::from_millis(i), SeqNo(i), &[0x80, 33, 0, i as u8, 0, 0, 0, 0]);
@@ -41,8 +46,9 @@ fuzz_target!(|data: &[u8]| {
         let from = SocketAddr::from(([127, 0, 0, 1], 5000 + u16::from(chunk[0] % 3)));
         relay.handle_viewer(now, WALL, from, chunk);
         let _ = viewer.handle_upstream(now, chunk);
+        let _ = standby.handle(now, chunk);
         // The same bytes as the body of a message under the valid ticket.
-        let mut msg = vec![b'G', b'U', 1, 1 + chunk[0] % 5];
+        let mut msg = vec![b'G', b'U', 1, 1 + chunk[0] % 6];
         msg.extend_from_slice(&(i as u64 + 1).to_be_bytes());
         msg.extend_from_slice(&1u64.to_be_bytes());
         msg.extend_from_slice(&expires.to_be_bytes());
@@ -52,6 +58,7 @@ fuzz_target!(|data: &[u8]| {
         msg.extend_from_slice(&tag[..TAG_LEN]);
         relay.handle_viewer(now, WALL, from, &msg);
         let _ = viewer.handle_upstream(now, &msg);
+        let _ = standby.handle(now, &msg);
         relay.handle_timeout(now);
         viewer.handle_timeout(now);
         let mut sent = 0;
@@ -65,5 +72,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         while viewer.poll_transmit(now, &mut buf).is_some() {}
+        standby.nack(groupcast_wire::Ssrc(1), &[chunk[0].into(), 7]);
+        while standby.poll_transmit(now, &mut buf).is_some() {}
     }
 });
