@@ -10,25 +10,14 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-use common::system::{Options, System, free_udp_port, sample_source_with};
-use serde_json::json;
+use common::system::System;
 use std::time::Duration;
 
 const SECRET: &str = "unicast-secret-for-the-last-resort-0123456789";
 
 #[test]
 fn what_no_member_supplies_comes_from_the_relay_and_the_control_keeps_its_holes() {
-    let relay = format!("127.0.0.1:{}", free_udp_port());
-    let sys = System::start_opts(
-        "last-resort",
-        66,
-        5000,
-        Options {
-            unicast_secret: Some(SECRET),
-            channel: json!({ "relay": relay }),
-            ..Options::default()
-        },
-    );
+    let (sys, relay) = System::with_relay("last-resort", 66, SECRET);
     let source_stats = sys.dir.join("source.json");
     // One group of four in which nobody serves. Viewer 0 loses 2 % of all it receives
     // (multicast and retransmissions); viewer 3, the control, as much without a last resort.
@@ -43,23 +32,8 @@ fn what_no_member_supplies_comes_from_the_relay_and_the_control_keeps_its_holes(
         })
         .collect();
     std::thread::sleep(Duration::from_millis(800));
-    let _source = sample_source_with(
-        &sys.group,
-        14,
-        false,
-        &[
-            "--channel",
-            "demo",
-            "--unicast-listen",
-            &relay,
-            "--unicast-secret",
-            SECRET,
-            "--last-resort-permille",
-            "50",
-            "--stats-json",
-            source_stats.to_str().unwrap(),
-        ],
-    );
+    // A relay that allows 5 % of the stream.
+    let _source = sys.relay_source(&relay, SECRET, 14, &["--last-resort-permille", "50"]);
     for c in clients {
         assert!(c.wait(Duration::from_secs(40)).success(), "client exit");
     }

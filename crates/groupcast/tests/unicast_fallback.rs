@@ -8,11 +8,10 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-use common::system::{Options, System, free_udp_port, sample_source_with};
+use common::system::System;
 use groupcast_api::SessionId;
 use groupcast_wire::proto::GroupKey;
 use groupcast_wire::unicast::{UnicastBody, UnicastMessage, ticket_key};
-use serde_json::json;
 use std::net::UdpSocket;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -20,17 +19,7 @@ const SECRET: &str = "unicast-secret-for-the-test-0123456789abcdef";
 
 #[test]
 fn viewers_without_multicast_play_by_unicast_repair_and_are_seen() {
-    let relay = format!("127.0.0.1:{}", free_udp_port());
-    let sys = System::start_opts(
-        "unicast",
-        62,
-        5000,
-        Options {
-            unicast_secret: Some(SECRET),
-            channel: json!({ "relay": relay }),
-            ..Options::default()
-        },
-    );
+    let (sys, relay) = System::with_relay("unicast", 62, SECRET);
     let source_stats = sys.dir.join("source.json");
     // Clients 0 and 1 get multicast (losing 3 %); 2 and 3 get none and lose 3 % of the unicast
     // feed; 4 gets none and may not fall back (the control).
@@ -43,21 +32,7 @@ fn viewers_without_multicast_play_by_unicast_repair_and_are_seen() {
     let control = [&no_mc[..], &["--unicast", "never"]].concat();
     clients.push(sys.client(4, metros[4], 0.0, 13, &control));
     std::thread::sleep(Duration::from_millis(800));
-    let _source = sample_source_with(
-        &sys.group,
-        14,
-        false,
-        &[
-            "--channel",
-            "demo",
-            "--unicast-listen",
-            &relay,
-            "--unicast-secret",
-            SECRET,
-            "--stats-json",
-            source_stats.to_str().unwrap(),
-        ],
-    );
+    let _source = sys.relay_source(&relay, SECRET, 14, &[]);
     // Mid-run, the manager shows which sessions the relay feeds.
     std::thread::sleep(Duration::from_secs(6));
     let (status, sessions) = common::system::call(

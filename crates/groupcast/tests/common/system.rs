@@ -236,6 +236,37 @@ impl System {
         self.dir.join(format!("client-{i}.json"))
     }
 
+    /// A system whose channel names a unicast relay on a free loopback port, with the
+    /// manager issuing tickets under `secret`; returns it and the relay's address.
+    pub fn with_relay(name: &str, port_offset: u16, secret: &'static str) -> (System, String) {
+        let relay = format!("127.0.0.1:{}", free_udp_port());
+        let opts = Options {
+            unicast_secret: Some(secret),
+            channel: json!({ "relay": relay }),
+            ..Options::default()
+        };
+        (System::start_opts(name, port_offset, 5000, opts), relay)
+    }
+
+    /// The sample, not looped, for `secs`, from a source that is also the channel's unicast
+    /// relay at `relay` (ticket secret `secret`), writing its statistics to `source.json` in
+    /// the system's directory; `extra` are more source options.
+    pub fn relay_source(&self, relay: &str, secret: &str, secs: u64, extra: &[&str]) -> Proc {
+        let stats = self.dir.join("source.json");
+        let mut args = vec![
+            "--channel",
+            "demo",
+            "--unicast-listen",
+            relay,
+            "--unicast-secret",
+            secret,
+            "--stats-json",
+            stats.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        sample_source_with(&self.group, secs, false, &args)
+    }
+
     /// Client `i`'s output is byte-exact: a run of the sample, after at most the two tables a
     /// clean start puts first when it begins at a later keyframe (a viewer whose relay came up
     /// after the stream began, as when the source is the relay and starts after the viewers).

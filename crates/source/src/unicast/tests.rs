@@ -253,25 +253,11 @@ fn nacks_are_served_from_the_ring_within_the_viewers_budget() {
         start: 0,
         len: 2_000,
     }];
-    let nack = |counter| {
-        msg(
-            SECRET,
-            "news",
-            1,
-            WALL + 30_000,
-            counter,
-            [0; 16],
-            UnicastBody::Nack {
-                ssrc: 0,
-                ranges: Ranges::List(&ranges),
-            },
-        )
-    };
-    f.handle_viewer(t, WALL, addr(5001), &nack(3));
+    f.handle_viewer(t, WALL, addr(5001), &nack(1, 3, &ranges));
     assert_eq!(f.stats().retransmitted, u64::from(NACK_BURST));
     assert_eq!(f.stats().nack_limited, 2_000 - u64::from(NACK_BURST));
     assert_eq!(drain(&mut f).len(), NACK_BURST as usize);
-    f.handle_viewer(t, WALL, addr(5001), &nack(3));
+    f.handle_viewer(t, WALL, addr(5001), &nack(1, 3, &ranges));
     assert_eq!(f.stats().replayed, 1, "the same NACK again is a replay");
 }
 
