@@ -319,10 +319,6 @@ impl<'a> Network<'a> {
                 relay.send(now + relay.settings.delay, i, &buf[..n]);
             }
         }
-        let reserve = standby
-            .rtt()
-            .filter(|_| standby.usable())
-            .map(|rtt| rtt * 3 + Duration::from_millis(10));
-        node.core.set_last_resort(reserve);
+        node.core.set_last_resort(standby.reserve());
     }
 }

@@ -96,6 +96,13 @@ impl Standby {
         self.rtt
     }
 
+    /// How long before a packet's deadline its repair group should be given up for the relay:
+    /// three round trips (a NACK and two retries) plus 10 ms, once the relay is usable.
+    pub fn reserve(&self) -> Option<Duration> {
+        let rtt = self.rtt.filter(|_| self.usable())?;
+        Some(rtt * 3 + Duration::from_millis(10))
+    }
+
     /// True once the relay has challenged us (it is reachable and our ticket verifies) and
     /// has not refused us since: NACKs are worth sending.
     pub fn usable(&self) -> bool {

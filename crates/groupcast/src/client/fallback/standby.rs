@@ -13,7 +13,6 @@ use groupcast_core::{Client, Time};
 use groupcast_source::{Standby, StandbyStats};
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::time::Duration;
 
 /// Most datagrams taken from the relay in one go.
 const BATCH: usize = 64;
@@ -96,12 +95,7 @@ impl LastResort {
         while let Some(n) = self.machine.poll_transmit(now, buf) {
             let _ = socket.try_send(&buf[..n]);
         }
-        let reserve = self
-            .machine
-            .rtt()
-            .filter(|_| self.machine.usable())
-            .map(|rtt| rtt * 3 + Duration::from_millis(10));
-        core.set_last_resort(reserve);
+        core.set_last_resort(self.machine.reserve());
     }
 
     /// Takes the relay's waiting datagrams (up to a batch): retransmissions go to the core.
