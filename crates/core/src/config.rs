@@ -14,6 +14,11 @@ pub enum RequestStrategy {
     All,
     /// The best-ranked peer first (lowest RTT, answering); every live member on retries.
     Ranked,
+    /// Every live member is asked, but per packet only the first live member of a rota (a
+    /// hash of the packet's number and the member) answers, and every member on a retry:
+    /// about a quarter of `All`'s duplicate repairs, at the cost of a retry timer on the
+    /// repairs whose first answer fails (docs/simulation.md, "Who answers").
+    Rota,
 }
 
 /// Everything a [`Client`](crate::Client) needs to know up front.

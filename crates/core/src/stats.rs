@@ -131,6 +131,8 @@ counters! {
     escalations_dropped,
     /// Lost packets filled by the last resort (also counted in `repaired`).
     last_resort_repaired,
+    /// Requested packets left to the members ranked before us in the request's rota.
+    serve_deferred,
     /// Datagrams from the last resort that filled nothing (held already, too late, or
     /// never asked for).
     last_resort_unused,
@@ -257,7 +259,7 @@ mod tests {
         assert_eq!([a.clone(), b.clone(), b].iter().sum::<Counters>(), sum);
         let names: Vec<_> = sum.fields().map(|(n, _)| n).collect();
         assert_eq!(names, Counters::FIELDS);
-        assert_eq!(names.len(), 45);
+        assert_eq!(names.len(), 46);
         assert_eq!(sum.fields().next(), Some(("received", 11)));
         assert!(sum.fields().any(|f| f == ("ts_packets_out", 18)));
     }

@@ -333,6 +333,7 @@ fn after_a_restart_the_old_stream_is_still_repaired_and_served() {
     let ranges = [groupcast_wire::proto::SeqRange { start: 3, len: 1 }];
     let body = Body::Request {
         ssrc: SSRC,
+        answerers: 0,
         ranges: groupcast_wire::proto::Ranges::List(&ranges),
     };
     c.handle_peer(Time::from_millis(31), &message(3, 1, 1, &KEY, body));

@@ -33,6 +33,7 @@ fn attack(secs: u64, answer_pings: bool) -> ([u64; 8], Client) {
         let ranges = [SeqRange { start, len: 100 }];
         let body = Body::Request {
             ssrc: SSRC,
+            answerers: 0,
             ranges: Ranges::List(&ranges),
         };
         for body in [body, Body::FastStart, Body::Ping { nonce: ms }] {

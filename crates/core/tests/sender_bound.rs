@@ -51,6 +51,7 @@ fn a_member_cannot_poison_another_members_replay_window() {
     let ranges = [SeqRange { start: 105, len: 2 }];
     let body = Body::Request {
         ssrc: SSRC,
+        answerers: 0,
         ranges: Ranges::List(&ranges),
     };
     x.handle_peer(now, &message_to(1, 2, 5, 1, &KEY, body));
@@ -76,6 +77,7 @@ fn a_member_cannot_make_a_peer_serve_a_third_member() {
     for key in forger_keys() {
         let body = Body::Request {
             ssrc: SSRC,
+            answerers: 0,
             ranges: Ranges::List(&ranges),
         };
         x.handle_peer(now, &message_keyed(2, 1, 1, &key, body));

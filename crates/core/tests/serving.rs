@@ -18,6 +18,7 @@ fn request(sender: u64, counter: u64, key: &[u8; 32], start: u16, len: u16) -> V
         key,
         Body::Request {
             ssrc: SSRC,
+            answerers: 0,
             ranges: Ranges::List(&ranges),
         },
     )

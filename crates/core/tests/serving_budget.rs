@@ -38,6 +38,7 @@ fn ask(c: &mut Client, now: Time, from: u64, counter: u64, (start, len): (u16, u
     let ranges = [SeqRange { start, len }];
     let body = Body::Request {
         ssrc: SSRC,
+        answerers: 0,
         ranges: Ranges::List(&ranges),
     };
     c.handle_peer(now, &message_to(1, from, counter, 1, &KEY, body));

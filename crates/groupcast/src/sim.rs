@@ -107,6 +107,9 @@ enum Strategy {
     All,
     /// Ask the best peer first, everyone on retries.
     Ranked,
+    /// Ask every member; per packet, the first live member of a hashed rota answers (two on
+    /// the first retry, all after).
+    Rota,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -228,6 +231,7 @@ fn scenario(args: &Args) -> anyhow::Result<Scenario> {
             strategy: match args.strategy {
                 Strategy::All => RequestStrategy::All,
                 Strategy::Ranked => RequestStrategy::Ranked,
+                Strategy::Rota => RequestStrategy::Rota,
             },
             repair_enabled: !args.no_repair,
             ..ClientSettings::default()

@@ -31,6 +31,7 @@ fn request(
     };
     let body = Body::Request {
         ssrc,
+        answerers: 0,
         ranges: Ranges::List(&ranges),
     };
     let mut buf = vec![0u8; 1600];

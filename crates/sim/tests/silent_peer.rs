@@ -1,5 +1,6 @@
 //! A peer stops answering mid-stream (crashed, or its uplink died): the others still repair
-//! every packet that any answering member holds, and the ranked strategy stops asking it first.
+//! every packet that any answering member holds, the ranked strategy stops asking it first, and
+//! the rota names the next member when the silent one comes first.
 
 use groupcast_core::RequestStrategy;
 use groupcast_sim::{ClientSettings, Report, Scenario, run};
@@ -41,7 +42,11 @@ fn unrepairable(r: &Report, i: usize, from: u64) -> u64 {
 
 #[test]
 fn the_rest_of_the_group_covers_for_a_silent_peer() {
-    for strategy in [RequestStrategy::All, RequestStrategy::Ranked] {
+    for strategy in [
+        RequestStrategy::All,
+        RequestStrategy::Ranked,
+        RequestStrategy::Rota,
+    ] {
         let report = run(&scenario(strategy, true));
         println!("{strategy:?}\n{}", report.table());
         for i in 1..report.clients.len() {

@@ -24,7 +24,7 @@
 //!     channel: ChannelId(1), epoch: GroupEpoch(1), sender: SenderId(9), counter: 1, timestamp_us: 0,
 //! };
 //! let ranges = [SeqRange { start: 100, len: 3 }];
-//! let msg = Message { header, body: Body::Request { ssrc: 5, ranges: Ranges::List(&ranges) } };
+//! let msg = Message { header, body: Body::Request { ssrc: 5, answerers: 0, ranges: Ranges::List(&ranges) } };
 //! let mut buf = [0u8; 1500];
 //! let n = msg.emit(&key, &mut buf)?;
 //! let received = Envelope::parse(&buf[..n])?.open(&key)?;

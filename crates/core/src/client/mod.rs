@@ -18,6 +18,7 @@ mod outbox;
 mod peer_messages;
 mod receiver;
 mod repair;
+mod rota;
 mod server;
 mod sizing;
 
@@ -220,8 +221,10 @@ impl Client {
             .iter()
             .any(|m| m.id != c.sender && self.peers.find(m.id).is_none());
         self.peers.set(c.sender, group, now, c.key_grace);
-        self.server
-            .set_members(group.epoch, self.peers.list.iter().map(|p| p.id));
+        self.server.set_members(
+            (group.epoch, c.sender),
+            self.peers.list.iter().map(|p| p.id),
+        );
         if newcomer {
             self.repair.rearm(now, &mut self.raw, false);
         }

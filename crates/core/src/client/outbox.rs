@@ -37,6 +37,8 @@ pub(crate) enum PendingKind {
         n: u8,
         /// Sent because the stream went quiet.
         tail_probe: bool,
+        /// How many members answer each packet, in rota order (0: all).
+        answerers: u8,
     },
     /// A repair we serve: the packet our number `seq` (RTP number `wire`) of `ssrc`.
     Repair {
@@ -76,9 +78,14 @@ impl PendingKind {
     ) -> Option<Body<'a>> {
         Some(match self {
             PendingKind::Request {
-                ssrc, ranges, n, ..
+                ssrc,
+                ranges,
+                n,
+                answerers,
+                ..
             } => Body::Request {
                 ssrc: ssrc.0,
+                answerers: *answerers,
                 ranges: Ranges::List(&ranges[..usize::from(*n)]),
             },
             PendingKind::Repair { ssrc, seq, wire } => Body::Repair(answer(*ssrc, *seq, *wire)?),
@@ -130,7 +137,7 @@ impl Outbox {
         &mut self,
         to: SenderId,
         (ssrc, ranges): (Ssrc, &[SeqRange]),
-        tail_probe: bool,
+        (tail_probe, answerers): (bool, u8),
         c: &mut Counters,
     ) {
         for part in ranges.chunks(RANGES_PER_REQUEST) {
@@ -142,6 +149,7 @@ impl Outbox {
                 ranges: buf,
                 n,
                 tail_probe,
+                answerers,
             };
             self.push(to, what, c);
         }
@@ -211,7 +219,7 @@ mod tests {
     fn requests_are_split_and_counted_when_sent() {
         let (mut o, mut c) = (Outbox::new(7), Counters::default());
         let r = ranges(RANGES_PER_REQUEST as u16 + 1);
-        o.request(SenderId(2), (Ssrc(1), &r), true, &mut c);
+        o.request(SenderId(2), (Ssrc(1), &r), (true, 0), &mut c);
         let first = o.pop().unwrap();
         assert!(matches!(first.what, PendingKind::Request { n: 32, .. }));
         assert_eq!(o.counter(), 7);

@@ -72,7 +72,11 @@ impl Client {
             return;
         }
         match msg.body {
-            Body::Request { ssrc, ranges } => self.serve(now, idx, Ssrc(ssrc), &ranges),
+            Body::Request {
+                ssrc,
+                answerers,
+                ranges,
+            } => self.serve(now, idx, (Ssrc(ssrc), answerers), &ranges),
             Body::Repair(r) => self.on_repair(now, idx, &r),
             Body::FastStart => self.serve_fast_start(now, idx),
             Body::Burst(r) => self.on_burst(now, idx, &r),
@@ -119,11 +123,12 @@ impl Client {
     }
 
     /// Hands member `idx`'s request to the server.
-    fn serve(&mut self, now: Time, idx: usize, ssrc: Ssrc, ranges: &Ranges<'_>) {
+    fn serve(&mut self, now: Time, idx: usize, (ssrc, answerers): (Ssrc, u8), ranges: &Ranges<'_>) {
         let req = Request {
             from: idx,
             ssrc,
             ranges,
+            answerers,
         };
         let (raw, gop, receiver) = (&self.raw, &self.gop, &self.receiver);
         let held = |wire| Server::held((raw, gop), receiver.resolve(ssrc, wire));

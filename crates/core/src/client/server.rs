@@ -8,6 +8,7 @@
 
 use super::gop::GopStore;
 use super::outbox::{Outbox, PendingKind};
+use super::rota;
 use crate::config::Config;
 use crate::raw::{RawBuffer, SlotState};
 use crate::stats::Counters;
@@ -47,11 +48,15 @@ pub(crate) struct Request<'a> {
     pub(crate) ssrc: Ssrc,
     /// The RTP sequence numbers asked for.
     pub(crate) ranges: &'a Ranges<'a>,
+    /// How many members answer each packet, in rota order (0: all of them).
+    pub(crate) answerers: u8,
 }
 
 /// Serving state per member, in the member list's order.
 #[derive(Debug)]
 pub(crate) struct Server {
+    /// Our session id (our place in the rota).
+    me: SenderId,
     /// One per member other than us, indexed like the member list.
     senders: Vec<SenderState>,
     /// Whether requests are answered at all.
@@ -71,6 +76,7 @@ impl Server {
     pub(crate) fn new(config: &Config) -> Self {
         let depth = uplink_depth(config.uplink_bytes_per_sec);
         Server {
+            me: config.sender,
             senders: Vec::new(),
             enabled: config.serve_enabled,
             rate: config.serve_rate,
@@ -94,10 +100,15 @@ impl Server {
         self.burst = burst.max(buffered.min(u64::from(u32::MAX)) as u32);
     }
 
-    /// Follows a new member list (`ids`, in the member list's order) for `epoch`, keeping the
-    /// budgets of members that stay. Replay state is kept per (epoch, sender): a new epoch
+    /// Follows a new member list (`ids`, in the member list's order, without `me`, our own
+    /// id) for `epoch`, keeping the budgets of members that stay. Replay state is kept per (epoch, sender): a new epoch
     /// (a new key) starts a new window, and the old one is kept for the old key's grace.
-    pub(crate) fn set_members(&mut self, epoch: GroupEpoch, ids: impl Iterator<Item = SenderId>) {
+    pub(crate) fn set_members(
+        &mut self,
+        (epoch, me): (GroupEpoch, SenderId),
+        ids: impl Iterator<Item = SenderId>,
+    ) {
+        self.me = me;
         let mut old = std::mem::take(&mut self.senders);
         for id in ids {
             let kept = old
@@ -149,7 +160,7 @@ impl Server {
     ) {
         c.requests_received += 1;
         let asked = req.ranges.iter().map(|r| u32::from(r.len)).sum::<u32>();
-        let Some(sender) = self.senders.get_mut(req.from) else {
+        let Some(from) = self.senders.get(req.from).map(|s| s.id) else {
             return;
         };
         if !self.enabled || !follows {
@@ -163,6 +174,12 @@ impl Server {
                 c.serve_rate_limited += u64::from(asked - MAX_SERVED_PER_REQUEST);
                 break;
             }
+            let members = self.senders.iter().map(|s| s.id);
+            if !rota::answers((req.ssrc.0, wire), (self.me, from), members, req.answerers) {
+                c.serve_deferred += 1;
+                continue;
+            }
+            let sender = &mut self.senders[req.from];
             let Some((seq, len)) = held(wire) else {
                 c.serve_missing += 1;
                 continue;
@@ -231,7 +248,10 @@ mod tests {
         let mut config = Config::new(ChannelId(1), SenderId(1), "239.1.1.1:5004".parse().unwrap());
         config.serve_burst = burst;
         let mut s = Server::new(&config);
-        s.set_members(GroupEpoch(1), [SenderId(2), SenderId(3)].into_iter());
+        s.set_members(
+            (GroupEpoch(1), SenderId(1)),
+            [SenderId(2), SenderId(3)].into_iter(),
+        );
         s
     }
 
@@ -241,9 +261,9 @@ mod tests {
         let mut s = server(10);
         assert!(s.fresh(0, e1, 5));
         assert!(!s.fresh(0, e1, 5), "replayed");
-        s.set_members(e1, [SenderId(3), SenderId(2)].into_iter());
+        s.set_members((e1, SenderId(1)), [SenderId(3), SenderId(2)].into_iter());
         assert!(!s.fresh(1, e1, 5), "same epoch: member 2 kept its window");
-        s.set_members(e2, [SenderId(4), SenderId(2)].into_iter());
+        s.set_members((e2, SenderId(1)), [SenderId(4), SenderId(2)].into_iter());
         assert!(s.fresh(1, e2, 5), "a new key starts a new window");
         assert!(!s.fresh(1, e2, 5), "replayed in the new epoch");
         assert!(
@@ -269,6 +289,7 @@ mod tests {
             from: 1,
             ssrc: Ssrc(9),
             ranges: &ranges,
+            answerers: 0,
         };
         let held = |w: u16| (w != 11).then_some((SeqNo(u64::from(w)), 1328));
         s.serve(Time::ZERO, req, (true, held), &mut out, &mut c);

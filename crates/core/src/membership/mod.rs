@@ -171,6 +171,16 @@ impl Membership {
             .map(|p| p.id)
     }
 
+    /// Every member with whether it is live, in list order (the rota's view of the group).
+    pub(crate) fn liveness(
+        &self,
+        silent_limit: u32,
+    ) -> impl Iterator<Item = (SenderId, bool)> + '_ {
+        self.list
+            .iter()
+            .map(move |p| (p.id, p.usable(silent_limit)))
+    }
+
     /// True if peer `idx` may be sent more than pings and pongs at `now`.
     pub(crate) fn verified(&self, idx: usize, now: Time) -> bool {
         self.list.get(idx).is_some_and(|p| p.verified(now))

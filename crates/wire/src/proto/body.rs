@@ -6,6 +6,25 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Most ranges one request may carry (keeps a request well under 1,200 bytes).
 pub const MAX_RANGES: usize = 256;
+/// Most answerers a request can name (the count field's top four bits); more is "every member".
+pub const MAX_ANSWERERS: u8 = 15;
+/// The count field's bits that hold the number of ranges (1 to [`MAX_RANGES`]).
+const RANGES_MASK: u16 = 0x01ff;
+/// Where the answerers sit in the count field.
+const ANSWERERS_SHIFT: u32 = 12;
+
+/// The rota's key of member `id` for RTP packet `sequence` of stream `ssrc`: the members a
+/// request names as answerers are the ones with the lowest keys (ties by id), the requester
+/// excepted. A hash, so each member comes first for its share of the packets, and every
+/// member computes the same order.
+pub fn rota_key(ssrc: u32, sequence: u16, id: super::SenderId) -> u64 {
+    // splitmix64's finaliser over the packet and the member.
+    let mut z = (u64::from(ssrc) << 16 | u64::from(sequence)) ^ id.0.rotate_left(29);
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
 
 /// A run of `len` consecutive 16-bit sequence numbers starting at `start` (wrapping).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,7 +105,11 @@ pub struct Repair<'a> {
 
 pub(super) fn emit(body: &Body<'_>, out: &mut [u8]) -> Result<usize, ProtoError> {
     match body {
-        Body::Request { ssrc, ranges } => emit_request(*ssrc, ranges, out),
+        Body::Request {
+            ssrc,
+            answerers,
+            ranges,
+        } => emit_request(*ssrc, *answerers, ranges, out),
         Body::Repair(r) | Body::Burst(r) => emit_repair(r, out),
         Body::FastStart | Body::NoBurst => Ok(0),
         Body::Ping { nonce } => {
@@ -108,14 +131,23 @@ pub(super) fn emit(body: &Body<'_>, out: &mut [u8]) -> Result<usize, ProtoError>
     }
 }
 
-fn emit_request(ssrc: u32, ranges: &Ranges<'_>, out: &mut [u8]) -> Result<usize, ProtoError> {
+fn emit_request(
+    ssrc: u32,
+    answerers: u8,
+    ranges: &Ranges<'_>,
+    out: &mut [u8],
+) -> Result<usize, ProtoError> {
     let n = ranges.len();
     if n > MAX_RANGES {
         return Err(ProtoError::TooLong);
     }
+    if answerers > MAX_ANSWERERS {
+        return Err(ProtoError::BadBody);
+    }
     let out = out.get_mut(..6 + 4 * n).ok_or(ProtoError::TooLong)?;
     out[..4].copy_from_slice(&ssrc.to_be_bytes());
-    out[4..6].copy_from_slice(&(n as u16).to_be_bytes());
+    let count = n as u16 | u16::from(answerers) << ANSWERERS_SHIFT;
+    out[4..6].copy_from_slice(&count.to_be_bytes());
     for (range, slot) in ranges.iter().zip(out[6..].chunks_exact_mut(4)) {
         if range.len == 0 {
             return Err(ProtoError::BadBody);
@@ -175,8 +207,10 @@ pub(super) fn parse(kind: MessageType, b: &[u8]) -> Result<Body<'_>, ProtoError>
 
 fn parse_request(b: &[u8]) -> Result<Body<'_>, ProtoError> {
     let head = b.get(..6).ok_or(ProtoError::Truncated)?;
-    let n = usize::from(u16::from_be_bytes([head[4], head[5]]));
-    if n == 0 || n > MAX_RANGES || b.len() != 6 + 4 * n {
+    let count = u16::from_be_bytes([head[4], head[5]]);
+    let n = usize::from(count & RANGES_MASK);
+    let reserved = count & !RANGES_MASK & !(0xf << ANSWERERS_SHIFT);
+    if reserved != 0 || n == 0 || n > MAX_RANGES || b.len() != 6 + 4 * n {
         return Err(ProtoError::BadBody);
     }
     let ranges = Ranges::Wire(&b[6..]);
@@ -185,6 +219,7 @@ fn parse_request(b: &[u8]) -> Result<Body<'_>, ProtoError> {
     }
     Ok(Body::Request {
         ssrc: u32::from_be_bytes(super::array(&head[..4])),
+        answerers: (count >> ANSWERERS_SHIFT) as u8,
         ranges,
     })
 }

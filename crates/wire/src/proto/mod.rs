@@ -13,7 +13,7 @@ mod body;
 mod replay;
 
 pub use auth::{GroupKey, KEY_LEN, NonceKey, TAG_LEN, pair_key};
-pub use body::{MAX_RANGES, Ranges, Repair, SeqRange};
+pub use body::{MAX_ANSWERERS, MAX_RANGES, Ranges, Repair, SeqRange, rota_key};
 pub use replay::{ReplayError, ReplayWindow, WINDOW as REPLAY_WINDOW};
 
 use core::fmt;
@@ -71,6 +71,9 @@ pub enum Body<'a> {
     Request {
         /// The stream the packets belong to.
         ssrc: u32,
+        /// How many members answer each packet: those ranked first for its number by the
+        /// rota (`rota_key`), at most [`MAX_ANSWERERS`]; 0: every member answers.
+        answerers: u8,
         /// What is missing.
         ranges: Ranges<'a>,
     },

@@ -56,10 +56,13 @@ fn every_type_round_trips() {
         },
         SeqRange { start: 10, len: 1 },
     ];
-    round_trip(Body::Request {
-        ssrc: 0xdead_beef,
-        ranges: Ranges::List(&ranges),
-    });
+    for answerers in [0, 1, MAX_ANSWERERS] {
+        round_trip(Body::Request {
+            ssrc: 0xdead_beef,
+            answerers,
+            ranges: Ranges::List(&ranges),
+        });
+    }
     let data = rtp(65_535, 0xdead_beef);
     for (s, d) in [
         ("127.0.0.1:4000", "239.0.0.1:5004"),
@@ -161,15 +164,39 @@ fn rejects_malformed_bodies() {
         header: header(),
         body: Body::Request {
             ssrc: 1,
+            answerers: 0,
             ranges: Ranges::List(&bad_range),
         },
     };
     assert_eq!(req.emit(&k, &mut buf), Err(ProtoError::BadBody));
+    let one = [SeqRange { start: 1, len: 1 }];
+    let request = |answerers| Message {
+        header: header(),
+        body: Body::Request {
+            ssrc: 1,
+            answerers,
+            ranges: Ranges::List(&one),
+        },
+    };
+    assert_eq!(
+        request(MAX_ANSWERERS + 1).emit(&k, &mut buf),
+        Err(ProtoError::BadBody)
+    );
+    // The count field's reserved bits (9 to 11) must be zero.
+    let n = request(1).emit(&k, &mut buf).unwrap();
+    buf[HEADER_LEN + 4] |= 0x02;
+    let tag = k.tag(&buf[..n - TAG_LEN]);
+    buf[n - TAG_LEN..n].copy_from_slice(&tag);
+    assert_eq!(
+        Envelope::parse(&buf[..n]).unwrap().open(&k),
+        Err(ProtoError::BadBody)
+    );
     let too_many = vec![SeqRange { start: 1, len: 1 }; MAX_RANGES + 1];
     let req = Message {
         header: header(),
         body: Body::Request {
             ssrc: 1,
+            answerers: 0,
             ranges: Ranges::List(&too_many),
         },
     };
@@ -232,4 +259,19 @@ proptest::proptest! {
             proptest::prop_assert!(env.open(&key(5)).is_err());
         }
     }
+}
+
+#[test]
+fn the_rota_spreads_packets_over_members() {
+    let ids = [SenderId(3), SenderId(9), SenderId(1_000_007), SenderId(42)];
+    let mut first = [0u32; 4];
+    for seq in 0..4000u16 {
+        let best = (0..4)
+            .min_by_key(|&i| (rota_key(77, seq, ids[i]), ids[i]))
+            .unwrap();
+        first[best] += 1;
+    }
+    // Each member comes first for about a quarter of the packets.
+    assert!(first.iter().all(|&f| (800..1200).contains(&f)), "{first:?}");
+    assert_ne!(rota_key(77, 1, ids[0]), rota_key(78, 1, ids[0]));
 }
