@@ -353,13 +353,39 @@ fn standby_nacks_draw_on_budgets_that_grow_with_the_stream() {
     }
     let s = f.stats();
     // Each viewer may take 0.5 % of the stream (500) plus its depth (50); all four together
-    // 1 % of what was sent (1,000) and never more, at any moment: the relay's budget binds.
-    assert!(s.standby_retransmitted <= 1_000, "{s:?}");
+    // 1 % of what was sent (1,000) plus the relay's 16 to start with, and never more, at any
+    // moment: the relay's budget binds.
+    assert!(s.standby_retransmitted <= 1_000 + 16, "{s:?}");
     assert!(s.standby_retransmitted >= 990, "{s:?}");
     assert_eq!(s.standby_limited, 400 * 1_000 - s.standby_retransmitted);
     for v in f.viewers() {
         assert!(v.retransmitted <= 500 + 50, "{v:?}");
     }
+}
+
+#[test]
+fn a_datagram_lost_at_the_start_of_the_stream_is_resent() {
+    let mut f = fanout(10);
+    let t = Time::from_secs(1);
+    for s in 1..=3 {
+        admit_as(
+            &mut f,
+            t,
+            (s, addr(5000 + s as u16), 1),
+            UnicastBody::Standby,
+        );
+    }
+    drain(&mut f);
+    // 100 datagrams in (1 % of them is one packet): three viewers each miss datagram 50.
+    for i in 0..100u64 {
+        media(&mut f, t, i);
+    }
+    let r = [SeqRange { start: 50, len: 1 }];
+    for s in 1..=3u64 {
+        f.handle_viewer(t, WALL, addr(5000 + s as u16), &nack(s, 11, &r));
+    }
+    drain(&mut f);
+    assert_eq!(f.stats().standby_retransmitted, 3, "{:?}", f.stats());
 }
 
 #[test]
