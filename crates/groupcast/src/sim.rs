@@ -1,8 +1,8 @@
 //! `groupcast sim`: runs the deterministic simulator and prints a table (and JSON).
 
+use crate::client::Strategy;
 use anyhow::{Context, bail};
 use clap::ValueEnum;
-use groupcast_core::RequestStrategy;
 use groupcast_grouping::Policy;
 use groupcast_sim::{
     ClientSettings, LastResortSettings, LossModel, ManagerOutage, ManagerSettings, Report,
@@ -99,17 +99,6 @@ pub(crate) struct Args {
     /// Do not check players' output byte for byte (saves memory traffic in very large runs).
     #[arg(long)]
     skip_output_check: bool,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Strategy {
-    /// Ask every member of the group (the seed's rule).
-    All,
-    /// Ask the best peer first, everyone on retries.
-    Ranked,
-    /// Ask every member; per packet, the first live member of a hashed rota answers (two on
-    /// the first retry, all after).
-    Rota,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -228,11 +217,7 @@ fn scenario(args: &Args) -> anyhow::Result<Scenario> {
         check_output: !args.skip_output_check,
         client: ClientSettings {
             buffer: Duration::from_millis(args.buffer_ms),
-            strategy: match args.strategy {
-                Strategy::All => RequestStrategy::All,
-                Strategy::Ranked => RequestStrategy::Ranked,
-                Strategy::Rota => RequestStrategy::Rota,
-            },
+            strategy: args.strategy.into(),
             repair_enabled: !args.no_repair,
             ..ClientSettings::default()
         },

@@ -1,5 +1,6 @@
 //! The options of `groupcast client`.
 
+use groupcast_core::RequestStrategy;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -89,4 +90,33 @@ pub(crate) struct Args {
     /// supply in time (a control, for comparison).
     #[arg(long)]
     pub(crate) no_last_resort: bool,
+    /// Who is asked for a lost packet and who answers: `all` (every member asked, every
+    /// member holding it answers: the fastest repair), `rota` (every member asked, one
+    /// answers per packet, everyone on a retry: about a quarter of the duplicate repairs and
+    /// 40 % less upload, for a retry timer on the repairs whose first answer fails) or
+    /// `ranked` (the best peer asked first). docs/simulation.md, "Who answers", compares them.
+    #[arg(long, value_enum, default_value_t = Strategy::All)]
+    pub(crate) request_strategy: Strategy,
+}
+
+/// Whom repair requests go to and who answers them (the core's [`RequestStrategy`]).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub(crate) enum Strategy {
+    /// Ask every member of the group; every member holding the packet answers (the seed's rule).
+    All,
+    /// Ask the best peer first, everyone on retries.
+    Ranked,
+    /// Ask every member; per packet, the first live member of a hashed rota answers, everyone
+    /// on retries.
+    Rota,
+}
+
+impl From<Strategy> for RequestStrategy {
+    fn from(s: Strategy) -> Self {
+        match s {
+            Strategy::All => RequestStrategy::All,
+            Strategy::Ranked => RequestStrategy::Ranked,
+            Strategy::Rota => RequestStrategy::Rota,
+        }
+    }
 }

@@ -26,7 +26,7 @@ use crate::driver::{self, Stop, StopWatch};
 use crate::dropper::Dropper;
 use crate::net::Iface;
 use crate::stats::write_json;
-pub(crate) use args::Args;
+pub(crate) use args::{Args, Strategy};
 use groupcast_api::{Assignment, OpenSession};
 use groupcast_core::{Client, LinkEvent, Time};
 use link::{Link, Reply};

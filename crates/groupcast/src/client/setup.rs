@@ -53,6 +53,7 @@ pub(super) fn core_config(args: &Args, info: &SessionInfo) -> anyhow::Result<Con
     c.repair_enabled = !args.no_repair;
     c.serve_enabled = !args.no_serve;
     c.fast_start = !args.no_fast_start;
+    c.strategy = args.request_strategy.into();
     c.gop_bytes = GOP_BYTES;
     let uplink_bps = match args.uplink_mbps {
         Some(mbps) if (0.0..=100_000.0).contains(&mbps) => mbps * 1e6,
