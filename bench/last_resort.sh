@@ -5,29 +5,18 @@
 # the repair groups only and with the source's relay as the last resort. Prints Markdown.
 #
 #   bash bench/last_resort.sh [CLIENT_PACKETS] > /tmp/last_resort.md
-set -euo pipefail
-cd "$(dirname "$0")/.."
-cargo build --release -q -p groupcast
-gc=target/release/groupcast
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "$0")/operator_model.sh"
 total=${1:-100000000}
 
 echo "| viewers | tiers | client-packets | network loss | residual loss (unrecovered) | p50 ms | p99 ms | dup/repair | upload kbit/s mean | from the last resort | source egress | sim wall s |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for n in 6 12 24; do
   secs=$(( (total + n * 1000 - 1) / (n * 1000) ))
-  cuts=()
-  for ((k = 0; k * 300 + 12 <= secs; k++)); do
-    cuts+=(--outage "$((k % 3)):$((k * 300 + 10)):$((k * 300 + 12))")
-  done
   for tier in "groups only:" "+ last resort:--last-resort"; do
     label=${tier%%:*}; extra=${tier#*:}
     start=$(date +%s.%N)
     # shellcheck disable=SC2086
-    "$gc" sim --clients "$n" --metros 3 --seconds "$secs" --pps 1000 --buffer-ms 200 \
-      --loss 5 --metro-loss 3 --loss-on-all-links --seed 1 "${cuts[@]}" $extra \
-      --json "$work/r.json" >/dev/null
+    operator_model "$n" "$total" "$work/r.json" $extra
     wall=$(echo "$(date +%s.%N) - $start" | bc)
     python3 - "$n" "$label" "$secs" "$wall" "$work/r.json" <<'PY'
 import json, sys

@@ -1,33 +1,19 @@
 #!/usr/bin/env bash
-# Issue 12, item 5: who answers a repair request. The operator's model of bench/last_resort.sh
-# (1,000 packets/s, 200 ms buffer, 5 % loss on all UDP per viewer, 3 % per metro trunk, a 2 s
-# multicast cut of one metro every 300 s, 3 metros, groups of 5, the source's relay as the
-# last resort) for 6, 12 and 24 viewers, with each request strategy: `all` (every member asked,
-# every member answers), `ranked` (the best peer asked first) and `rota` (every member asked,
-# the first live member of a per-packet rota answers, every member on the retry). Prints
-# Markdown.
+# Issue 12, item 5: who answers a repair request. The operator's model (bench/operator_model.sh)
+# with the source's relay as the last resort, for 6, 12 and 24 viewers, with each request
+# strategy: `all` (every member asked, every member answers), `ranked` (the best peer asked
+# first) and `rota` (every member asked, the first live member of a per-packet rota answers,
+# every member on the retry). Prints Markdown.
 #
 #   bash bench/rota.sh [CLIENT_PACKETS_PER_ROW] > /tmp/rota.md
-set -euo pipefail
-cd "$(dirname "$0")/.."
-cargo build --release -q -p groupcast
-gc=target/release/groupcast
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "$0")/operator_model.sh"
 total=${1:-20000000}
 
 echo "| viewers | strategy | client-packets | residual loss | p50 ms | p99 ms | dup/repair | upload kbit/s mean | upload kbit/s max | source egress |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 for n in 6 12 24; do
-  secs=$(( (total + n * 1000 - 1) / (n * 1000) ))
-  cuts=()
-  for ((k = 0; k * 300 + 12 <= secs; k++)); do
-    cuts+=(--outage "$((k % 3)):$((k * 300 + 10)):$((k * 300 + 12))")
-  done
   for strategy in all ranked rota; do
-    "$gc" sim --clients "$n" --metros 3 --seconds "$secs" --pps 1000 --buffer-ms 200 \
-      --loss 5 --metro-loss 3 --loss-on-all-links --seed 1 "${cuts[@]}" --last-resort \
-      --strategy "$strategy" --json "$work/r.json" >/dev/null
+    operator_model "$n" "$total" "$work/r.json" --last-resort --strategy "$strategy"
     python3 - "$n" "$strategy" "$work/r.json" <<'PY'
 import json, sys
 n, strategy, path = sys.argv[1], sys.argv[2], sys.argv[3]

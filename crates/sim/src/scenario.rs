@@ -145,6 +145,26 @@ impl ClientSettings {
     }
 }
 
+impl Scenario {
+    /// Issue 12's operator model: `clients` viewers over 3 metros, 1,000 packets/s for 10 s,
+    /// a 200 ms buffer, and 5 % loss per viewer and 3 % per metro trunk on every link
+    /// (requests, repairs and pings as well as multicast).
+    pub fn operator_model(clients: usize) -> Scenario {
+        Scenario {
+            clients,
+            metros: 3,
+            media_loss: LossModel::Independent { p: 0.05 },
+            metro_loss: LossModel::Independent { p: 0.03 },
+            loss_on_all_links: true,
+            client: ClientSettings {
+                buffer: Duration::from_millis(200),
+                ..ClientSettings::default()
+            },
+            ..Scenario::default()
+        }
+    }
+}
+
 impl Default for Scenario {
     /// One group of 5 on a 1,000 packet/s stream for 10 s, 5 % independent loss, 5–15 ms
     /// peer links.

@@ -4,27 +4,17 @@
 //! those, fills nearly all of them, within its budget of 0.9 % of the stream. The relay and the
 //! viewers' registrations are the real machines, under tickets.
 
-use groupcast_sim::{ClientSettings, LastResortSettings, LossModel, Scenario, run};
-use std::time::Duration;
+use groupcast_sim::{LastResortSettings, Scenario, run};
 
 /// 12 viewers over 3 metros, 1,000 packets/s for 30 s, 200 ms buffer, 5 % per viewer and
 /// 3 % per trunk on every link, metro 0 cut from 10 s to 12 s.
 fn scenario(last_resort: bool) -> Scenario {
     Scenario {
-        clients: 12,
-        metros: 3,
         packets: 30_000,
-        media_loss: LossModel::Independent { p: 0.05 },
-        metro_loss: LossModel::Independent { p: 0.03 },
-        loss_on_all_links: true,
         outages: vec![(0, 10_000, 12_000)],
         last_resort: last_resort.then(LastResortSettings::default),
-        client: ClientSettings {
-            buffer: Duration::from_millis(200),
-            ..ClientSettings::default()
-        },
         seed: 2,
-        ..Scenario::default()
+        ..Scenario::operator_model(12)
     }
 }
 

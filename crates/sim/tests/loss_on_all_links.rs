@@ -3,26 +3,16 @@
 //! the peer traffic untouched; with loss on all links, peer messages are lost at the access
 //! and trunk rates and repair has to retry.
 
-use groupcast_sim::{ClientSettings, LossModel, Scenario, run};
-use std::time::Duration;
+use groupcast_sim::{Scenario, run};
 
 /// 12 viewers over 3 metros, 1,000 packets/s for 10 s, 200 ms buffer, 5 % per viewer and 3 %
 /// per trunk (the operator's measurement in issue 12). With 24, most lost messages are made
 /// up by the other members' duplicate answers and retries are too rare to measure.
 fn scenario(loss_on_all_links: bool) -> Scenario {
     Scenario {
-        clients: 12,
-        metros: 3,
-        packets: 10_000,
-        media_loss: LossModel::Independent { p: 0.05 },
-        metro_loss: LossModel::Independent { p: 0.03 },
         loss_on_all_links,
-        client: ClientSettings {
-            buffer: Duration::from_millis(200),
-            ..ClientSettings::default()
-        },
         seed: 3,
-        ..Scenario::default()
+        ..Scenario::operator_model(12)
     }
 }
 

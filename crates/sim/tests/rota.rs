@@ -4,28 +4,14 @@
 //! still repairs what `all` repairs.
 
 use groupcast_core::RequestStrategy;
-use groupcast_sim::{ClientSettings, LossModel, Report, Scenario, run};
-use std::time::Duration;
+use groupcast_sim::{Report, Scenario, run};
 
-/// 12 viewers over 3 metros, 1,000 packets/s for 10 s, 200 ms buffer, 5 % loss on all UDP
-/// per viewer and 3 % per trunk, 5–15 ms peer links.
+/// Issue 12's operator model with 12 viewers (10 s at 1,000 packets/s, 200 ms buffer, 5 %
+/// loss on all UDP per viewer and 3 % per trunk, 5–15 ms peer links).
 fn scenario(strategy: RequestStrategy, repair_enabled: bool) -> Scenario {
-    Scenario {
-        clients: 12,
-        metros: 3,
-        packets: 10_000,
-        media_loss: LossModel::Independent { p: 0.05 },
-        metro_loss: LossModel::Independent { p: 0.03 },
-        loss_on_all_links: true,
-        client: ClientSettings {
-            buffer: Duration::from_millis(200),
-            strategy,
-            repair_enabled,
-            ..ClientSettings::default()
-        },
-        seed: 3,
-        ..Scenario::default()
-    }
+    let mut s = Scenario::operator_model(12);
+    (s.client.strategy, s.client.repair_enabled, s.seed) = (strategy, repair_enabled, 3);
+    s
 }
 
 #[test]
