@@ -18,6 +18,8 @@ LAB_UNICAST_SECRET=lab-unicast-secret-$$-0123456789abcdef
 RELAY=198.18.0.1:7100
 LAB_CHANNEL_ARGS=(--relay "$RELAY")
 N=${HD_VIEWERS:-12} # HD_VIEWERS=6 or 24 for the other rows of docs/benchmarks.md
+# HD_CLIENT_ARGS: more options for the viewers, e.g. "--request-strategy rota".
+read -r -a client_args <<<"${HD_CLIENT_ARGS:-}"
 lab_std 3 "$N"
 for m in 1 2 3; do lab_add_host "k0$m" "br-m$m" "198.18.$m.10$m"; done
 command -v ffmpeg >/dev/null || lab_die "ffmpeg is needed (apt-get install ffmpeg)"
@@ -41,7 +43,7 @@ lab_count_host src
 # then try the relay's unicast feed: the off-air herd, a separate matter).
 lab_source source 20 --loop --unicast-listen "$RELAY" --unicast-secret "$LAB_UNICAST_SECRET" --channel "$LAB_CHANNEL"
 sleep 1
-for h in $clients; do lab_client "$h" 16; done
+for h in $clients; do lab_client "$h" 16 "${client_args[@]}"; done
 for m in 1 2 3; do lab_client "k0$m" 16 --no-repair --no-last-resort --unicast never; done
 lab_outage m1 2 8
 for h in $clients k01 k02 k03; do lab_wait "client-$h" || lab_die "client-$h failed"; done
@@ -77,5 +79,7 @@ lab_check "source egress ${ratio}x of the stream ($egress bytes), within 1.01x" 
 ctrl=$(lab_sum_stat unrecovered k01 k02 k03)
 lab_check "controls (--no-repair) under the same loss have holes: unrecovered $ctrl" test "$ctrl" -gt 100
 p99=$(for h in $clients; do lab_stat "$h" repair_p99_us; done | sort -n | tail -1)
-lab_result "sent $sent at 10 Mbit/s; $N viewers lost $lost, from the last resort $lr, unrecovered $unrec ($exact exact); worst repair p99 $((p99 / 1000)) ms; source egress ${ratio}x; relay $(python3 -c "import json; u=json.load(open('$LAB_WORK/source.json'))['unicast']; print({k: u[k] for k in ('standby_retransmitted', 'standby_limited', 'repair_bytes')})"); controls unrecovered $ctrl"
+dups=$(python3 -c "print(f'{$(lab_sum_stat duplicate_repairs $clients) / max(1, $(lab_sum_stat repaired $clients)):.2f}')")
+served=$(lab_sum_stat repairs_served $clients)
+lab_result "sent $sent at 10 Mbit/s; $N viewers lost $lost, from the last resort $lr, unrecovered $unrec ($exact exact); worst repair p99 $((p99 / 1000)) ms; $dups duplicates per repair, $served repairs served; source egress ${ratio}x; relay $(python3 -c "import json; u=json.load(open('$LAB_WORK/source.json'))['unicast']; print({k: u[k] for k in ('standby_retransmitted', 'standby_limited', 'repair_bytes')})"); controls unrecovered $ctrl"
 lab_finish
