@@ -94,6 +94,9 @@ pub struct Config {
     /// or the source, asked through the driver: see `Client::drain_escalations`); zero when
     /// there is none. The group is given up on this long before the deadline.
     pub last_resort: Duration,
+    /// Time between asks of the last resort for one packet (its round trip and a margin);
+    /// zero when there is none.
+    pub last_resort_retry: Duration,
 }
 
 impl Config {
@@ -129,6 +132,7 @@ impl Config {
             gop_bytes: 0,
             nonce_secret: [0; KEY_LEN],
             last_resort: Duration::ZERO,
+            last_resort_retry: Duration::ZERO,
         }
     }
 

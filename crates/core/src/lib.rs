@@ -7,7 +7,7 @@
 //! | component | file | owns |
 //! |---|---|---|
 //! | stream receiver | `client/receiver.rs` | which SSRC is followed (a restart is confirmed by two consecutive packets while the old stream is quiet), the numbering of each stream into one sequence space, arrival figures, the loss log |
-//! | raw buffer | `raw.rs`, `raw/release.rs` | the datagrams as received, in a ring of slots (a whole number of chunks) indexed by our number, with each missing slot's repair state; the release cursor: complete chunks go to the playback buffer at once, others at their play-out time with holes counted |
+//! | raw buffer | `raw.rs`, `raw/release.rs` | the datagrams as received, in a ring of slots (a whole number of chunks) indexed by our number, with each missing slot's repair state; the release cursor: complete chunks go to the playback buffer at once, others at their play-out time, each hole at its own (counted) |
 //! | playback buffer | `playback.rs` | what waits for its play-out time (paced by RTP timestamp), as references into raw slots |
 //! | repair scheduler | `client/repair.rs` | the missing set, the reorder hold, RTT-aware retries until the deadline, tail-loss probes; whom to ask ([`RequestStrategy`]); `step` decides per packet, and escalates to the driver's last resort (the relay) what the group cannot supply in time |
 //! | server | `client/server.rs` | per-sender replay windows and serving budgets; which requested packets to answer, and the answers, built from the raw buffer |

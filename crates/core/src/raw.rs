@@ -254,6 +254,13 @@ impl RawBuffer {
         self.resolved[c] = 0;
     }
 
+    /// Takes `present` released slots off the count of the chunk containing `seq` (the
+    /// release stopped inside it).
+    pub(crate) fn chunk_partly_released(&mut self, seq: SeqNo, present: u32) {
+        let c = self.index(seq) / self.chunk;
+        self.resolved[c] = self.resolved[c].saturating_sub(present);
+    }
+
     /// Grows to `chunks` chunks, keeping every held packet; `unreleased_from` is the first
     /// sequence number not yet released (its chunk counters are rebuilt). Allocates: call
     /// rarely (when the measured rate outgrows the ring).

@@ -158,3 +158,26 @@ fn last_resort_datagrams_fill_only_what_is_missing_of_the_followed_stream() {
     );
     assert_eq!(n.received, before.received);
 }
+
+/// A hole has until its own play-out time, not its chunk's first packet's: with 32-packet
+/// chunks at 1,000 packets/s, number 127 (the last of chunk 96..128) is due 31 ms after 96.
+/// The group never answers; once it is given up on (out of attempts, about 172 ms), a slow
+/// relay (150 ms round trip) answers at about 322 ms: after 96's deadline (296 ms), before
+/// 127's own (327 ms). It is asked once: a second ask could not be answered in time. 10 ms
+/// slower, the answer misses the deadline and 127 is a hole.
+#[test]
+fn a_hole_late_in_its_chunk_has_until_its_own_deadline() {
+    let slow_relay = |rtt_ms: u64| {
+        let mut c = client_in_group(1, 3, |c| c.chunk_packets = 32);
+        c.set_last_resort(Some(Duration::from_millis(rtt_ms)));
+        let r = run(&mut c, 600, &[127], rtt_ms, 0);
+        (r, c.stats().counters.clone())
+    };
+    let (r, n) = slow_relay(150);
+    assert_eq!(r.played, (0..600).collect::<Vec<u16>>(), "{n:?}");
+    assert_eq!((n.last_resort_repaired, n.unrecovered), (1, 0), "{n:?}");
+    assert_eq!(r.escalated.len(), 1, "{:?}", r.escalated);
+    let (r, n) = slow_relay(160);
+    assert_eq!((n.last_resort_repaired, n.unrecovered), (0, 1), "{n:?}");
+    assert!(!r.played.contains(&127) && r.played.contains(&128));
+}

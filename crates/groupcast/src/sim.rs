@@ -298,6 +298,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             "upload_kbps_max": s.upload_kbps.1, "requests_per_packet": s.requests_per_packet,
             "output_faults": report.output_faults(), "seed": args.seed,
             "last_resort_repaired": s.last_resort_repaired, "source_egress": s.source_egress,
+            "escalated": report.total(|c| c.escalated),
+            "last_resort_unused": report.total(|c| c.last_resort_unused),
             "relay_retransmitted": report.relay.as_ref().map(|r| r.standby_retransmitted),
             "relay_limited": report.relay.as_ref().map(|r| r.standby_limited),
             "per_metro": per_metro(&report, args.metros).iter().map(|m| serde_json::json!({

@@ -319,6 +319,6 @@ impl<'a> Network<'a> {
                 relay.send(now + relay.settings.delay, i, &buf[..n]);
             }
         }
-        node.core.set_last_resort(standby.reserve());
+        node.core.set_last_resort(standby.usable_rtt());
     }
 }

@@ -96,11 +96,10 @@ impl Standby {
         self.rtt
     }
 
-    /// How long before a packet's deadline its repair group should be given up for the relay:
-    /// three round trips (a NACK and two retries) plus 10 ms, once the relay is usable.
-    pub fn reserve(&self) -> Option<Duration> {
-        let rtt = self.rtt.filter(|_| self.usable())?;
-        Some(rtt * 3 + Duration::from_millis(10))
+    /// The relay's round trip once it is usable: what the client's core plans its last
+    /// resort with (`Client::set_last_resort`).
+    pub fn usable_rtt(&self) -> Option<Duration> {
+        self.rtt.filter(|_| self.usable())
     }
 
     /// True once the relay has challenged us (it is reachable and our ticket verifies) and

@@ -186,14 +186,16 @@ impl Client {
         self.receiver.ssrc()
     }
 
-    /// Sets the last resort: `Some(reserve)` once the driver can ask a relay for packets the
-    /// group cannot supply (the group is then given up `reserve` before each packet's
-    /// deadline; clamped below a third of the buffer), `None` when it no longer can.
-    pub fn set_last_resort(&mut self, reserve: Option<std::time::Duration>) {
-        let most = self.config.buffer / 3;
-        self.config.last_resort = reserve.map_or(std::time::Duration::ZERO, |r| {
-            r.clamp(self.config.rto_min, most)
-        });
+    /// Sets the last resort: `Some(rtt)`, the relay's round trip, once the driver can ask a
+    /// relay for packets the group cannot supply; `None` when it no longer can.
+    ///
+    /// A packet is asked of the relay up to four times, a round trip and 5 ms apart (an ask
+    /// not answered by then was lost, on the way there or back), while an answer can still
+    /// arrive before the packet's deadline. The group is given up that long before the
+    /// deadline (four asks), at most half the buffer before it.
+    pub fn set_last_resort(&mut self, rtt: Option<std::time::Duration>) {
+        let (retry, reserve) = repair::last_resort_plan(rtt, &self.config);
+        (self.config.last_resort_retry, self.config.last_resort) = (retry, reserve);
     }
 
     /// Moves the RTP sequence numbers (of the stream [`ssrc`](Self::ssrc) names) that the

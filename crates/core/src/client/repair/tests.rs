@@ -187,3 +187,17 @@ fn tail_probes_ask_past_the_highest_and_back_off() {
     sched.restarted();
     assert_eq!(sched.tail_probe_time(act, true, &c), Some(first));
 }
+
+#[test]
+fn the_last_resort_is_asked_four_times_a_round_trip_apart_within_half_the_buffer() {
+    let mut c = config();
+    c.buffer = Duration::from_millis(200);
+    let ms = Duration::from_millis;
+    assert_eq!(last_resort_plan(None, &c), (Duration::ZERO, Duration::ZERO));
+    // 10 ms away: asks 15 ms apart, the group given up 60 ms before the deadline.
+    assert_eq!(last_resort_plan(Some(ms(10)), &c), (ms(15), ms(60)));
+    // 40 ms away: 45 ms apart; four would need 180 ms, more than half the buffer.
+    assert_eq!(last_resort_plan(Some(ms(40)), &c), (ms(45), ms(100)));
+    // A relay on the same host: no closer than the retry floor.
+    assert_eq!(last_resort_plan(Some(ms(0)), &c).0, c.rto_min.max(ms(5)));
+}

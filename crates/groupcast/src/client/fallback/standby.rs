@@ -1,8 +1,9 @@
 //! The last resort, client side: while multicast arrives, the client stays registered with
 //! the relay its manager ticket names for retransmissions only ([`Standby`]), hands it what
 //! the core escalates (packets its repair group could not supply in time), and gives the
-//! relay's answers back to the core. The core gives the group up three round trips to the
-//! relay (plus 10 ms) before each packet's deadline, once the relay has answered at all.
+//! relay's answers back to the core, with the relay's round trip once it has answered at
+//! all: the core asks it up to four times, a round trip and 5 ms apart, and gives the group up
+//! that long before each packet's deadline (at most half the buffer).
 //!
 //! While the unicast feed runs, the feed's own NACKs are the last resort and this side is
 //! quiet (the relay knows a session at one address at a time).
@@ -95,7 +96,7 @@ impl LastResort {
         while let Some(n) = self.machine.poll_transmit(now, buf) {
             let _ = socket.try_send(&buf[..n]);
         }
-        core.set_last_resort(self.machine.reserve());
+        core.set_last_resort(self.machine.usable_rtt());
     }
 
     /// Takes the relay's waiting datagrams (up to a batch): retransmissions go to the core.
