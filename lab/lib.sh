@@ -308,6 +308,14 @@ lab_loss_trunk() {
   # shellcheck disable=SC2086
   lab_nft_rule "loss-trunk$m" oifname "tk${m}c" $LAB_MEDIA_MATCH numgen random mod 10000 '<' "$(lab_pct_k "$pct")" counter drop
 }
+# Loss on all UDP crossing metro M's trunk, both ways: where the core bridge sends into it and
+# where it receives from it.
+lab_loss_trunk_all() {
+  local m=${1#m} k
+  k=$(lab_pct_k "$2")
+  lab_nft_rule "trunkall$m" oifname "tk${m}c" ip protocol udp numgen random mod 10000 '<' "$k" counter drop
+  sw nft add rule bridge "$LAB_NFT_TABLE" lossfwd iifname "tk${m}c" ip protocol udp numgen random mod 10000 '<' "$k" counter drop comment "\"trunkall$m\""
+}
 # Loss on everything (unicast too) in both directions of a host's port.
 lab_loss_host_all() {
   local h=$1 pct=$2
@@ -529,6 +537,23 @@ lab_std_finish_setup() {
   lab_check_isolation || lab_die "isolation check failed"
   lab_manager_up
   lab_settle
+}
+# lab_hd: the scenario runs at HD rates (issue 12); call after lab_up, before the manager is
+# up. The optimised build (lab/run builds it for scenarios marked `# lab: release`), a 200 ms
+# buffer, the sample padded to 10 Mbit/s (about 950 datagrams/s), and the source's relay
+# LAB_HD_RELAY as every viewer's last resort: start the source with "${LAB_HD_SOURCE[@]}".
+LAB_HD_RELAY=198.18.0.1:7100
+LAB_HD_SOURCE=()
+lab_hd() {
+  LAB_GC=${LAB_GC_RELEASE:-$LAB_GC}
+  LAB_BUFFER_MS=200
+  LAB_UNICAST_SECRET=lab-unicast-secret-$$-0123456789abcdef
+  LAB_CHANNEL_ARGS=(--relay "$LAB_HD_RELAY")
+  LAB_HD_SOURCE=(--unicast-listen "$LAB_HD_RELAY" --unicast-secret "$LAB_UNICAST_SECRET" --channel "$LAB_CHANNEL")
+  command -v ffmpeg >/dev/null || lab_die "ffmpeg is needed (apt-get install ffmpeg)"
+  ffmpeg -hide_banner -loglevel error -y -i "$LAB_SAMPLE" -c copy -muxrate 10000k -f mpegts "$LAB_WORK/hd.ts" ||
+    lab_die "ffmpeg could not pad the sample"
+  LAB_SAMPLE=$LAB_WORK/hd.ts
 }
 # lab_source NAME SECS [args]: groupcast source on host src sending LAB_GROUP.
 lab_source() {

@@ -6,6 +6,8 @@
 # other run); every client's unrecovered count matches its holes; the bridges' multicast
 # database shows every client's IGMP join. Control in the same run: one client per metro with
 # --no-repair under the same loss must show holes.
+# LAB_HD=1 (scenario 14): at HD rates, 1,000 packets/s with a 200 ms buffer and the source's
+# relay as the viewers' last resort (lab_hd); the controls have neither repair nor last resort.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 lab_up 3
@@ -13,6 +15,11 @@ lab_add_host src br-core 198.18.0.1
 lab_add_host mgr br-core 198.18.0.2
 lab_clients 12
 for m in 1 2 3; do lab_add_host "k0$m" "br-m$m" "198.18.$m.10$m"; done # controls
+control=(--no-repair)
+if [ -n "${LAB_HD:-}" ]; then
+  lab_hd
+  control+=(--no-last-resort --unicast never)
+fi
 lab_check_isolation || lab_die "isolation"
 lab_manager_up
 lab_settle
@@ -24,7 +31,7 @@ for h in $clients; do
   lab_loss_client "$h" 5
 done
 for m in 1 2 3; do
-  lab_client "k0$m" 30 --no-repair
+  lab_client "k0$m" 30 "${control[@]}"
   lab_loss_client "k0$m" 5
   lab_loss_trunk "m$m" 3
 done
@@ -40,7 +47,7 @@ lab_exec mgr "$LAB_GC" admin --manager "$(lab_manager_url)" --token "$LAB_ADMIN_
   >"$LAB_WORK/sessions.json" || lab_die "admin sessions failed"
 
 lab_bg src source $((SECS + 5)) "$LAB_GC" source --input "$LAB_SAMPLE" --group "$LAB_GROUP" \
-  --iface "${LAB_IP[src]}" --stats-json "$LAB_WORK/source.json"
+  --iface "${LAB_IP[src]}" --stats-json "$LAB_WORK/source.json" "${LAB_HD_SOURCE[@]}"
 lab_wait source || lab_die "source failed"
 sleep 2 # the last repairs and the play-out buffer
 for h in $clients k01 k02 k03; do lab_stop "client-$h"; done

@@ -3,16 +3,24 @@
 # (peer unicast still flows, like a failing multicast device). The metro's clients recover the
 # whole outage from their group's peers in other metros: 0 unrecovered, outputs exact. Control:
 # a --no-repair client in m1 has holes.
+# LAB_HD=1 (scenario 15): at HD rates, 1,000 packets/s with a 200 ms buffer and the source's
+# relay as the viewers' last resort (lab_hd; its budget, 0.9 % of the stream, is no help with a
+# 2 s outage: the peers catch it up); the control has neither repair nor last resort.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 lab_std 3 9
 lab_add_host k01 br-m1 198.18.1.101
+control=(--no-repair)
+if [ -n "${LAB_HD:-}" ]; then
+  lab_hd
+  control+=(--no-last-resort --unicast never)
+fi
 lab_std_finish_setup
 clients=$(lab_client_names)
 for h in $clients; do lab_client "$h" 30; done
-lab_client k01 30 --no-repair
+lab_client k01 30 "${control[@]}"
 sleep 3
-lab_source source 12
+lab_source source 12 "${LAB_HD_SOURCE[@]}"
 lab_outage m1 2 5
 lab_wait source || lab_die "source failed"
 sleep 2

@@ -12,36 +12,20 @@
 # lab: release
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
-LAB_GC=${LAB_GC_RELEASE:-$LAB_GC}
-LAB_BUFFER_MS=200
-LAB_UNICAST_SECRET=lab-unicast-secret-$$-0123456789abcdef
-RELAY=198.18.0.1:7100
-LAB_CHANNEL_ARGS=(--relay "$RELAY")
 N=${HD_VIEWERS:-12} # HD_VIEWERS=6 or 24 for the other rows of docs/benchmarks.md
 # HD_CLIENT_ARGS: more options for the viewers, e.g. "--request-strategy rota".
 read -r -a client_args <<<"${HD_CLIENT_ARGS:-}"
 lab_std 3 "$N"
 for m in 1 2 3; do lab_add_host "k0$m" "br-m$m" "198.18.$m.10$m"; done
-command -v ffmpeg >/dev/null || lab_die "ffmpeg is needed (apt-get install ffmpeg)"
-ffmpeg -hide_banner -loglevel error -y -i "$LAB_SAMPLE" -c copy -muxrate 10000k -f mpegts "$LAB_WORK/hd.ts" ||
-  lab_die "ffmpeg could not pad the sample"
-LAB_SAMPLE=$LAB_WORK/hd.ts
+lab_hd
 lab_std_finish_setup
 clients=$(lab_client_names)
-# Loss on all UDP crossing a trunk, both ways: where the core bridge sends into it and where
-# it receives from it.
-trunk_all() {
-  local m=$1 k
-  k=$(lab_pct_k "$2")
-  lab_nft_rule "trunkall$m" oifname "tk${m}c" ip protocol udp numgen random mod 10000 '<' "$k" counter drop
-  sw nft add rule bridge "$LAB_NFT_TABLE" lossfwd iifname "tk${m}c" ip protocol udp numgen random mod 10000 '<' "$k" counter drop comment "\"trunkall$m\""
-}
-for m in 1 2 3; do trunk_all "$m" 3; done
+for m in 1 2 3; do lab_loss_trunk_all "$m" 3; done
 for h in $clients k01 k02 k03; do lab_loss_host_all "$h" 5; done
 lab_count_host src
 # The channel is on air when the viewers tune in (before it, they would wait for multicast and
 # then try the relay's unicast feed: the off-air herd, a separate matter).
-lab_source source 20 --loop --unicast-listen "$RELAY" --unicast-secret "$LAB_UNICAST_SECRET" --channel "$LAB_CHANNEL"
+lab_source source 20 --loop "${LAB_HD_SOURCE[@]}"
 sleep 1
 for h in $clients; do lab_client "$h" 16 "${client_args[@]}"; done
 for m in 1 2 3; do lab_client "k0$m" 16 --no-repair --no-last-resort --unicast never; done

@@ -40,10 +40,21 @@ def clear_discontinuity(buf):
 if a.loop:
     out, smp = clear_discontinuity(out), clear_discontinuity(smp)
 L = len(smp)
+NEAR = 64 * 7 * TS  # 64 datagrams of 7 TS packets
 hay = smp + smp[:65536] if a.loop else smp
 
 
-def find_all(block):
+def find_all(block, near=None):
+    """Offsets of `block` in the sample. With `near` (the expected offset), those within
+    NEAR bytes ahead of it if any: after a hole of a few datagrams the output goes on there,
+    and a padded (HD) sample repeats blocks of null packets thousands of times."""
+    if near is not None:
+        res, i, end = [], hay.find(block, near, near + NEAR), near + NEAR
+        while i != -1 and i < L:
+            res.append(i)
+            i = hay.find(block, i + 1, end)
+        if res:
+            return res
     res, i = [], hay.find(block)
     while i != -1 and i < L:
         res.append(i)
@@ -81,7 +92,7 @@ while pos < len(out):
     if len(blk) < TS:
         bad_packets += 1  # a trailing partial packet
         break
-    offs = find_all(blk)
+    offs = find_all(blk, expect)
     if is_null(blk[:TS]) and expect is not None and blk[:TS] != at(expect, TS):
         # The sample's own null packets also follow holes: a null packet that starts a
         # datagram found a little ahead is a forward jump, any other is filler.
@@ -90,7 +101,7 @@ while pos < len(out):
             pos += TS
             continue
     if not offs:
-        offs = find_all(blk[:TS])
+        offs = find_all(blk[:TS], expect)
     if not offs:
         bad_packets += 1
         pos += TS
@@ -121,7 +132,7 @@ while pos < len(out):
     while t > TS and is_null(out[pos + t - TS:pos + t]):
         t -= TS
     if t < n and pos + t + 7 * TS <= len(out):
-        cand = find_all(out[pos + t:pos + t + 7 * TS])
+        cand = find_all(out[pos + t:pos + t + 7 * TS], (off + t) % L if a.loop else off + t)
         if cand and ((off + t) % L if a.loop else off + t) not in cand:
             n = t
     if n == 0:
