@@ -23,8 +23,8 @@ clients=$(lab_client_names)
 for m in 1 2 3; do lab_loss_trunk_all "$m" 3; done
 for h in $clients k01 k02 k03; do lab_loss_host_all "$h" 5; done
 lab_count_host src
-# The channel is on air when the viewers tune in (before it, they would wait for multicast and
-# then try the relay's unicast feed: the off-air herd, a separate matter).
+# The channel is on air when the viewers tune in (bench/lab.sh tunes them in before it: the
+# relay's on-air hold keeps that herd off its unicast feed).
 lab_source source 20 --loop "${LAB_HD_SOURCE[@]}"
 sleep 1
 for h in $clients; do lab_client "$h" 16 "${client_args[@]}"; done

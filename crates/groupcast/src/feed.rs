@@ -149,6 +149,7 @@ impl Feed {
             left: s.left,
             timed_out: s.timed_out,
             dropped: s.dropped,
+            held: s.held,
             send_errors: self.send_errors,
             standby: self.fanout.viewers().filter(|v| v.standby).count(),
             standby_joined: s.standby_joined,
@@ -179,6 +180,7 @@ pub(crate) struct FeedStats {
     left: u64,
     timed_out: u64,
     dropped: u64,
+    held: u64,
     send_errors: u64,
     /// Viewers registered for retransmissions only, now (also in `viewers`).
     pub(crate) standby: usize,

@@ -38,5 +38,6 @@ pub use stamp::RtpStamper;
 pub use standby::{REFRESH as STANDBY_REFRESH, Standby, StandbyStats};
 pub use sync::TsSync;
 pub use unicast::{
-    CHALLENGE_RATE, Fanout, FanoutConfig, FanoutStats, STANDBY_PERMILLE, VIEWER_TIMEOUT, ViewerInfo,
+    CHALLENGE_RATE, Fanout, FanoutConfig, FanoutStats, OFF_AIR_GAP, ON_AIR_HOLD, STANDBY_PERMILLE,
+    VIEWER_TIMEOUT, ViewerInfo,
 };

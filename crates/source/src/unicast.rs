@@ -32,6 +32,14 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// A stream that goes on air (the first datagram, or one after [`OFF_AIR_GAP`] without any)
+/// reaches viewers it has not fed yet only after this long. Viewers that tuned in while it
+/// was off asked for the feed for want of multicast; those whose multicast comes on with the
+/// stream leave the feed within the client's 200 ms settle, before it sends them anything,
+/// instead of a herd of unicast copies at every start.
+pub const ON_AIR_HOLD: Duration = Duration::from_millis(600);
+/// No datagram for this long: the stream is off air.
+pub const OFF_AIR_GAP: Duration = Duration::from_secs(1);
 /// A viewer is dropped after this long without a message.
 pub const VIEWER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Challenges and FULL answers per second, across all viewers, and the burst.
@@ -124,6 +132,8 @@ pub struct Fanout {
     datagrams: u64,
     /// The budget of all standby viewers together.
     repair_credit: Credit,
+    /// The latest datagram recorded, and when the stream last went on air.
+    on_air: Option<(Time, Time)>,
 }
 
 impl Fanout {
@@ -140,6 +150,7 @@ impl Fanout {
             stats: FanoutStats::default(),
             datagrams: 0,
             repair_credit: Credit::new(REPAIR_START, 0),
+            on_air: None,
         }
     }
 
@@ -392,7 +403,17 @@ impl Fanout {
         self.out.record(now, seq, datagram);
         self.datagrams += 1;
         self.handle_timeout(now);
+        let since = match self.on_air {
+            Some((last, since)) if now.saturating_since(last) <= OFF_AIR_GAP => since,
+            _ => now,
+        };
+        self.on_air = Some((now, since));
+        let hold = now < since + ON_AIR_HOLD;
         for v in self.viewers.iter_mut().filter(|v| !v.info.standby) {
+            if hold && v.info.sent == 0 {
+                self.stats.held += 1;
+                continue;
+            }
             if self.out.queue(v.info.addr, seq) {
                 v.info.sent += 1;
                 self.stats.sent += 1;

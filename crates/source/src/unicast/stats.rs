@@ -35,6 +35,9 @@ pub struct FanoutStats {
     pub timed_out: u64,
     /// Datagrams not queued because the queue was full.
     pub dropped: u64,
+    /// Datagrams not sent to a viewer not fed yet while the stream had just gone on air
+    /// ([`ON_AIR_HOLD`](super::ON_AIR_HOLD)).
+    pub held: u64,
     /// Viewers admitted for retransmissions only (the last resort), or switched to that.
     pub standby_joined: u64,
     /// Retransmissions to standby viewers (also counted in `retransmitted`).

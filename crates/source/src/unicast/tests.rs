@@ -116,7 +116,7 @@ fn media_flows_only_after_the_address_echoes_its_challenge() {
     assert_eq!(f.viewers().count(), 0);
     admit(&mut f, t, 7, addr(5000), 2);
     assert_eq!(f.viewers().count(), 1);
-    media(&mut f, t, 2);
+    media(&mut f, t + ON_AIR_HOLD, 2);
     let sent = drain(&mut f);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].0, addr(5000));
@@ -292,3 +292,54 @@ fn nack(session: u64, counter: u64, ranges: &[SeqRange]) -> Vec<u8> {
 }
 
 mod standby;
+
+/// Viewers that asked for the feed while the stream was off air get nothing for
+/// [`ON_AIR_HOLD`] after it comes on: one that leaves then (its multicast came on with the
+/// stream) was sent nothing; one that stays is fed after the hold, and across a later break in
+/// the stream without a new hold (it is fed already); a newcomer then waits again.
+#[test]
+fn a_stream_coming_on_air_feeds_nobody_new_for_the_hold() {
+    let mut f = fanout(10);
+    let t = Time::from_secs(1);
+    admit(&mut f, t, 1, addr(5001), 1);
+    admit(&mut f, t, 2, addr(5002), 1);
+    drain(&mut f);
+    let ms = Duration::from_millis;
+    let on = t + ms(500);
+    for i in 0..50 {
+        media(&mut f, on + ms(10 * i), i);
+        if i == 20 {
+            let leave = msg(
+                SECRET,
+                "news",
+                2,
+                WALL + 30_000,
+                3,
+                [0; NONCE_LEN],
+                UnicastBody::Leave,
+            );
+            f.handle_viewer(on + ms(200), WALL, addr(5002), &leave);
+        }
+    }
+    assert!(drain(&mut f).is_empty(), "the first 490 ms on air");
+    for i in 50..70 {
+        media(&mut f, on + ms(10 * i), i);
+    }
+    let sent = drain(&mut f);
+    assert!(sent.iter().all(|(to, _)| *to == addr(5001)));
+    assert_eq!(sent.len(), 10, "fed from 600 ms on air");
+    // 60 for the one that stayed, 21 for the one that left.
+    assert_eq!(f.stats().held, 81);
+    // Off air for 2 s, then on again: the fed viewer goes on at once, a newcomer waits.
+    let again = on + ms(700) + ms(2_000);
+    admit(&mut f, again - ms(100), 3, addr(5003), 1);
+    drain(&mut f);
+    media(&mut f, again, 70);
+    let sent = drain(&mut f);
+    assert_eq!(
+        sent.iter().map(|(to, _)| *to).collect::<Vec<_>>(),
+        vec![addr(5001)]
+    );
+    media(&mut f, again + ON_AIR_HOLD, 71);
+    assert_eq!(drain(&mut f).len(), 2);
+}

@@ -26,7 +26,7 @@ fn a_standby_viewer_gets_no_media_only_what_it_nacks() {
     assert_eq!((s.standby_retransmitted, s.repair_bytes), (2, 24));
     // A JOIN turns it into a fed viewer (its multicast went away).
     f.handle_viewer(t, WALL, addr(5001), &join(1, 4, [0; 16]));
-    media(&mut f, t, 1_000);
+    media(&mut f, t + ON_AIR_HOLD, 1_000);
     assert_eq!(drain(&mut f).len(), 1);
     assert_eq!((f.stats().joined, f.stats().standby_joined), (1, 1));
 }
