@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # groupcast vs librist, side by side in the network lab (lab/lib.sh): one run per audience size
 # N, both systems at once on the same looped sample, the same 3 metros and the same nftables
-# loss (5 % of the multicast media towards every client, which hits both systems' multicast
-# alike). Prints a Markdown table.
+# loss, which hits both systems alike. By default (LOSS_ON=all, issue 12) real links' loss:
+# LOSS % of all UDP both ways on every client's port (media, requests, repairs, NACKs, pings)
+# and TRUNK % of all UDP both ways on every metro trunk. LOSS_ON=media is the older model: LOSS %
+# of the multicast media towards every client, nothing else. Prints a Markdown table.
 #
 #   bash bench/lab.sh                 (N = 6 12 24; as root; needs nftables, iproute2, rist-tools)
-#   NS="6 12" SECS=25 LOSS=5 bash bench/lab.sh
+#   NS="6 12" SECS=25 LOSS=5 TRUNK=3 LOSS_ON=all bash bench/lab.sh
 #
 # groupcast: `groupcast source` (the file paced by its PCR, looped) to 239.255.0.1; clients
-#   with --buffer-ms 300 repair from their group of 5 (cross-metro) via the lab's manager.
+#   with --buffer-ms 300 repair from their group of 5 (cross-metro) via the lab's manager; with
+#   LOSS_ON=all, the source's relay is their last resort (as lab scenario 13 runs it).
 # librist 0.2.7: a second `groupcast source` on the RIST sender host's loopback feeds the same
 #   file to `ristsender -p 0` (simple profile), which sends RIST to the multicast group
 #   239.255.10.1 with buffer=300; each client host runs `ristreceiver -p 0` (buffer=300) into
@@ -25,6 +28,9 @@ NS=${NS:-6 12 24}
 SECS=${SECS:-25}
 LOSS=${LOSS:-5}
 BUF=${BUF:-300}
+LOSS_ON=${LOSS_ON:-all}
+TRUNK=${TRUNK:-3}
+case $LOSS_ON in all | media) ;; *) echo "LOSS_ON is all or media" >&2; exit 2 ;; esac
 for t in ristsender ristreceiver nft ip; do
   command -v "$t" >/dev/null || { echo "missing $t: apt-get install rist-tools nftables iproute2" >&2; exit 1; }
 done
@@ -41,6 +47,12 @@ one_run() { # N: prints one JSON line per system on stdout
   export LAB_BUFFER_MS=$BUF LAB_MAX_SECS=$((SECS + 40))
   # shellcheck source=../lab/lib.sh
   source lab/lib.sh
+  local relay=198.18.0.1:7100 relay_args=()
+  if [ "$LOSS_ON" = all ]; then
+    LAB_UNICAST_SECRET=bench-unicast-secret-$$-0123456789abcdef
+    LAB_CHANNEL_ARGS=(--relay "$relay")
+    relay_args=(--unicast-listen "$relay" --unicast-secret "$LAB_UNICAST_SECRET" --channel "$LAB_CHANNEL")
+  fi
   lab_std 3 "$n"
   lab_add_host rsrc br-core 198.18.0.3
   lab_std_finish_setup
@@ -50,8 +62,11 @@ one_run() { # N: prints one JSON line per system on stdout
   lab_count_host rsrc
   local h hz
   hz=$(getconf CLK_TCK)
+  if [ "$LOSS_ON" = all ]; then
+    for h in 1 2 3; do lab_loss_trunk_all "$h" "$TRUNK"; done
+  fi
   for h in $(lab_client_names); do
-    lab_loss_client "$h" "$LOSS"
+    if [ "$LOSS_ON" = all ]; then lab_loss_host_all "$h" "$LOSS"; else lab_loss_client "$h" "$LOSS"; fi
     lab_client "$h" $((SECS + 20))
     lab_bg "$h" "rcap-$h" $((SECS + 25)) python3 lab/tools/rtprecv.py --raw --group 127.0.0.1:5100 \
       --iface 127.0.0.1 --duration $((SECS + 20)) --json "$LAB_WORK/rcap-$h.json" --out "$LAB_WORK/rist-$h.ts"
@@ -64,7 +79,7 @@ one_run() { # N: prints one JSON line per system on stdout
   # Both sources start together on the same file.
   lab_bg rsrc feed $((SECS + 5)) "$GC_BIN" source --input "$LAB_SAMPLE" --loop --group "$FEED_GROUP" \
     --iface 127.0.0.1 --duration "$SECS" --stats-json "$LAB_WORK/feed.json"
-  lab_source source "$SECS" --loop
+  lab_source source "$SECS" --loop "${relay_args[@]}"
   local t0 cpu0=() cpu1=()
   sleep 2
   declare -A c0=() c1=()
