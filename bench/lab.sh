@@ -47,12 +47,7 @@ one_run() { # N: prints one JSON line per system on stdout
   export LAB_BUFFER_MS=$BUF LAB_MAX_SECS=$((SECS + 40))
   # shellcheck source=../lab/lib.sh
   source lab/lib.sh
-  local relay=198.18.0.1:7100 relay_args=()
-  if [ "$LOSS_ON" = all ]; then
-    LAB_UNICAST_SECRET=bench-unicast-secret-$$-0123456789abcdef
-    LAB_CHANNEL_ARGS=(--relay "$relay")
-    relay_args=(--unicast-listen "$relay" --unicast-secret "$LAB_UNICAST_SECRET" --channel "$LAB_CHANNEL")
-  fi
+  [ "$LOSS_ON" != all ] || lab_last_resort
   lab_std 3 "$n"
   lab_add_host rsrc br-core 198.18.0.3
   lab_std_finish_setup
@@ -79,7 +74,7 @@ one_run() { # N: prints one JSON line per system on stdout
   # Both sources start together on the same file.
   lab_bg rsrc feed $((SECS + 5)) "$GC_BIN" source --input "$LAB_SAMPLE" --loop --group "$FEED_GROUP" \
     --iface 127.0.0.1 --duration "$SECS" --stats-json "$LAB_WORK/feed.json"
-  lab_source source "$SECS" --loop "${relay_args[@]}"
+  lab_source source "$SECS" --loop "${LAB_RELAY_SOURCE[@]}"
   local t0 cpu0=() cpu1=()
   sleep 2
   declare -A c0=() c1=()

@@ -538,18 +538,24 @@ lab_std_finish_setup() {
   lab_manager_up
   lab_settle
 }
+# lab_last_resort: the source's relay LAB_RELAY as every viewer's last resort (the manager
+# issues tickets naming it); call before the manager is up, and start the source with
+# "${LAB_RELAY_SOURCE[@]}".
+LAB_RELAY=198.18.0.1:7100
+LAB_RELAY_SOURCE=()
+lab_last_resort() {
+  LAB_UNICAST_SECRET=lab-unicast-secret-$$-0123456789abcdef
+  LAB_CHANNEL_ARGS=(--relay "$LAB_RELAY")
+  LAB_RELAY_SOURCE=(--unicast-listen "$LAB_RELAY" --unicast-secret "$LAB_UNICAST_SECRET" --channel "$LAB_CHANNEL")
+}
 # lab_hd: the scenario runs at HD rates (issue 12); call after lab_up, before the manager is
 # up. The optimised build (lab/run builds it for scenarios marked `# lab: release`), a 200 ms
-# buffer, the sample padded to 10 Mbit/s (about 950 datagrams/s), and the source's relay
-# LAB_HD_RELAY as every viewer's last resort: start the source with "${LAB_HD_SOURCE[@]}".
-LAB_HD_RELAY=198.18.0.1:7100
-LAB_HD_SOURCE=()
+# buffer, the sample padded to 10 Mbit/s (about 950 datagrams/s), and the last resort
+# (lab_last_resort).
 lab_hd() {
   LAB_GC=${LAB_GC_RELEASE:-$LAB_GC}
   LAB_BUFFER_MS=200
-  LAB_UNICAST_SECRET=lab-unicast-secret-$$-0123456789abcdef
-  LAB_CHANNEL_ARGS=(--relay "$LAB_HD_RELAY")
-  LAB_HD_SOURCE=(--unicast-listen "$LAB_HD_RELAY" --unicast-secret "$LAB_UNICAST_SECRET" --channel "$LAB_CHANNEL")
+  lab_last_resort
   command -v ffmpeg >/dev/null || lab_die "ffmpeg is needed (apt-get install ffmpeg)"
   ffmpeg -hide_banner -loglevel error -y -i "$LAB_SAMPLE" -c copy -muxrate 10000k -f mpegts "$LAB_WORK/hd.ts" ||
     lab_die "ffmpeg could not pad the sample"

@@ -47,7 +47,7 @@ lab_exec mgr "$LAB_GC" admin --manager "$(lab_manager_url)" --token "$LAB_ADMIN_
   >"$LAB_WORK/sessions.json" || lab_die "admin sessions failed"
 
 lab_bg src source $((SECS + 5)) "$LAB_GC" source --input "$LAB_SAMPLE" --group "$LAB_GROUP" \
-  --iface "${LAB_IP[src]}" --stats-json "$LAB_WORK/source.json" "${LAB_HD_SOURCE[@]}"
+  --iface "${LAB_IP[src]}" --stats-json "$LAB_WORK/source.json" "${LAB_RELAY_SOURCE[@]}"
 lab_wait source || lab_die "source failed"
 sleep 2 # the last repairs and the play-out buffer
 for h in $clients k01 k02 k03; do lab_stop "client-$h"; done

@@ -20,7 +20,7 @@ clients=$(lab_client_names)
 for h in $clients; do lab_client "$h" 30; done
 lab_client k01 30 "${control[@]}"
 sleep 3
-lab_source source 12 "${LAB_HD_SOURCE[@]}"
+lab_source source 12 "${LAB_RELAY_SOURCE[@]}"
 lab_outage m1 2 5
 lab_wait source || lab_die "source failed"
 sleep 2

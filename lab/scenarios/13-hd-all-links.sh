@@ -25,7 +25,7 @@ for h in $clients k01 k02 k03; do lab_loss_host_all "$h" 5; done
 lab_count_host src
 # The channel is on air when the viewers tune in (bench/lab.sh tunes them in before it: the
 # relay's on-air hold keeps that herd off its unicast feed).
-lab_source source 20 --loop "${LAB_HD_SOURCE[@]}"
+lab_source source 20 --loop "${LAB_RELAY_SOURCE[@]}"
 sleep 1
 for h in $clients; do lab_client "$h" 16 "${client_args[@]}"; done
 for m in 1 2 3; do lab_client "k0$m" 16 --no-repair --no-last-resort --unicast never; done

@@ -44,22 +44,19 @@ NEAR = 64 * 7 * TS  # 64 datagrams of 7 TS packets
 hay = smp + smp[:65536] if a.loop else smp
 
 
+def occurrences(block, start, end):
+    res, i = [], hay.find(block, start, end)
+    while i != -1 and i < L:
+        res.append(i)
+        i = hay.find(block, i + 1, end)
+    return res
+
+
 def find_all(block, near=None):
     """Offsets of `block` in the sample. With `near` (the expected offset), those within
     NEAR bytes ahead of it if any: after a hole of a few datagrams the output goes on there,
     and a padded (HD) sample repeats blocks of null packets thousands of times."""
-    if near is not None:
-        res, i, end = [], hay.find(block, near, near + NEAR), near + NEAR
-        while i != -1 and i < L:
-            res.append(i)
-            i = hay.find(block, i + 1, end)
-        if res:
-            return res
-    res, i = [], hay.find(block)
-    while i != -1 and i < L:
-        res.append(i)
-        i = hay.find(block, i + 1)
-    return res
+    return (near is not None and occurrences(block, near, near + NEAR)) or occurrences(block, 0, len(hay))
 
 
 def at(off, n):  # n bytes of the (cyclic) sample from off
@@ -132,8 +129,9 @@ while pos < len(out):
     while t > TS and is_null(out[pos + t - TS:pos + t]):
         t -= TS
     if t < n and pos + t + 7 * TS <= len(out):
-        cand = find_all(out[pos + t:pos + t + 7 * TS], (off + t) % L if a.loop else off + t)
-        if cand and ((off + t) % L if a.loop else off + t) not in cand:
+        goes_on = (off + t) % L if a.loop else off + t
+        cand = find_all(out[pos + t:pos + t + 7 * TS], goes_on)
+        if cand and goes_on not in cand:
             n = t
     if n == 0:
         bad_packets += 1

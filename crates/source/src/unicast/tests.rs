@@ -52,6 +52,18 @@ fn join(session: u64, counter: u64, nonce: [u8; NONCE_LEN]) -> Vec<u8> {
     )
 }
 
+fn leave(session: u64, counter: u64) -> Vec<u8> {
+    msg(
+        SECRET,
+        "news",
+        session,
+        WALL + 30_000,
+        counter,
+        [0; NONCE_LEN],
+        UnicastBody::Leave,
+    )
+}
+
 /// Everything the fanout sends now, by destination.
 fn drain(f: &mut Fanout) -> Vec<(SocketAddr, Vec<u8>)> {
     let mut buf = [0u8; 2048];
@@ -182,16 +194,7 @@ fn a_feed_ends_with_its_ticket_its_silence_or_leave() {
     admit(&mut f, t, 2, addr(5002), 1);
     f.handle_viewer(t, WALL, addr(5002), &join(2, 3, [0; NONCE_LEN]));
     assert_eq!(f.viewers().count(), 2);
-    let leave = msg(
-        SECRET,
-        "news",
-        1,
-        WALL + 30_000,
-        3,
-        [0; 16],
-        UnicastBody::Leave,
-    );
-    f.handle_viewer(t, WALL, addr(5001), &leave);
+    f.handle_viewer(t, WALL, addr(5001), &leave(1, 3));
     assert_eq!(f.stats().left, 1);
     assert_eq!(
         f.poll_timeout(),
@@ -291,8 +294,6 @@ fn nack(session: u64, counter: u64, ranges: &[SeqRange]) -> Vec<u8> {
     )
 }
 
-mod standby;
-
 /// Viewers that asked for the feed while the stream was off air get nothing for
 /// [`ON_AIR_HOLD`] after it comes on: one that leaves then (its multicast came on with the
 /// stream) was sent nothing; one that stays is fed after the hold, and across a later break in
@@ -309,16 +310,7 @@ fn a_stream_coming_on_air_feeds_nobody_new_for_the_hold() {
     for i in 0..50 {
         media(&mut f, on + ms(10 * i), i);
         if i == 20 {
-            let leave = msg(
-                SECRET,
-                "news",
-                2,
-                WALL + 30_000,
-                3,
-                [0; NONCE_LEN],
-                UnicastBody::Leave,
-            );
-            f.handle_viewer(on + ms(200), WALL, addr(5002), &leave);
+            f.handle_viewer(on + ms(200), WALL, addr(5002), &leave(2, 3));
         }
     }
     assert!(drain(&mut f).is_empty(), "the first 490 ms on air");
@@ -343,3 +335,5 @@ fn a_stream_coming_on_air_feeds_nobody_new_for_the_hold() {
     media(&mut f, again + ON_AIR_HOLD, 71);
     assert_eq!(drain(&mut f).len(), 2);
 }
+
+mod standby;
