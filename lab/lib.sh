@@ -540,13 +540,17 @@ lab_std_finish_setup() {
 }
 # lab_last_resort: the source's relay LAB_RELAY as every viewer's last resort (the manager
 # issues tickets naming it); call before the manager is up, and start the source with
-# "${LAB_RELAY_SOURCE[@]}".
+# "${LAB_RELAY_SOURCE[@]}". LAB_RELAY_ARGS: more options for that relay, e.g.
+# "--multicast-resend-after 0".
 LAB_RELAY=198.18.0.1:7100
 LAB_RELAY_SOURCE=()
 lab_last_resort() {
   LAB_UNICAST_SECRET=lab-unicast-secret-$$-0123456789abcdef
   LAB_CHANNEL_ARGS=(--relay "$LAB_RELAY")
   LAB_RELAY_SOURCE=(--unicast-listen "$LAB_RELAY" --unicast-secret "$LAB_UNICAST_SECRET" --channel "$LAB_CHANNEL")
+  local extra
+  read -r -a extra <<<"${LAB_RELAY_ARGS:-}"
+  LAB_RELAY_SOURCE+=("${extra[@]}")
 }
 # lab_hd: the scenario runs at HD rates (issue 12); call after lab_up, before the manager is
 # up. The optimised build (lab/run builds it for scenarios marked `# lab: release`), a 200 ms

@@ -194,7 +194,8 @@ impl Driver {
                 let _ = link.try_send(&msg[..n]);
             }
             if let Some(f) = self.feed.as_mut() {
-                f.flush();
+                let out = &self.out;
+                f.flush(|bytes| out.send(bytes).is_ok());
             }
             if now >= next_report {
                 next_report = next_report + REPORT_EVERY;

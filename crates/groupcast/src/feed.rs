@@ -40,6 +40,11 @@ pub(crate) struct FeedArgs {
     /// its whole egress under 1.01x); each viewer at most 0.5 %.
     #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub(crate) last_resort_permille: u32,
+    /// A datagram this many of those viewers NACK is resent once to the multicast group
+    /// rather than to each of them (it was lost upstream of them all); 0 never resends by
+    /// multicast.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub(crate) multicast_resend_after: u32,
 }
 
 /// A unicast feed: its socket and the fanout.
@@ -90,6 +95,7 @@ impl Feed {
             initial_counter: clock::wall_micros(),
             max_standby: args.max_standby_viewers as usize,
             repair_permille: u64::from(args.last_resort_permille),
+            multicast_after: args.multicast_resend_after as usize,
         });
         let socket = UdpSocket::bind(addr).with_context(|| format!("--unicast-listen {addr}"))?;
         socket.set_nonblocking(true)?;
@@ -120,10 +126,17 @@ impl Feed {
         }
     }
 
-    /// Sends what the fanout queued.
-    pub(crate) fn flush(&mut self) {
+    /// Sends what the fanout queued: answers and media to viewers on the feed's socket, and
+    /// multicast resends through `multicast`, which sends to the channel's group on the
+    /// driver's multicast socket(s) (its interface and TTL) and says whether it could.
+    pub(crate) fn flush(&mut self, mut multicast: impl FnMut(&[u8]) -> bool) {
         while let Some((to, n)) = self.fanout.poll_transmit(&mut self.buf) {
             if self.socket.try_send_to(&self.buf[..n], to).is_err() {
+                self.send_errors += 1;
+            }
+        }
+        while let Some(n) = self.fanout.poll_multicast(&mut self.buf) {
+            if !multicast(&self.buf[..n]) {
                 self.send_errors += 1;
             }
         }
@@ -156,6 +169,8 @@ impl Feed {
             standby_retransmitted: s.standby_retransmitted,
             standby_limited: s.standby_limited,
             repair_bytes: s.repair_bytes,
+            multicast_resent: s.multicast_resent,
+            multicast_covered: s.multicast_covered,
         }
     }
 }
@@ -187,6 +202,8 @@ pub(crate) struct FeedStats {
     standby_joined: u64,
     standby_retransmitted: u64,
     standby_limited: u64,
-    /// Bytes retransmitted to viewers (the relay's repair egress).
+    /// Bytes retransmitted to viewers or resent to the group (the relay's repair egress).
     pub(crate) repair_bytes: u64,
+    multicast_resent: u64,
+    multicast_covered: u64,
 }

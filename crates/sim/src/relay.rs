@@ -79,6 +79,8 @@ impl Relay {
                 initial_counter: 1,
                 max_standby: clients,
                 repair_permille: settings.permille,
+                // Multicast resends are not modelled: every answer is a unicast one.
+                multicast_after: 0,
             }),
             settings,
             inbound: Vec::new(),

@@ -44,6 +44,13 @@ impl Outbox {
         self.ring.get(wire).map(|(seq, bytes)| (seq, bytes.len()))
     }
 
+    /// The held datagram `seq`, if the ring still holds it.
+    pub(crate) fn datagram(&self, seq: SeqNo) -> Option<&[u8]> {
+        self.ring
+            .get(seq.wire())
+            .and_then(|(found, bytes)| (found == seq).then_some(bytes))
+    }
+
     /// Queues `seq` for `to`; false (nothing queued) when the queue is full.
     pub(crate) fn queue(&mut self, to: SocketAddr, seq: SeqNo) -> bool {
         if self.queue.len() >= QUEUE_LIMIT {

@@ -115,6 +115,15 @@ impl Standby {
         }
     }
 
+    /// The stream (re)started, and the relay (often the source itself) may have just come
+    /// up: an unregistered viewer asks at once rather than at its next retry, so that the
+    /// relay is usable before the stream's first holes fall due.
+    pub fn stream_started(&mut self, now: Time) {
+        if !self.usable() {
+            self.next_refresh = self.next_refresh.min(now);
+        }
+    }
+
     /// A new session replaced ours: registration starts over once its ticket comes.
     pub fn set_session(&mut self, session: SessionId) {
         *self = Standby::new(session, self.counter);

@@ -20,6 +20,7 @@
 //! the relay's repair egress stays a fixed fraction of the stream whatever the audience.
 
 use self::credit::Credit;
+use self::resend::Resends;
 pub use self::stats::FanoutStats;
 use crate::outbox::Outbox;
 use groupcast_base::{SessionId, Time, TokenBucket};
@@ -86,6 +87,9 @@ pub struct FanoutConfig {
     /// What all standby viewers together may draw, in thousandths of the stream's datagrams
     /// (10: 1 % of the stream).
     pub repair_permille: u64,
+    /// A number this many distinct standby viewers NACK is resent once to the multicast
+    /// group instead of to each (0: never; see `poll_multicast`).
+    pub multicast_after: usize,
 }
 
 /// One viewer being fed, as reported in statistics.
@@ -134,12 +138,19 @@ pub struct Fanout {
     repair_credit: Credit,
     /// The latest datagram recorded, and when the stream last went on air.
     on_air: Option<(Time, Time)>,
+    /// The newest number recorded.
+    newest: SeqNo,
+    /// Who NACKed which number lately, for multicast resends.
+    resends: Resends,
+    /// Numbers to resend to the multicast group.
+    multicast: VecDeque<SeqNo>,
 }
 
 impl Fanout {
     /// A unicast feed with these settings.
     pub fn new(config: FanoutConfig) -> Self {
         Fanout {
+            resends: Resends::new(config.multicast_after),
             challenge: ChallengeKey::new(&config.challenge_secret),
             out: Outbox::new(config.keep),
             counter: config.initial_counter,
@@ -151,6 +162,8 @@ impl Fanout {
             datagrams: 0,
             repair_credit: Credit::new(REPAIR_START, 0),
             on_air: None,
+            newest: SeqNo(0),
+            multicast: VecDeque::new(),
         }
     }
 
@@ -337,48 +350,6 @@ impl Fanout {
         true
     }
 
-    /// Viewer `i` NACKed `ranges` (at most 4,096 numbers are looked at).
-    fn retransmit_all(&mut self, now: Time, i: usize, ranges: groupcast_wire::proto::Ranges<'_>) {
-        for wire in ranges.iter().flat_map(|r| r.iter()).take(4096) {
-            self.retransmit(now, i, wire);
-        }
-    }
-
-    fn retransmit(&mut self, now: Time, i: usize, wire: u16) {
-        let Some((seq, len)) = self.out.held_len(wire) else {
-            self.stats.nack_missed += 1;
-            return;
-        };
-        let v = &mut self.viewers[i];
-        if v.info.standby {
-            let count = self.datagrams;
-            if !v.credit.take(count, STANDBY_PERMILLE, STANDBY_DEPTH) {
-                self.stats.standby_limited += 1;
-                return;
-            }
-            let depth = REPAIR_DEPTH;
-            if !self
-                .repair_credit
-                .take(count, self.config.repair_permille, depth)
-            {
-                v.credit.refund();
-                self.stats.standby_limited += 1;
-                return;
-            }
-        } else if !v.budget.take(now, NACK_RATE, NACK_BURST) {
-            self.stats.nack_limited += 1;
-            return;
-        }
-        if self.out.queue(v.info.addr, seq) {
-            v.info.retransmitted += 1;
-            self.stats.retransmitted += 1;
-            self.stats.standby_retransmitted += u64::from(v.info.standby);
-            self.stats.repair_bytes += len as u64;
-        } else {
-            self.stats.dropped += 1;
-        }
-    }
-
     /// Runs timers: ends the feeds of silent viewers and of expired tickets.
     pub fn handle_timeout(&mut self, now: Time) {
         let before = self.viewers.len();
@@ -402,6 +373,7 @@ impl Fanout {
     pub fn on_datagram(&mut self, now: Time, seq: SeqNo, datagram: &[u8]) {
         self.out.record(now, seq, datagram);
         self.datagrams += 1;
+        self.newest = self.newest.max(seq);
         self.handle_timeout(now);
         let since = match self.on_air {
             Some((last, since)) if now.saturating_since(last) <= OFF_AIR_GAP => since,
@@ -445,6 +417,8 @@ impl Fanout {
 }
 
 mod credit;
+mod resend;
+mod retransmit;
 mod stats;
 #[cfg(test)]
 mod tests;

@@ -186,7 +186,14 @@ impl Sender {
             }
         }
         if let Some(f) = self.feed.as_mut() {
-            f.flush();
+            let (out, out6) = (&self.out, self.out6.as_ref());
+            f.flush(|bytes| {
+                let mut sent = out.send(bytes).is_ok();
+                if let Some(o) = out6 {
+                    sent &= o.send(bytes).is_ok();
+                }
+                sent
+            });
         }
         self.log_events();
         if self.clock.now() >= self.next_report {

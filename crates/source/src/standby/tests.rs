@@ -9,7 +9,11 @@ const WALL: u64 = 1_800_000_000_000;
 const EXPIRES: u64 = WALL + 60_000;
 
 fn relay(max_standby: usize) -> Fanout {
-    Fanout::new(FanoutConfig {
+    Fanout::new(relay_config(max_standby))
+}
+
+fn relay_config(max_standby: usize) -> FanoutConfig {
+    FanoutConfig {
         channel: "news".into(),
         secret: SECRET.to_vec(),
         max_viewers: 10,
@@ -18,7 +22,8 @@ fn relay(max_standby: usize) -> Fanout {
         initial_counter: 1,
         max_standby,
         repair_permille: 10,
-    })
+        multicast_after: 2,
+    }
 }
 
 fn viewer(session: u64) -> Standby {
@@ -138,4 +143,76 @@ fn foreign_and_garbage_datagrams_are_counted() {
     assert!(!v.handle(Time::ZERO, &[0x10, 0x20]));
     assert_eq!(v.stats().bad, 2);
     assert!(!v.usable());
+}
+
+/// A datagram that five standby viewers lost (upstream of them all) costs the relay two
+/// sends, not five: a unicast answer to the first viewer and one resend to the multicast
+/// group for the second, which covers the three whose NACKs follow at once. A viewer that
+/// asks again (the resend did not reach it) is answered by unicast.
+#[test]
+fn a_datagram_several_viewers_lost_is_resent_once_to_the_group() {
+    let mut f = relay(10);
+    let mut viewers: Vec<(Standby, SocketAddr)> =
+        (1..=5).map(|s| (viewer(s), addr(4000 + s as u16))).collect();
+    for (v, at) in &mut viewers {
+        exchange(v, &mut f, *at, 0, 10);
+        assert!(v.usable());
+    }
+    for s in 0..1_000u16 {
+        f.on_datagram(Time::from_millis(10), SeqNo(u64::from(s)), &rtp(s));
+    }
+    let mut unicast = 0;
+    for (i, (v, at)) in viewers.iter_mut().enumerate() {
+        v.nack(Ssrc(9), &[500]);
+        unicast += exchange(v, &mut f, *at, 11 + i as u64, 1).len();
+    }
+    let mut buf = [0u8; 2048];
+    let resent: Vec<Vec<u8>> =
+        std::iter::from_fn(|| f.poll_multicast(&mut buf).map(|n| buf[..n].to_vec())).collect();
+    assert_eq!(unicast, 1, "the first viewer alone is answered by unicast");
+    assert_eq!(resent, [rtp(500)], "one resend to the group, the very datagram");
+    let s = f.stats();
+    assert_eq!((s.multicast_resent, s.multicast_covered), (1, 3));
+    assert_eq!(s.standby_retransmitted, 1);
+    // The fifth viewer asks again 30 ms later: the resend did not reach it.
+    let (v, at) = &mut viewers[4];
+    v.nack(Ssrc(9), &[500]);
+    assert_eq!(exchange(v, &mut f, *at, 45, 1), [rtp(500)]);
+    assert!(f.poll_multicast(&mut buf).is_none());
+    // Switched off, every viewer is answered by unicast.
+    let mut off = Fanout::new(FanoutConfig {
+        multicast_after: 0,
+        ..relay_config(10)
+    });
+    let mut answered = 0;
+    for s in 1..=3u64 {
+        let (mut v, at) = (viewer(s), addr(4100 + s as u16));
+        exchange(&mut v, &mut off, at, 0, 10);
+        if s == 1 {
+            for q in 0..1_000u16 {
+                off.on_datagram(Time::from_millis(10), SeqNo(u64::from(q)), &rtp(q));
+            }
+        }
+        v.nack(Ssrc(9), &[500]);
+        answered += exchange(&mut v, &mut off, at, 11, 1).len();
+    }
+    assert_eq!((answered, off.stats().multicast_resent), (3, 0));
+}
+
+/// The relay was down (often it is the source itself): registrations are retried every
+/// 200 ms, but when the stream starts the viewer asks at once, so the relay is usable before
+/// the stream's first holes fall due; once registered, a start changes nothing.
+#[test]
+fn a_starting_stream_registers_at_once() {
+    let (mut v, mut buf) = (viewer(7), [0u8; 256]);
+    assert!(v.poll_transmit(Time::from_millis(0), &mut buf).is_some());
+    assert!(v.poll_transmit(Time::from_millis(50), &mut buf).is_none());
+    v.stream_started(Time::from_millis(50));
+    assert!(v.poll_transmit(Time::from_millis(50), &mut buf).is_some());
+    assert!(v.poll_transmit(Time::from_millis(51), &mut buf).is_none());
+    let mut f = relay(10);
+    exchange(&mut v, &mut f, addr(4000), 60, 300);
+    assert!(v.usable());
+    v.stream_started(Time::from_millis(400));
+    assert!(v.poll_transmit(Time::from_millis(400), &mut buf).is_none());
 }

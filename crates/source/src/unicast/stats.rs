@@ -44,6 +44,11 @@ pub struct FanoutStats {
     pub standby_retransmitted: u64,
     /// NACKed packets of standby viewers refused by their own budget or the relay's.
     pub standby_limited: u64,
-    /// Bytes queued as retransmissions, to any viewer (the relay's repair egress).
+    /// Bytes queued as retransmissions, to any viewer or to the multicast group (the relay's
+    /// repair egress).
     pub repair_bytes: u64,
+    /// Numbers resent to the multicast group because several standby viewers NACKed them.
+    pub multicast_resent: u64,
+    /// Standby viewers' NACKs answered by a multicast resend just sent (nothing more sent).
+    pub multicast_covered: u64,
 }

@@ -14,6 +14,8 @@ fn fanout(max_viewers: usize) -> Fanout {
         initial_counter: 1,
         max_standby: 4,
         repair_permille: 10,
+        // Every answer by unicast here (standby/tests.rs has the multicast resends).
+        multicast_after: 0,
     })
 }
 

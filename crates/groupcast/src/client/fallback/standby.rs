@@ -29,6 +29,8 @@ pub(super) struct LastResort {
     seqs: Vec<u16>,
     /// A relay that could not be reached is logged once.
     warned: bool,
+    /// The stream last seen, to register at once when one starts.
+    ssrc: Option<groupcast_wire::Ssrc>,
 }
 
 impl LastResort {
@@ -40,6 +42,7 @@ impl LastResort {
             machine: Standby::new(session, crate::driver::clock::wall_micros()),
             seqs: Vec::new(),
             warned: false,
+            ssrc: None,
         }
     }
 
@@ -88,6 +91,10 @@ impl LastResort {
             core.set_last_resort(None);
             return;
         };
+        if core.ssrc() != self.ssrc {
+            self.ssrc = core.ssrc();
+            self.machine.stream_started(now);
+        }
         core.drain_escalations(&mut self.seqs);
         if let Some(ssrc) = core.ssrc().filter(|_| !self.seqs.is_empty()) {
             self.machine.nack(ssrc, &self.seqs);
