@@ -108,7 +108,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         .parse()
         .unwrap_or(upstream)
     });
-    let link = UdpSocket::bind(local).with_context(|| format!("bind {local}"))?;
+    let link = net::roomy(UdpSocket::bind(local).with_context(|| format!("bind {local}"))?)?;
     link.connect(upstream)?;
     let out = net::multicast_sender(args.group, &Iface::parse(args.iface.as_deref())?, args.ttl)?;
     let name = args.name.clone().unwrap_or_else(|| args.group.to_string());

@@ -98,6 +98,7 @@ impl Feed {
             multicast_after: args.multicast_resend_after as usize,
         });
         let socket = UdpSocket::bind(addr).with_context(|| format!("--unicast-listen {addr}"))?;
+        let socket = crate::net::roomy(socket)?;
         socket.set_nonblocking(true)?;
         tracing::info!(%addr, channel, "unicast feed listening");
         Ok(Some(Feed {

@@ -326,7 +326,7 @@ fn relay_socket(
         SocketAddr::V4(_) => SocketAddr::from((iface_v4.unwrap_or(Ipv4Addr::UNSPECIFIED), 0)),
         SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
     };
-    let socket = UdpSocket::bind(bind).with_context(|| format!("bind {bind}"))?;
+    let socket = crate::net::roomy(UdpSocket::bind(bind).with_context(|| format!("bind {bind}"))?)?;
     socket.connect(relay)?;
     socket.set_nonblocking(true)?;
     Ok(tokio::net::UdpSocket::from_std(socket)?)

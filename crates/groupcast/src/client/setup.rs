@@ -23,7 +23,8 @@ pub(super) fn bind_peer(listen: Option<SocketAddr>, iface: &Iface) -> anyhow::Re
         Iface::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
         Iface::Default => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
     });
-    UdpSocket::bind(addr).with_context(|| format!("bind peer socket {addr}"))
+    let socket = UdpSocket::bind(addr).with_context(|| format!("bind peer socket {addr}"))?;
+    crate::net::roomy(socket)
 }
 
 /// The multicast receiver for the session's group (and SSM source, if the channel names one).

@@ -128,6 +128,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let relay = match (args.relay_listen, &args.edge_token) {
         (Some(addr), Some(token)) if !token.is_empty() => {
             let sock = UdpSocket::bind(addr).with_context(|| format!("--relay-listen {addr}"))?;
+            let sock = crate::net::roomy(sock)?;
             let keep = Duration::from_millis(args.ring_ms);
             Some((sock, Central::new(token.as_bytes(), keep)))
         }
