@@ -517,6 +517,17 @@ lab_sum_stat() { # KEY HOST...: the sum of one statistic over hosts
   for h in "$@"; do s=$((s + $(lab_stat "$h" "$k"))); done
   echo $s
 }
+# lab_udp_drops HOST...: UDP datagrams the kernel dropped for want of socket buffer in those
+# hosts (RcvbufErrors + SndbufErrors, from each namespace's /proc/net/snmp): loss the lab did
+# not inject, which no counter of ours sees.
+lab_udp_drops() {
+  local h s=0 n
+  for h in "$@"; do
+    n=$(lab_exec "$h" awk '/^Udp:/ && ++i == 2 { print $6 + $7 }' /proc/net/snmp 2>/dev/null || echo 0)
+    s=$((s + ${n:-0}))
+  done
+  echo $s
+}
 # lab_tscheck HOST [tscheck args]: the client's output against the sample; JSON on stdout.
 lab_tscheck() {
   local h=$1

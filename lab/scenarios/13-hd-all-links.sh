@@ -33,6 +33,7 @@ lab_outage m1 2 8
 for h in $clients k01 k02 k03; do lab_wait "client-$h" || lab_die "client-$h failed"; done
 lab_wait outage1 || true
 lab_stop source
+kdrops=$(lab_udp_drops src $clients)
 
 sent=$(lab_json "$LAB_WORK/source.json" packets)
 bytes=$(lab_json "$LAB_WORK/source.json" bytes)
@@ -65,5 +66,5 @@ lab_check "controls (--no-repair) under the same loss have holes: unrecovered $c
 p99=$(for h in $clients; do lab_stat "$h" repair_p99_us; done | sort -n | tail -1)
 dups=$(python3 -c "print(f'{$(lab_sum_stat duplicate_repairs $clients) / max(1, $(lab_sum_stat repaired $clients)):.2f}')")
 served=$(lab_sum_stat repairs_served $clients)
-lab_result "sent $sent at 10 Mbit/s; $N viewers lost $lost, from the last resort $lr, unrecovered $unrec ($exact exact); worst repair p99 $((p99 / 1000)) ms; $dups duplicates per repair, $served repairs served; source egress ${ratio}x; relay $(python3 -c "import json; u=json.load(open('$LAB_WORK/source.json'))['unicast']; print({k: u[k] for k in ('standby_retransmitted', 'standby_limited', 'repair_bytes')})"); controls unrecovered $ctrl"
+lab_result "sent $sent at 10 Mbit/s; $N viewers lost $lost, from the last resort $lr, unrecovered $unrec ($exact exact); worst repair p99 $((p99 / 1000)) ms; $dups duplicates per repair, $served repairs served; source egress ${ratio}x; relay $(python3 -c "import json; u=json.load(open('$LAB_WORK/source.json'))['unicast']; print({k: u[k] for k in ('standby_retransmitted', 'standby_limited', 'repair_bytes')})"); controls unrecovered $ctrl; kernel socket-buffer drops $kdrops"
 lab_finish

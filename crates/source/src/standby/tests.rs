@@ -216,3 +216,28 @@ fn a_starting_stream_registers_at_once() {
     v.stream_started(Time::from_millis(400));
     assert!(v.poll_transmit(Time::from_millis(400), &mut buf).is_none());
 }
+
+/// When the relay's budget runs low, unicast answers leave its last 8 packets to multicast
+/// resends, each of which repairs every viewer that lost the datagram.
+#[test]
+fn answers_leave_the_last_of_the_budget_to_resends() {
+    let mut f = relay(10);
+    let (mut a, mut b) = (viewer(1), viewer(2));
+    exchange(&mut a, &mut f, addr(4001), 0, 10);
+    exchange(&mut b, &mut f, addr(4002), 0, 10);
+    // 1,000 datagrams: 10 packets earned, 16 to start with.
+    for s in 0..1_000u16 {
+        f.on_datagram(Time::from_millis(10), SeqNo(u64::from(s)), &rtp(s));
+    }
+    let many: Vec<u16> = (100..140).collect();
+    a.nack(Ssrc(9), &many);
+    let got = exchange(&mut a, &mut f, addr(4001), 11, 1).len();
+    assert_eq!(got, 26 - 8, "unicast stops 8 packets short");
+    b.nack(Ssrc(9), &[500]);
+    assert!(exchange(&mut b, &mut f, addr(4002), 12, 1).is_empty());
+    a.nack(Ssrc(9), &[500]);
+    exchange(&mut a, &mut f, addr(4001), 13, 1);
+    let mut buf = [0u8; 2048];
+    assert_eq!(f.poll_multicast(&mut buf), Some(rtp(500).len()), "the resend is paid");
+    assert_eq!(f.stats().multicast_resent, 1);
+}

@@ -38,6 +38,18 @@ impl Credit {
         }
     }
 
+    /// As [`take`](Self::take), but only if `floor` packets stay in the budget afterwards.
+    pub(super) fn take_above(&mut self, count: u64, permille: u64, depth: u64, floor: u64) -> bool {
+        if !self.take(count, permille, depth) {
+            return false;
+        }
+        if self.milli < floor * MILLI {
+            self.refund();
+            return false;
+        }
+        true
+    }
+
     /// Gives back a packet taken but not used.
     pub(super) fn refund(&mut self) {
         self.milli += MILLI;
@@ -57,6 +69,17 @@ mod tests {
             taken += u64::from(c.take(count, 10, 50)) + u64::from(c.take(count, 10, 50));
         }
         assert_eq!(taken, 100);
+    }
+
+    #[test]
+    fn a_floor_keeps_packets_back() {
+        let mut c = Credit::new(10, 0);
+        let mut taken = 0;
+        while c.take_above(0, 10, 50, 4) {
+            taken += 1;
+        }
+        assert_eq!(taken, 6);
+        assert!(c.take(0, 10, 50), "the floor is still there for plain takes");
     }
 
     #[test]

@@ -8,6 +8,9 @@ use groupcast_base::Time;
 use groupcast_wire::SeqNo;
 use groupcast_wire::proto::Ranges;
 
+/// Packets of the relay's budget that unicast answers to standby viewers leave for multicast
+/// resends, when those are on.
+const MULTICAST_RESERVE: u64 = 8;
 /// Most multicast resends waiting to be sent.
 const MULTICAST_LIMIT: usize = 256;
 /// Datagrams of the stream a number may lag the newest and still be resent by multicast:
@@ -41,10 +44,17 @@ impl Fanout {
             }
             let count = self.datagrams;
             let paid = v.credit.take(count, STANDBY_PERMILLE, STANDBY_DEPTH);
+            // A resend repairs every viewer that lost the datagram for one packet of the
+            // budget, an answer one viewer: answers leave the last few packets to resends.
+            let floor = match answer {
+                Answer::Unicast if self.config.multicast_after >= 2 => MULTICAST_RESERVE,
+                _ => 0,
+            };
+            let permille = self.config.repair_permille;
             if !paid
                 || !self
                     .repair_credit
-                    .take(count, self.config.repair_permille, REPAIR_DEPTH)
+                    .take_above(count, permille, REPAIR_DEPTH, floor)
             {
                 if paid {
                     v.credit.refund();
