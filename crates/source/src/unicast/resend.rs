@@ -10,7 +10,11 @@
 //!   the resend in flight) and gets nothing more;
 //! - any repeat of a viewer (it lost our answer, or the resend) and any NACK later than
 //!   [`COVER`] get unicast: the multicast did not reach that viewer (a cut metro, a lossy
-//!   access link).
+//!   access link);
+//! - a viewer that asks again for a number resent by multicast is taken as not receiving
+//!   multicast for [`DEAF_FOR`]: its NACKs are answered by unicast and neither trigger nor
+//!   wait for a resend (the viewers of a metro whose multicast is cut all miss the same
+//!   numbers, and a resend they trigger reaches none of them).
 
 use groupcast_base::{SessionId, Time};
 use groupcast_wire::SeqNo;
@@ -21,6 +25,8 @@ use std::time::Duration;
 /// sent before the resend could reach it, and so covered by it. Viewers repeat an unanswered
 /// NACK after their round trip to the relay plus 5 ms, so a repeat is never covered.
 pub(super) const COVER: Duration = Duration::from_millis(50);
+/// How long a viewer that asked again after a multicast resend is answered by unicast only.
+const DEAF_FOR: Duration = Duration::from_secs(1);
 /// How long the relay remembers who asked for a number.
 const LIFE: Duration = Duration::from_secs(2);
 /// Most numbers remembered (the oldest are forgotten first).
@@ -55,6 +61,8 @@ pub(super) struct Resends {
     asked: HashMap<SeqNo, Asked>,
     /// Numbers in the order first asked, for forgetting.
     order: VecDeque<(Time, SeqNo)>,
+    /// Viewers taken as not receiving multicast, until when.
+    deaf: HashMap<SessionId, Time>,
 }
 
 impl Resends {
@@ -65,6 +73,7 @@ impl Resends {
             after: if after < 2 { 0 } else { after },
             asked: HashMap::new(),
             order: VecDeque::new(),
+            deaf: HashMap::new(),
         }
     }
 
@@ -74,6 +83,9 @@ impl Resends {
             return Answer::Unicast;
         }
         self.forget(now);
+        if self.deaf.get(&session).is_some_and(|&until| now < until) {
+            return Answer::Unicast;
+        }
         let asked = self.asked.entry(seq).or_insert_with(|| {
             self.order.push_back((now, seq));
             Asked {
@@ -86,6 +98,15 @@ impl Resends {
             asked.askers.push(session);
         }
         match asked.multicast {
+            Some(_) if repeat => {
+                if self.deaf.len() >= LIMIT {
+                    self.deaf.retain(|_, until| now < *until);
+                }
+                if self.deaf.len() < LIMIT {
+                    self.deaf.insert(session, now + DEAF_FOR);
+                }
+                Answer::Unicast
+            }
             _ if repeat => Answer::Unicast,
             Some(at) if now.saturating_since(at) <= COVER => Answer::Covered,
             Some(_) => Answer::Unicast,
@@ -142,6 +163,23 @@ mod tests {
         assert_eq!(r.answer(ms(80), seq, SessionId(40)), Answer::Unicast);
         // Another number starts over.
         assert_eq!(r.answer(ms(80), SeqNo(8), SessionId(40)), Answer::Unicast);
+    }
+
+    #[test]
+    fn viewers_the_resend_missed_are_answered_by_unicast_for_a_while() {
+        let mut r = Resends::new(2);
+        // Two viewers of a cut metro miss number 7; the resend they trigger misses them.
+        r.answer(ms(0), SeqNo(7), SessionId(1));
+        assert_eq!(r.answer(ms(0), SeqNo(7), SessionId(2)), Answer::Multicast);
+        assert_eq!(r.answer(ms(20), SeqNo(7), SessionId(1)), Answer::Unicast);
+        assert_eq!(r.answer(ms(20), SeqNo(7), SessionId(2)), Answer::Unicast);
+        // Their next shared miss triggers no resend, and a third viewer's is not covered.
+        assert_eq!(r.answer(ms(30), SeqNo(8), SessionId(1)), Answer::Unicast);
+        assert_eq!(r.answer(ms(30), SeqNo(8), SessionId(2)), Answer::Unicast);
+        assert_eq!(r.answer(ms(30), SeqNo(8), SessionId(3)), Answer::Unicast);
+        // A second later they count again.
+        r.answer(ms(1_100), SeqNo(9), SessionId(1));
+        assert_eq!(r.answer(ms(1_100), SeqNo(9), SessionId(2)), Answer::Multicast);
     }
 
     #[test]
