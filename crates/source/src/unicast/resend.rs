@@ -11,9 +11,9 @@
 //! - any repeat of a viewer (it lost our answer, or the resend) and any NACK later than
 //!   [`COVER`] get unicast: the multicast did not reach that viewer (a cut metro, a lossy
 //!   access link);
-//! - a viewer that asks again for a number resent by multicast is taken as not receiving
-//!   multicast for [`DEAF_FOR`]: its NACKs are answered by unicast and neither trigger nor
-//!   wait for a resend (the viewers of a metro whose multicast is cut all miss the same
+//! - a viewer that asks again for two numbers resent by multicast within [`DEAF_FOR`] is taken
+//!   as not receiving multicast for as long: its NACKs are answered by unicast and neither
+//!   trigger nor wait for a resend (one lost copy is a lossy link's 5 %, not evidence) (the viewers of a metro whose multicast is cut all miss the same
 //!   numbers, and a resend they trigger reaches none of them).
 
 use groupcast_base::{SessionId, Time};
@@ -25,7 +25,8 @@ use std::time::Duration;
 /// sent before the resend could reach it, and so covered by it. Viewers repeat an unanswered
 /// NACK after their round trip to the relay plus 5 ms, so a repeat is never covered.
 pub(super) const COVER: Duration = Duration::from_millis(50);
-/// How long a viewer that asked again after a multicast resend is answered by unicast only.
+/// How long a viewer that asked again after two multicast resends is answered by unicast
+/// only (and how close together those must be).
 const DEAF_FOR: Duration = Duration::from_secs(1);
 /// How long the relay remembers who asked for a number.
 const LIFE: Duration = Duration::from_secs(2);
@@ -61,8 +62,9 @@ pub(super) struct Resends {
     asked: HashMap<SeqNo, Asked>,
     /// Numbers in the order first asked, for forgetting.
     order: VecDeque<(Time, SeqNo)>,
-    /// Viewers taken as not receiving multicast, until when.
-    deaf: HashMap<SessionId, Time>,
+    /// Viewers that asked again after a resend: how many times, and until when that counts
+    /// (twice: they are taken as not receiving multicast until then).
+    deaf: HashMap<SessionId, (u8, Time)>,
 }
 
 impl Resends {
@@ -83,7 +85,11 @@ impl Resends {
             return Answer::Unicast;
         }
         self.forget(now);
-        if self.deaf.get(&session).is_some_and(|&until| now < until) {
+        if self
+            .deaf
+            .get(&session)
+            .is_some_and(|&(strikes, until)| strikes >= 2 && now < until)
+        {
             return Answer::Unicast;
         }
         let asked = self.asked.entry(seq).or_insert_with(|| {
@@ -100,10 +106,14 @@ impl Resends {
         match asked.multicast {
             Some(_) if repeat => {
                 if self.deaf.len() >= LIMIT {
-                    self.deaf.retain(|_, until| now < *until);
+                    self.deaf.retain(|_, (_, until)| now < *until);
                 }
-                if self.deaf.len() < LIMIT {
-                    self.deaf.insert(session, now + DEAF_FOR);
+                let strikes = match self.deaf.get(&session) {
+                    Some(&(n, until)) if now < until => n.saturating_add(1),
+                    _ => 1,
+                };
+                if self.deaf.len() < LIMIT || strikes > 1 {
+                    self.deaf.insert(session, (strikes, now + DEAF_FOR));
                 }
                 Answer::Unicast
             }
@@ -168,11 +178,14 @@ mod tests {
     #[test]
     fn viewers_the_resend_missed_are_answered_by_unicast_for_a_while() {
         let mut r = Resends::new(2);
-        // Two viewers of a cut metro miss number 7; the resend they trigger misses them.
-        r.answer(ms(0), SeqNo(7), SessionId(1));
-        assert_eq!(r.answer(ms(0), SeqNo(7), SessionId(2)), Answer::Multicast);
-        assert_eq!(r.answer(ms(20), SeqNo(7), SessionId(1)), Answer::Unicast);
-        assert_eq!(r.answer(ms(20), SeqNo(7), SessionId(2)), Answer::Unicast);
+        // Two viewers of a cut metro miss numbers 6 and 7; the resends they trigger miss
+        // them (one missed resend is not enough: a lossy link loses one in twenty).
+        for n in [6, 7] {
+            r.answer(ms(0), SeqNo(n), SessionId(1));
+            assert_eq!(r.answer(ms(0), SeqNo(n), SessionId(2)), Answer::Multicast);
+            assert_eq!(r.answer(ms(20), SeqNo(n), SessionId(1)), Answer::Unicast);
+            assert_eq!(r.answer(ms(20), SeqNo(n), SessionId(2)), Answer::Unicast);
+        }
         // Their next shared miss triggers no resend, and a third viewer's is not covered.
         assert_eq!(r.answer(ms(30), SeqNo(8), SessionId(1)), Answer::Unicast);
         assert_eq!(r.answer(ms(30), SeqNo(8), SessionId(2)), Answer::Unicast);
