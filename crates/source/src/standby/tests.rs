@@ -152,8 +152,9 @@ fn foreign_and_garbage_datagrams_are_counted() {
 #[test]
 fn a_datagram_several_viewers_lost_is_resent_once_to_the_group() {
     let mut f = relay(10);
-    let mut viewers: Vec<(Standby, SocketAddr)> =
-        (1..=5).map(|s| (viewer(s), addr(4000 + s as u16))).collect();
+    let mut viewers: Vec<(Standby, SocketAddr)> = (1..=5)
+        .map(|s| (viewer(s), addr(4000 + s as u16)))
+        .collect();
     for (v, at) in &mut viewers {
         exchange(v, &mut f, *at, 0, 10);
         assert!(v.usable());
@@ -170,7 +171,11 @@ fn a_datagram_several_viewers_lost_is_resent_once_to_the_group() {
     let resent: Vec<Vec<u8>> =
         std::iter::from_fn(|| f.poll_multicast(&mut buf).map(|n| buf[..n].to_vec())).collect();
     assert_eq!(unicast, 1, "the first viewer alone is answered by unicast");
-    assert_eq!(resent, [rtp(500)], "one resend to the group, the very datagram");
+    assert_eq!(
+        resent,
+        [rtp(500)],
+        "one resend to the group, the very datagram"
+    );
     let s = f.stats();
     assert_eq!((s.multicast_resent, s.multicast_covered), (1, 3));
     assert_eq!(s.standby_retransmitted, 1);
@@ -238,6 +243,10 @@ fn answers_leave_the_last_of_the_budget_to_resends() {
     a.nack(Ssrc(9), &[500]);
     exchange(&mut a, &mut f, addr(4001), 13, 1);
     let mut buf = [0u8; 2048];
-    assert_eq!(f.poll_multicast(&mut buf), Some(rtp(500).len()), "the resend is paid");
+    assert_eq!(
+        f.poll_multicast(&mut buf),
+        Some(rtp(500).len()),
+        "the resend is paid"
+    );
     assert_eq!(f.stats().multicast_resent, 1);
 }

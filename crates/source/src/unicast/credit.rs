@@ -79,7 +79,10 @@ mod tests {
             taken += 1;
         }
         assert_eq!(taken, 6);
-        assert!(c.take(0, 10, 50), "the floor is still there for plain takes");
+        assert!(
+            c.take(0, 10, 50),
+            "the floor is still there for plain takes"
+        );
     }
 
     #[test]

@@ -192,7 +192,10 @@ mod tests {
         assert_eq!(r.answer(ms(30), SeqNo(8), SessionId(3)), Answer::Unicast);
         // A second later they count again.
         r.answer(ms(1_100), SeqNo(9), SessionId(1));
-        assert_eq!(r.answer(ms(1_100), SeqNo(9), SessionId(2)), Answer::Multicast);
+        assert_eq!(
+            r.answer(ms(1_100), SeqNo(9), SessionId(2)),
+            Answer::Multicast
+        );
     }
 
     #[test]
