@@ -26,6 +26,7 @@ fuzz_target!(|data: &[u8]| {
         initial_counter: 1,
         max_standby: 4,
         repair_permille: 10,
+        multicast_after: 2,
     });
     let mut viewer = Edge::viewer(EdgeConfig::new("v"), SessionId(1));
     let expires = WALL + 60_000;
@@ -70,6 +71,11 @@ fuzz_target!(|data: &[u8]| {
             if n >= 44 && buf[..2] == *b"GU" && buf[3] == 4 {
                 nonce.copy_from_slice(&buf[28..44]);
             }
+        }
+        let mut resent = 0;
+        while relay.poll_multicast(&mut buf).is_some() {
+            resent += 1;
+            assert!(resent <= 256, "the relay resends beyond its queue");
         }
         while viewer.poll_transmit(now, &mut buf).is_some() {}
         standby.nack(groupcast_wire::Ssrc(1), &[chunk[0].into(), 7]);
