@@ -213,26 +213,12 @@ impl Grouping {
         if self.policy != Policy::SameMetro && distinct.len() <= 2 {
             touched.extend(self.balance());
         }
-        touched.extend(self.diversify_within(&touched));
         self.changes(touched)
-    }
-
-    /// A [`diversify`](Self::diversify) step for cross-metro groups, if the change so far
-    /// (`touched`) leaves room for two more groups within the four a change may touch.
-    fn diversify_within(&mut self, touched: &[GroupId]) -> Vec<GroupId> {
-        let mut distinct = touched.to_vec();
-        distinct.sort_unstable();
-        distinct.dedup();
-        if self.policy != Policy::CrossMetro || distinct.len() > 2 {
-            return Vec::new();
-        }
-        self.diversify()
     }
 
     /// Removes `session`; returns the groups that changed.
     pub fn leave(&mut self, session: SessionId) -> Vec<Change> {
-        let mut touched = self.remove(session);
-        touched.extend(self.diversify_within(&touched));
+        let touched = self.remove(session);
         self.changes(touched)
     }
 

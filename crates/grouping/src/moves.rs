@@ -94,46 +94,6 @@ impl Grouping {
         }
     }
 
-    /// One step towards groups that span every metro: a group that lacks a metro the audience
-    /// has, and holds another metro twice, swaps one of those doubles for a member of the
-    /// missing metro from a group holding that metro twice. Both groups keep every metro they
-    /// had; the first gains one. (Join order decides the groups, and a group over two metros
-    /// loses to one trunk's loss during the other metro's outage what none of its members can
-    /// supply.) Returns the groups touched.
-    pub(crate) fn diversify(&mut self) -> Vec<GroupId> {
-        let mut metros: Vec<MetroId> = self.sessions.values().map(|(_, m)| *m).collect();
-        metros.sort_unstable();
-        metros.dedup();
-        let ids: Vec<GroupId> = self.groups.keys().copied().collect();
-        for &short in &ids {
-            let Some(&missing) = metros.iter().find(|&&m| self.in_metro(short, m) == 0) else {
-                continue;
-            };
-            let Some(double) = self
-                .members(short)
-                .iter()
-                .rev()
-                .copied()
-                .find(|&s| self.in_metro(short, self.metro(s).unwrap_or_default()) > 1)
-            else {
-                continue;
-            };
-            let partner = ids
-                .iter()
-                .filter(|&&id| id != short && self.in_metro(id, missing) > 1)
-                .find_map(|&id| {
-                    let mut m = self.members(id).iter().rev().copied();
-                    m.find(|&s| self.metro(s) == Some(missing)).map(|s| (id, s))
-                });
-            if let Some((other, incoming)) = partner {
-                self.move_member(double, short, other);
-                self.move_member(incoming, other, short);
-                return vec![short, other];
-            }
-        }
-        Vec::new()
-    }
-
     /// Up to `count` members to move out of the fullest group (which keeps at least
     /// [`min_size`](Self::min_size)): its latest joiners, those from a metro it holds twice and
     /// unlike `metro` first.
