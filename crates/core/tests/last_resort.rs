@@ -25,6 +25,16 @@ struct Run {
 /// client's timers every millisecond for 400 ms more. A relay `rtt_ms` away answers every
 /// escalation except the first `drop_first` (lost NACKs or retransmissions).
 fn run(c: &mut Client, packets: u16, lost: &[u16], rtt_ms: u64, drop_first: usize) -> Run {
+    run_late(c, (packets, lost), (rtt_ms, drop_first), None)
+}
+
+/// [`run`], with the last resort coming only at `late` (ms, round trip).
+fn run_late(
+    c: &mut Client,
+    (packets, lost): (u16, &[u16]),
+    (rtt_ms, drop_first): (u64, usize),
+    late: Option<(u64, Duration)>,
+) -> Run {
     let mut r = Run::default();
     let mut pending: Vec<(u64, u16)> = Vec::new();
     let mut asked = Vec::new();
@@ -41,6 +51,9 @@ fn run(c: &mut Client, packets: u16, lost: &[u16], rtt_ms: u64, drop_first: usiz
             c.handle_last_resort(now, source_addr(), &rtp(seq));
             false
         });
+        if let Some((_, rtt)) = late.filter(|l| l.0 == t) {
+            c.set_last_resort(Some(rtt));
+        }
         c.handle_timeout(now);
         drain(c, now);
         c.drain_escalations(&mut asked);
@@ -102,6 +115,36 @@ fn without_a_last_resort_the_same_losses_are_holes() {
     assert_eq!((n.escalated, n.unrecovered), (0, 3), "{n:?}");
     assert!(r.escalated.is_empty());
     assert!(!r.played.contains(&100) && !r.played.contains(&250));
+}
+
+/// The relay answers the registration sent as the stream started only after the group was
+/// given up on (its STANDBY was lost, 200 ms to the next): what is still ahead of its deadline
+/// is escalated then, and what is past it stays a hole.
+#[test]
+fn a_last_resort_that_comes_late_still_gets_what_is_in_time() {
+    let late = |at_ms: u64| {
+        let mut c = silent_group(None);
+        // 100 and 101 lost at once: given up on after 8 asks 5 ms apart (about 145 ms).
+        let r = run_late(
+            &mut c,
+            (600, &[100, 101]),
+            (5, 0),
+            Some((at_ms, Duration::from_millis(30))),
+        );
+        (r, c.stats().counters.clone())
+    };
+    let (r, n) = late(200);
+    assert_eq!(r.played, (0..600).collect::<Vec<u16>>(), "{n:?}");
+    assert_eq!((n.last_resort_repaired, n.unrecovered), (2, 0), "{n:?}");
+    assert!(
+        r.escalated.iter().all(|&(t, _)| t == 200),
+        "{:?}",
+        r.escalated
+    );
+    // Past the deadline (300 ms for 100): nothing to ask, two holes.
+    let (r, n) = late(320);
+    assert!(r.escalated.is_empty(), "{:?}", r.escalated);
+    assert_eq!((n.escalated, n.unrecovered), (0, 2), "{n:?}");
 }
 
 #[test]

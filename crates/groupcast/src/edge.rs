@@ -191,7 +191,7 @@ impl Driver {
         while !stop.now() {
             let now = self.clock.now();
             while let Some(n) = self.edge.poll_transmit(now, &mut msg) {
-                let _ = link.try_send(&msg[..n]);
+                let _ = crate::net::send_connected(&link, &msg[..n]);
             }
             if let Some(f) = self.feed.as_mut() {
                 let out = &self.out;

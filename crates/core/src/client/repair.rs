@@ -238,6 +238,21 @@ impl RepairScheduler {
         }
     }
 
+    /// Makes the missing packets given up on (not the speculative ones) due for a step at
+    /// once: a last resort came since, and those still ahead of their deadline escalate.
+    pub(crate) fn reconsider_given_up(&mut self, raw: &mut RawBuffer) {
+        for &seq in &self.missing {
+            if let Some(slot) = raw.get_mut(seq)
+                && slot.state == SlotState::Missing
+                && slot.next_request == Time::NEVER
+                && !slot.speculative
+            {
+                slot.next_request = Time::ZERO;
+                self.next_request_at = Time::ZERO;
+            }
+        }
+    }
+
     /// Sends requests for every missing packet whose request timer has fired, one set per
     /// stream (the previous stream's last packets are still asked for after a restart).
     pub(crate) fn send_requests(

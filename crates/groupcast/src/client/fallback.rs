@@ -167,7 +167,7 @@ impl Fallback {
         }
         if let Some(f) = &mut self.feed {
             while let Some(n) = f.edge.poll_transmit(now, buf) {
-                let _ = f.socket.try_send(&buf[..n]);
+                let _ = crate::net::send_connected(&f.socket, &buf[..n]);
             }
         }
         self.last.poll(now, core, buf, self.feed.is_some());
@@ -231,7 +231,7 @@ impl Fallback {
         if let Some(buf) = buf {
             for _ in 0..LEAVES {
                 if let Some(n) = f.edge.leave(buf) {
-                    let _ = f.socket.try_send(&buf[..n]);
+                    let _ = crate::net::send_connected(&f.socket, &buf[..n]);
                 }
             }
         }

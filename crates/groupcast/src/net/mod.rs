@@ -22,6 +22,24 @@ pub(crate) fn roomy(socket: UdpSocket) -> anyhow::Result<UdpSocket> {
     Ok(s.into())
 }
 
+/// Sends `bytes` on a connected UDP socket, straight to the kernel, and once more if the
+/// kernel answered with the ICMP error an earlier datagram drew (port unreachable: the peer
+/// was not up yet). Linux reports that pending error on the next send and drops the datagram
+/// it was handed, and tokio's `try_send` refuses (`WouldBlock`) until the reactor has seen
+/// the socket writable: a relay's STANDBY or an edge's HELLO sent just as its peer came up
+/// was lost either way, and the registration waited for the next retry (200 ms, most of a
+/// short buffer).
+pub(crate) fn send_connected(
+    socket: &tokio::net::UdpSocket,
+    bytes: &[u8],
+) -> std::io::Result<usize> {
+    let s = socket2::SockRef::from(socket);
+    match s.send(bytes) {
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => s.send(bytes),
+        sent => sent,
+    }
+}
+
 /// The outgoing interface: an IPv4 address, or for IPv6 an interface index or name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Iface {
@@ -164,4 +182,31 @@ pub(crate) fn input_socket(addr: SocketAddr, iface: &Iface) -> anyhow::Result<Ud
     s.bind(&SockAddr::from(addr))
         .with_context(|| format!("bind {addr}"))?;
     Ok(s.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A datagram sent just after an earlier one drew "port unreachable" still goes out.
+    #[tokio::test]
+    async fn a_send_after_port_unreachable_is_not_lost() {
+        let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let tx = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        tx.connect(("127.0.0.1", port)).await.unwrap();
+        send_connected(&tx, b"nobody").unwrap();
+        // The ICMP error comes back over loopback at once; give it a moment all the same.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let rx = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        assert_eq!(send_connected(&tx, b"hello").unwrap(), 5);
+        let mut buf = [0u8; 16];
+        let n = rx
+            .recv(&mut buf)
+            .expect("the datagram after the error arrived");
+        assert_eq!(&buf[..n], b"hello");
+    }
 }

@@ -101,7 +101,7 @@ impl LastResort {
         }
         self.seqs.clear();
         while let Some(n) = self.machine.poll_transmit(now, buf) {
-            let _ = socket.try_send(&buf[..n]);
+            let _ = crate::net::send_connected(socket, &buf[..n]);
         }
         core.set_last_resort(self.machine.usable_rtt());
     }
@@ -149,7 +149,7 @@ impl LastResort {
         if let Some((socket, _, _)) = &self.socket
             && let Some(n) = self.machine.leave(buf)
         {
-            let _ = socket.try_send(&buf[..n]);
+            let _ = crate::net::send_connected(socket, &buf[..n]);
         }
     }
 
