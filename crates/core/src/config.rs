@@ -49,7 +49,8 @@ pub struct Config {
     pub rto_max: Duration,
     /// Retry timer used before any RTT is measured.
     pub rto_initial: Duration,
-    /// Most request attempts per missing packet.
+    /// Request attempts per missing packet on the retry timer; then the last resort is
+    /// asked, or without one the group again on a doubling timer until the deadline.
     pub max_attempts: u8,
     /// Whom requests go to.
     pub strategy: RequestStrategy,

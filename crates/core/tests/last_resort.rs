@@ -117,14 +117,14 @@ fn without_a_last_resort_the_same_losses_are_holes() {
     assert!(!r.played.contains(&100) && !r.played.contains(&250));
 }
 
-/// The relay answers the registration sent as the stream started only after the group was
-/// given up on (its STANDBY was lost, 200 ms to the next): what is still ahead of its deadline
-/// is escalated then, and what is past it stays a hole.
+/// The relay answers the registration sent as the stream started only after the group is out
+/// of attempts (its STANDBY was lost, 200 ms to the next): what is still ahead of its
+/// deadline is escalated then, and what is past it stays a hole.
 #[test]
 fn a_last_resort_that_comes_late_still_gets_what_is_in_time() {
     let late = |at_ms: u64| {
         let mut c = silent_group(None);
-        // 100 and 101 lost at once: given up on after 8 asks 5 ms apart (about 145 ms).
+        // 100 and 101 lost: out of attempts after 8 asks 5 ms apart (about 145 ms).
         let r = run_late(
             &mut c,
             (600, &[100, 101]),

@@ -195,13 +195,14 @@ impl Client {
     /// deadline (four asks), at most half the buffer before it.
     ///
     /// When a last resort comes (the relay answered a registration sent as the stream
-    /// started), packets the group was already given up on are escalated if still in time.
+    /// started), packets the group is out of attempts for are escalated if still in time.
     pub fn set_last_resort(&mut self, rtt: Option<std::time::Duration>) {
         let (retry, reserve) = repair::last_resort_plan(rtt, &self.config);
         let came = self.config.last_resort.is_zero() && !reserve.is_zero();
         (self.config.last_resort_retry, self.config.last_resort) = (retry, reserve);
         if came {
-            self.repair.reconsider_given_up(&mut self.raw);
+            self.repair
+                .reconsider_given_up(&mut self.raw, self.config.max_attempts);
         }
     }
 

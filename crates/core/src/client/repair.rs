@@ -2,8 +2,9 @@
 //!
 //! It keeps the missing set (ascending numbers; the per-packet state, attempts, next request
 //! time and play-out deadline, lives in the raw buffer's slots), holds a new gap for the
-//! reorder hold before the first request, retries on an RTT-aware timer until the packet's
-//! deadline or the attempt limit, and sends tail-loss probes when the stream goes quiet.
+//! reorder hold before the first request, retries on an RTT-aware timer (doubling past the
+//! attempt limit) until the packet's deadline, and sends tail-loss probes when the stream
+//! goes quiet.
 //!
 //! Requests go to a [`Targets`] (the repair group: all live members, or the best one first
 //! under [`RequestStrategy::Ranked`]). What happens to each due packet is decided by [`step`].
@@ -17,38 +18,20 @@ use super::receiver::{Activity, StreamReceiver};
 use super::rota;
 use crate::config::{Config, RequestStrategy};
 use crate::membership::Membership;
-use crate::raw::{RawBuffer, Slot, SlotState};
+use crate::raw::{RawBuffer, SlotState};
 use crate::stats::Counters;
 use groupcast_base::Time;
 use groupcast_wire::proto::{SenderId, SeqRange};
 use groupcast_wire::{SeqNo, Ssrc};
 use std::ops::Range;
 use std::time::Duration;
+pub(crate) use step::{Step, last_resort_plan, retry_after, step};
 
 /// Under the rota, how many members answer each packet of a first tail probe (the packets
 /// may exist nowhere yet; later probes of the same quiet spell ask everyone).
 const TAIL_PROBE_ANSWERERS: u8 = 2;
 /// Most chunks one tail probe asks for.
 pub(crate) const TAIL_PROBE_CHUNKS: u64 = 8;
-/// Most times one packet is asked of the last resort (a lost NACK or retransmission is
-/// retried, within the deadline). Each ask fails about one time in seven with 5 % loss on the
-/// viewer's link and 3 % on its trunk, both ways; three asks left 6.2e-7 to 2.7e-6 of
-/// client-packets unrecovered in issue 12's model, four 9.0e-8 to 4.7e-7 (docs/simulation.md).
-pub(crate) const MAX_ESCALATIONS: u8 = 4;
-/// Added to the relay's round trip between two asks of it for one packet.
-const ESCALATION_MARGIN: Duration = Duration::from_millis(5);
-
-/// The last resort's (retry interval, reserve) for a relay `rtt` away (zeros without one):
-/// asks [`MAX_ESCALATIONS`] times a round trip and [`ESCALATION_MARGIN`] apart, so the
-/// group is given up that many intervals before the deadline (at most half the buffer).
-pub(crate) fn last_resort_plan(rtt: Option<Duration>, c: &Config) -> (Duration, Duration) {
-    let Some(rtt) = rtt else {
-        return (Duration::ZERO, Duration::ZERO);
-    };
-    let retry = (rtt + ESCALATION_MARGIN).max(c.rto_min);
-    let reserve = (retry * u32::from(MAX_ESCALATIONS)).clamp(c.rto_min, c.buffer / 2);
-    (retry, reserve)
-}
 /// Most numbers waiting for the driver to ask the last resort (a buffer's worth at 20,000
 /// packets/s); beyond, the oldest are dropped (they would be late anyway) and counted.
 const ESCALATION_QUEUE: usize = 4096;
@@ -102,58 +85,6 @@ impl Targets<'_> {
     fn answerers(&self, (ssrc, wire): (Ssrc, u16), want: usize) -> u8 {
         let view = self.peers.liveness(self.silent_limit);
         rota::answerers((ssrc.0, wire), view, want)
-    }
-}
-
-/// What to do about one missing packet when its request timer is checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Step {
-    /// Not due yet (in its reorder hold, or a request not yet timed out): wake at this time.
-    Wait(Time),
-    /// Out of attempts, or too close to its deadline for an answer to arrive, and no last
-    /// resort left: stop asking.
-    GiveUp,
-    /// The group cannot supply it in time: ask the last resort.
-    Escalate,
-    /// Ask now; `ranked` asks the best peer only (a first attempt under the ranked strategy).
-    Ask {
-        /// Ask the best-ranked peer rather than every member.
-        ranked: bool,
-    },
-}
-
-/// The step for a missing packet's `slot` at `now`, with retry timer `rto`; `has_peers` is
-/// false when the group has nobody to ask.
-///
-/// With a last resort, the group is given up `c.last_resort` before the deadline and the
-/// packet escalated (at most [`MAX_ESCALATIONS`] times, while the deadline is ahead).
-pub(crate) fn step(slot: &Slot, now: Time, rto: Duration, c: &Config, has_peers: bool) -> Step {
-    let reserve = c.last_resort;
-    if slot.next_request > now {
-        Step::Wait(slot.next_request)
-    } else if !has_peers
-        || slot.escalations > 0
-        || slot.attempts >= c.max_attempts
-        || now + rto / 2 + reserve >= slot.due
-    {
-        // A repeated ask only while its answer (most of an interval away) can be in time.
-        let in_time = match slot.escalations {
-            0 => now < slot.due,
-            _ => now + c.last_resort_retry * 3 / 4 < slot.due,
-        };
-        let escalate = !reserve.is_zero()
-            && slot.escalations < MAX_ESCALATIONS
-            && !slot.speculative
-            && in_time;
-        if escalate {
-            Step::Escalate
-        } else {
-            Step::GiveUp
-        }
-    } else {
-        Step::Ask {
-            ranked: c.strategy == RequestStrategy::Ranked && slot.attempts == 0,
-        }
     }
 }
 
@@ -238,13 +169,14 @@ impl RepairScheduler {
         }
     }
 
-    /// Makes the missing packets given up on (not the speculative ones) due for a step at
-    /// once: a last resort came since, and those still ahead of their deadline escalate.
-    pub(crate) fn reconsider_given_up(&mut self, raw: &mut RawBuffer) {
+    /// Makes the missing packets the group was given up on or is out of attempts for (not
+    /// the speculative ones) due for a step at once: a last resort came since, and those
+    /// still ahead of their deadline escalate.
+    pub(crate) fn reconsider_given_up(&mut self, raw: &mut RawBuffer, max_attempts: u8) {
         for &seq in &self.missing {
             if let Some(slot) = raw.get_mut(seq)
                 && slot.state == SlotState::Missing
-                && slot.next_request == Time::NEVER
+                && (slot.next_request == Time::NEVER || slot.attempts >= max_attempts)
                 && !slot.speculative
             {
                 slot.next_request = Time::ZERO;
@@ -325,8 +257,8 @@ impl RepairScheduler {
                     wire,
                 );
             }
-            slot.attempts += 1;
-            slot.next_request = now + rto;
+            slot.next_request = now + retry_after(slot.attempts, rto, c);
+            slot.attempts = slot.attempts.saturating_add(1);
             earliest = earliest.min(slot.next_request);
         }
         let best = to.peers.best(to.silent_limit).map(|i| to.peers.list[i].id);
@@ -446,5 +378,6 @@ fn push_seq(ranges: &mut Vec<SeqRange>, wire: u16) {
     });
 }
 
+mod step;
 #[cfg(test)]
 mod tests;

@@ -68,7 +68,7 @@ fn consecutive_numbers_merge_across_wrap() {
 }
 
 #[test]
-fn gaps_wait_for_the_hold_then_are_asked_of_all_until_given_up() {
+fn gaps_wait_for_the_hold_then_are_asked_of_all_until_the_deadline() {
     let (c, peers, streams) = (config(), members(&[1, 2, 3]), receiver());
     let (mut raw, mut out, mut counters) = (
         RawBuffer::new(8, 4, 64),
@@ -113,8 +113,19 @@ fn gaps_wait_for_the_hold_then_are_asked_of_all_until_given_up() {
     assert_eq!(retry, now + c.rto_initial);
     sched.send_requests(retry, &mut raw, &streams, &c, &mut to);
     assert_eq!(drain(to.out).len(), 2, "second attempt");
-    sched.send_requests(retry + c.rto_initial, &mut raw, &streams, &c, &mut to);
-    assert!(drain(to.out).is_empty(), "out of attempts: given up");
+    // Out of attempts (2) but not of time, with no last resort: asked again, the timer
+    // doubling, until an answer could no longer come before the deadline.
+    let mut at = retry;
+    for double in [1, 2, 4, 8] {
+        at = at + c.rto_initial * double;
+        assert_eq!(sched.next_request_time(true, &c), Some(at));
+        sched.send_requests(at, &mut raw, &streams, &c, &mut to);
+        assert_eq!(drain(to.out).len(), 2, "asked again at {at:?}");
+    }
+    at = at + c.rto_initial * 16;
+    assert!(at > due);
+    sched.send_requests(at, &mut raw, &streams, &c, &mut to);
+    assert!(drain(to.out).is_empty(), "past the deadline: given up");
     assert_eq!(
         raw.get(SeqNo(h + 2)).map(|s| s.next_request),
         Some(Time::NEVER)
