@@ -58,7 +58,8 @@ pub(crate) fn retry_after(attempts: u8, rto: Duration, c: &Config) -> Duration {
 ///
 /// With a last resort, the group is given up `c.last_resort` before the deadline or after
 /// `c.max_attempts`, and the packet escalated (at most [`MAX_ESCALATIONS`] times, while the
-/// deadline is ahead); without one, the group is asked until the deadline.
+/// deadline is ahead); without one, or once its asks are spent, the group is asked until
+/// the deadline.
 pub(crate) fn step(slot: &Slot, now: Time, rto: Duration, c: &Config, has_peers: bool) -> Step {
     let reserve = c.last_resort;
     if slot.next_request > now {
@@ -79,11 +80,12 @@ pub(crate) fn step(slot: &Slot, now: Time, rto: Duration, c: &Config, has_peers:
             && in_time;
         if escalate {
             Step::Escalate
-        } else if has_peers && reserve.is_zero() && !slot.speculative && now + rto / 2 < slot.due {
-            // Out of attempts but not of time, and nobody else to ask: the group again, on a
-            // backed-off timer ([`retry_after`]). A member stalled for longer than the
-            // attempts last (8 at a 5 ms LAN timer: 40 ms of a 200 ms buffer) or one that
-            // lost the packet too and repairs it later still fills it.
+        } else if has_peers && !slot.speculative && now + rto / 2 < slot.due {
+            // Out of attempts but not of time, and no last resort (or its asks spent: it may
+            // be over its budget): the group again, on a backed-off timer ([`retry_after`]).
+            // A member stalled for longer than the attempts last (8 at a 5 ms LAN timer:
+            // 40 ms of a 200 ms buffer) or one that lost the packet too and repairs it later
+            // still fills it.
             Step::Ask { ranked: false }
         } else {
             Step::GiveUp

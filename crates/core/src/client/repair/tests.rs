@@ -212,3 +212,36 @@ fn the_last_resort_is_asked_four_times_a_round_trip_apart_within_half_the_buffer
     // A relay on the same host: no closer than the retry floor.
     assert_eq!(last_resort_plan(Some(ms(0)), &c).0, c.rto_min.max(ms(5)));
 }
+
+/// Once the last resort's asks are spent (it may be over its budget and never answer), the
+/// group is asked again while an answer can still come in time.
+#[test]
+fn step_goes_back_to_the_group_when_the_last_resort_is_spent() {
+    let mut c = config();
+    (c.last_resort, c.last_resort_retry) = (Duration::from_millis(40), Duration::from_millis(10));
+    let rto = Duration::from_millis(5);
+    let mut raw = RawBuffer::new(4, 2, 64);
+    raw.mark_missing(SeqNo(1), Time::ZERO, Time::from_millis(200), Time::ZERO);
+    let slot = raw.get_mut(SeqNo(1)).unwrap();
+    slot.attempts = c.max_attempts;
+    let now = Time::from_millis(50);
+    assert_eq!(
+        step(slot, now, rto, &c, true),
+        Step::Escalate,
+        "out of attempts"
+    );
+    slot.escalations = MAX_ESCALATIONS;
+    assert_eq!(step(slot, now, rto, &c, true), Step::Ask { ranked: false });
+    assert_eq!(
+        step(slot, Time::from_millis(198), rto, &c, true),
+        Step::GiveUp,
+        "no answer could come in time"
+    );
+    assert_eq!(
+        step(slot, now, rto, &c, false),
+        Step::GiveUp,
+        "nobody to ask"
+    );
+    slot.speculative = true;
+    assert_eq!(step(slot, now, rto, &c, true), Step::GiveUp, "a guess");
+}
