@@ -132,24 +132,32 @@ impl Grouping {
         Some((from, picked))
     }
 
-    /// A full group without `metro` and one of its members from a metro `roomy` lacks.
+    /// A full group holding `metro` fewer times than `roomy` does (fewest first), and one of
+    /// its members from another metro that `roomy` holds fewer times than that group: the
+    /// joiner takes the member's place and the member the joiner's, so neither group holds any
+    /// metro more often than before (a group holding one metro three times loses three members
+    /// to that metro's outage, and its other two carry them).
     pub(crate) fn swap_partner(
         &self,
         roomy: GroupId,
         metro: MetroId,
     ) -> Option<(GroupId, SessionId)> {
-        self.groups
+        let here = self.in_metro(roomy, metro);
+        let mut full: Vec<(usize, GroupId)> = self
+            .groups
             .iter()
             .filter(|(id, g)| **id != roomy && g.members.len() >= self.k)
-            .filter(|(id, _)| self.in_metro(**id, metro) == 0)
-            .find_map(|(id, g)| {
-                let m = g
-                    .members
-                    .iter()
-                    .rev()
-                    .find(|&&s| self.in_metro(roomy, self.metro(s).unwrap_or_default()) == 0)?;
-                Some((*id, *m))
-            })
+            .map(|(id, _)| (self.in_metro(*id, metro), *id))
+            .filter(|&(n, _)| n < here)
+            .collect();
+        full.sort_unstable();
+        full.into_iter().find_map(|(_, id)| {
+            let m = self.members(id).iter().rev().find(|&&s| {
+                let y = self.metro(s).unwrap_or_default();
+                y != metro && self.in_metro(roomy, y) < self.in_metro(id, y)
+            })?;
+            Some((id, *m))
+        })
     }
 
     /// Brings `group`, fallen below [`min_size`](Self::min_size), back up: a member from a
