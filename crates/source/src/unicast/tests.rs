@@ -42,28 +42,17 @@ fn msg(
     buf[..n].to_vec()
 }
 
+/// A message of `session` to the "news" channel under a ticket valid 30 s more.
+fn signed(session: u64, counter: u64, nonce: [u8; NONCE_LEN], body: UnicastBody<'_>) -> Vec<u8> {
+    msg(SECRET, "news", session, WALL + 30_000, counter, nonce, body)
+}
+
 fn join(session: u64, counter: u64, nonce: [u8; NONCE_LEN]) -> Vec<u8> {
-    msg(
-        SECRET,
-        "news",
-        session,
-        WALL + 30_000,
-        counter,
-        nonce,
-        UnicastBody::Join,
-    )
+    signed(session, counter, nonce, UnicastBody::Join)
 }
 
 fn leave(session: u64, counter: u64) -> Vec<u8> {
-    msg(
-        SECRET,
-        "news",
-        session,
-        WALL + 30_000,
-        counter,
-        [0; NONCE_LEN],
-        UnicastBody::Leave,
-    )
+    signed(session, counter, [0; NONCE_LEN], UnicastBody::Leave)
 }
 
 /// Everything the fanout sends now, by destination.
@@ -93,8 +82,7 @@ fn admit_as(
     (session, at, counter): (u64, SocketAddr, u64),
     body: UnicastBody<'_>,
 ) {
-    let exp = WALL + 30_000;
-    let first = msg(SECRET, "news", session, exp, counter, [0; NONCE_LEN], body);
+    let first = signed(session, counter, [0; NONCE_LEN], body);
     f.handle_viewer(now, WALL, at, &first);
     let sent = drain(f);
     let (to, challenge) = sent.last().expect("a challenge");
@@ -107,7 +95,7 @@ fn admit_as(
     ));
     let c = unicast::open(&key, challenge).expect("the challenge verifies under the ticket");
     assert_eq!(c.body, UnicastBody::Challenge);
-    let echo = msg(SECRET, "news", session, exp, counter + 1, c.nonce, body);
+    let echo = signed(session, counter + 1, c.nonce, body);
     f.handle_viewer(now, WALL, at, &echo);
 }
 
@@ -282,11 +270,8 @@ fn challenges_are_rate_limited_across_viewers() {
 
 /// A NACK of `session` for `ranges`.
 fn nack(session: u64, counter: u64, ranges: &[SeqRange]) -> Vec<u8> {
-    msg(
-        SECRET,
-        "news",
+    signed(
         session,
-        WALL + 30_000,
         counter,
         [0; 16],
         UnicastBody::Nack {

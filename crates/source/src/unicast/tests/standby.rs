@@ -133,25 +133,14 @@ fn a_proven_nack_whose_registration_was_lost_registers_a_standby_viewer() {
     }
     // STANDBY, the challenge; the echoing STANDBY is lost and a NACK with the nonce comes.
     let exp = WALL + 30_000;
-    let first = msg(
-        SECRET,
-        "news",
-        1,
-        exp,
-        1,
-        [0; NONCE_LEN],
-        UnicastBody::Standby,
-    );
+    let first = signed(1, 1, [0; NONCE_LEN], UnicastBody::Standby);
     f.handle_viewer(t, WALL, addr(5001), &first);
     let (_, challenge) = drain(&mut f).pop().unwrap();
     let key = GroupKey::new(&ticket_key(SECRET, "news", SessionId(1), exp));
     let nonce = unicast::open(&key, &challenge).unwrap().nonce;
     let r = [SeqRange { start: 900, len: 1 }];
-    let nack = msg(
-        SECRET,
-        "news",
+    let nack = signed(
         1,
-        exp,
         2,
         nonce,
         UnicastBody::Nack {
