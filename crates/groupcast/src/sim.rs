@@ -66,6 +66,10 @@ pub(crate) struct Args {
     /// What all viewers together may draw from the relay, in thousandths of the stream.
     #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(u64).range(0..=1000))]
     last_resort_permille: u64,
+    /// Distinct viewers whose NACKs of one datagram make the relay resend it once to the
+    /// multicast group, across every metro's trunk and every viewer's access link (0: off).
+    #[arg(long, default_value_t = 2)]
+    multicast_resend_after: u8,
     /// One-way peer delay, ms: a base plus uniform jitter of the same size.
     #[arg(long, default_value_t = 5.0)]
     peer_delay_ms: f64,
@@ -210,6 +214,7 @@ fn scenario(args: &Args) -> anyhow::Result<Scenario> {
         last_resort: args.last_resort.then(|| LastResortSettings {
             delay: Duration::from_secs_f64(args.relay_delay_ms.max(0.0) / 1000.0).max(peer_delay),
             permille: args.last_resort_permille,
+            multicast_after: args.multicast_resend_after,
         }),
         media_delay: (Duration::from_millis(2), Duration::ZERO),
         peer_delay: (peer_delay, peer_delay),
@@ -302,6 +307,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             "last_resort_unused": report.total(|c| c.last_resort_unused),
             "relay_retransmitted": report.relay.as_ref().map(|r| r.standby_retransmitted),
             "relay_limited": report.relay.as_ref().map(|r| r.standby_limited),
+            "relay_resent": report.relay.as_ref().map(|r| r.multicast_resent),
+            "relay_covered": report.relay.as_ref().map(|r| r.multicast_covered),
             "per_metro": per_metro(&report, args.metros).iter().map(|m| serde_json::json!({
                 "metro": m.0, "clients": m.1, "lost": m.2, "repaired": m.3, "unrecovered": m.4,
             })).collect::<Vec<_>>(),

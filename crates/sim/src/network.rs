@@ -9,8 +9,8 @@ use crate::node::{Arrival, Inbound, Node};
 use crate::relay::Relay;
 use crate::scenario::Scenario;
 use groupcast_core::{LinkAction, Time};
-use rand::RngExt;
 use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -38,6 +38,8 @@ pub(crate) struct Network<'a> {
     pub(crate) relay: Option<Relay>,
     /// Escalated numbers between a core and its registration (reused).
     escalated: Vec<u16>,
+    /// Draws the metro trunks' fate of the relay's multicast resends.
+    resend_rng: SmallRng,
 }
 
 /// What a client does next within a window.
@@ -74,6 +76,7 @@ impl<'a> Network<'a> {
                 Relay::new(l, s.clients, keep)
             }),
             escalated: Vec::new(),
+            resend_rng: SmallRng::seed_from_u64(s.seed ^ 0x7265_7365_6e64),
         }
     }
 
@@ -86,6 +89,10 @@ impl<'a> Network<'a> {
         };
         let window = std::mem::take(&mut self.feed.window);
         relay.step(until, &window, |to, at, bytes| {
+            let Some(to) = to else {
+                self.resend(at, until, bytes);
+                return;
+            };
             let Some(node) = self.nodes.get_mut(to) else {
                 return;
             };
@@ -108,6 +115,30 @@ impl<'a> Network<'a> {
         });
         self.feed.window = window;
         self.relay = Some(relay);
+    }
+
+    /// The relay resends `bytes` to the multicast group at `at`: like the source's media, it
+    /// crosses each metro's trunk (cut during its outage) and each viewer's access link, and
+    /// arrives as media no sooner than `until`.
+    fn resend(&mut self, at: Time, until: Time, bytes: &[u8]) {
+        let n = at.as_micros() * u64::from(self.s.pps) / 1_000_000;
+        let metros: Vec<bool> = (0..self.feed.metro_loss.len())
+            .map(|m| {
+                let cut = self.s.outages.iter().any(|o| o.0 == m && (o.1..o.2).contains(&n));
+                let lost = self.resend_rng.random_bool(self.s.metro_loss.mean_loss());
+                cut || lost
+            })
+            .collect();
+        let data: Rc<[u8]> = Rc::from(bytes);
+        let arrive = (at + self.s.media_delay.0).max(until);
+        for i in 0..self.nodes.len() {
+            let node = &mut self.nodes[i];
+            let trunk = metros.get(node.metro).copied().unwrap_or(false);
+            if trunk || node.rng.random_bool(self.s.media_loss.mean_loss()) {
+                continue;
+            }
+            self.deliver(i, arrive, Inbound::Media(Rc::clone(&data)));
+        }
     }
 
     /// Packets the source has sent by `now`.

@@ -79,8 +79,7 @@ impl Relay {
                 initial_counter: 1,
                 max_standby: clients,
                 repair_permille: settings.permille,
-                // Multicast resends are not modelled: every answer is a unicast one.
-                multicast_after: 0,
+                multicast_after: usize::from(settings.multicast_after),
             }),
             settings,
             inbound: Vec::new(),
@@ -102,12 +101,13 @@ impl Relay {
     }
 
     /// Takes the messages arriving before `until`, interleaved with the source's `window`
-    /// (all of it is recorded); each answer goes to `deliver(viewer, arrival, bytes)`.
+    /// (all of it is recorded); each answer goes to `deliver(Some(viewer), arrival, bytes)`,
+    /// each resend to the multicast group to `deliver(None, sent, bytes)`.
     pub(crate) fn step(
         &mut self,
         until: Time,
         window: &[Sent],
-        mut deliver: impl FnMut(usize, Time, &[u8]),
+        mut deliver: impl FnMut(Option<usize>, Time, &[u8]),
     ) {
         self.inbound.sort_by_key(|m| (m.0, m.1));
         let due = self.inbound.partition_point(|m| m.0 < until);
@@ -119,7 +119,10 @@ impl Relay {
             let wall = WALL_ZERO_MS + at.as_micros() / 1000;
             self.fanout.handle_viewer(at, wall, addr_of(from), &bytes);
             while let Some((to, n)) = self.fanout.poll_transmit(&mut self.buf) {
-                deliver(viewer_at(to), at + self.settings.delay, &self.buf[..n]);
+                deliver(Some(viewer_at(to)), at + self.settings.delay, &self.buf[..n]);
+            }
+            while let Some(n) = self.fanout.poll_multicast(&mut self.buf) {
+                deliver(None, at, &self.buf[..n]);
             }
         }
         for p in packets {

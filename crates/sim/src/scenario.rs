@@ -208,6 +208,9 @@ pub struct LastResortSettings {
     /// What all viewers together may draw, in thousandths of the stream (the relay's
     /// `repair_permille`).
     pub permille: u64,
+    /// Distinct viewers whose NACKs of one datagram make the relay resend it to the multicast
+    /// group (the relay's `multicast_after`; 0: every answer by unicast).
+    pub multicast_after: u8,
 }
 
 impl Default for LastResortSettings {
@@ -215,6 +218,7 @@ impl Default for LastResortSettings {
         LastResortSettings {
             delay: Duration::from_millis(10),
             permille: 9,
+            multicast_after: 2,
         }
     }
 }

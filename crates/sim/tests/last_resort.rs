@@ -7,12 +7,18 @@
 use groupcast_sim::{LastResortSettings, Scenario, run};
 
 /// 12 viewers over 3 metros, 1,000 packets/s for 30 s, 200 ms buffer, 5 % per viewer and
-/// 3 % per trunk on every link, metro 0 cut from 10 s to 12 s.
+/// 3 % per trunk on every link, metro 0 cut from 10 s to 12 s. The relay answers by unicast
+/// only, so that what it fills is counted as `last_resort_repaired` (its multicast resends
+/// arrive as media: see the last test).
 fn scenario(last_resort: bool) -> Scenario {
+    let unicast_only = LastResortSettings {
+        multicast_after: 0,
+        ..LastResortSettings::default()
+    };
     Scenario {
         packets: 30_000,
         outages: vec![(0, 10_000, 12_000)],
-        last_resort: last_resort.then(LastResortSettings::default),
+        last_resort: last_resort.then_some(unicast_only),
         seed: 2,
         ..Scenario::operator_model(12)
     }
@@ -44,4 +50,32 @@ fn the_relay_fills_what_the_groups_miss_within_its_budget() {
     for c in &tiers.clients {
         assert_eq!((c.output.disorder, c.output.corrupt), (0, 0));
     }
+}
+
+/// The relay's multicast resends, modelled as the source's media (each metro's trunk, cut in
+/// its outage, then each viewer's access link): a datagram two viewers NACK goes once to the
+/// group instead of once to each, so the relay fills as much for less egress. Off
+/// (`multicast_after: 0`), every answer is a unicast one.
+#[test]
+fn multicast_resends_fill_as_much_for_less_egress() {
+    let with = |multicast_after| {
+        let mut s = scenario(true);
+        s.clients = 24;
+        s.last_resort = Some(LastResortSettings {
+            multicast_after,
+            ..LastResortSettings::default()
+        });
+        run(&s)
+    };
+    let (off, on) = (with(0), with(2));
+    let (r_off, r_on) = (off.relay.clone().unwrap(), on.relay.clone().unwrap());
+    println!("off {r_off:?}\non {r_on:?}");
+    assert_eq!(r_off.multicast_resent, 0);
+    assert!(r_on.multicast_resent > 10, "{r_on:?}");
+    assert!(r_on.multicast_covered > r_on.multicast_resent, "{r_on:?}");
+    assert!(r_on.standby_retransmitted < r_off.standby_retransmitted);
+    let (s_off, s_on) = (off.summary(), on.summary());
+    assert!(s_on.source_egress < s_off.source_egress, "{s_on:?} {s_off:?}");
+    let holes = |r: &groupcast_sim::Report| r.total(|c| c.unrecovered);
+    assert!(holes(&on) <= holes(&off) + 2, "{} vs {}", holes(&on), holes(&off));
 }
