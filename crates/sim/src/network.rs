@@ -124,7 +124,11 @@ impl<'a> Network<'a> {
         let n = at.as_micros() * u64::from(self.s.pps) / 1_000_000;
         let metros: Vec<bool> = (0..self.feed.metro_loss.len())
             .map(|m| {
-                let cut = self.s.outages.iter().any(|o| o.0 == m && (o.1..o.2).contains(&n));
+                let cut = self
+                    .s
+                    .outages
+                    .iter()
+                    .any(|o| o.0 == m && (o.1..o.2).contains(&n));
                 let lost = self.resend_rng.random_bool(self.s.metro_loss.mean_loss());
                 cut || lost
             })

@@ -119,7 +119,11 @@ impl Relay {
             let wall = WALL_ZERO_MS + at.as_micros() / 1000;
             self.fanout.handle_viewer(at, wall, addr_of(from), &bytes);
             while let Some((to, n)) = self.fanout.poll_transmit(&mut self.buf) {
-                deliver(Some(viewer_at(to)), at + self.settings.delay, &self.buf[..n]);
+                deliver(
+                    Some(viewer_at(to)),
+                    at + self.settings.delay,
+                    &self.buf[..n],
+                );
             }
             while let Some(n) = self.fanout.poll_multicast(&mut self.buf) {
                 deliver(None, at, &self.buf[..n]);

@@ -75,7 +75,15 @@ fn multicast_resends_fill_as_much_for_less_egress() {
     assert!(r_on.multicast_covered > r_on.multicast_resent, "{r_on:?}");
     assert!(r_on.standby_retransmitted < r_off.standby_retransmitted);
     let (s_off, s_on) = (off.summary(), on.summary());
-    assert!(s_on.source_egress < s_off.source_egress, "{s_on:?} {s_off:?}");
+    assert!(
+        s_on.source_egress < s_off.source_egress,
+        "{s_on:?} {s_off:?}"
+    );
     let holes = |r: &groupcast_sim::Report| r.total(|c| c.unrecovered);
-    assert!(holes(&on) <= holes(&off) + 2, "{} vs {}", holes(&on), holes(&off));
+    assert!(
+        holes(&on) <= holes(&off) + 2,
+        "{} vs {}",
+        holes(&on),
+        holes(&off)
+    );
 }
