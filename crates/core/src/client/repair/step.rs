@@ -26,6 +26,7 @@ pub(crate) fn last_resort_plan(rtt: Option<Duration>, c: &Config) -> (Duration, 
     let reserve = (retry * u32::from(MAX_ESCALATIONS)).clamp(c.rto_min, c.buffer / 2);
     (retry, reserve)
 }
+
 /// What to do about one missing packet when its request timer is checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Step {
