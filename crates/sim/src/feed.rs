@@ -85,11 +85,7 @@ impl Feed {
         let data: Rc<[u8]> = Rc::from(&self.buf[..len]);
         for m in 0..self.metro_loss.len() {
             let lost = self.metro_loss[m].lose(rng);
-            let out = s
-                .outages
-                .iter()
-                .any(|o| o.0 == m && (o.1..o.2).contains(&n));
-            self.trunk.push(lost || out);
+            self.trunk.push(lost || s.metro_cut(m, n));
         }
         self.window.push(Sent { n, at, data });
     }

@@ -121,16 +121,11 @@ impl<'a> Network<'a> {
     /// crosses each metro's trunk (cut during its outage) and each viewer's access link, and
     /// arrives as media no sooner than `until`.
     fn resend(&mut self, at: Time, until: Time, bytes: &[u8]) {
-        let n = at.as_micros() * u64::from(self.s.pps) / 1_000_000;
+        let n = self.packets_sent_by(at).saturating_sub(1);
         let metros: Vec<bool> = (0..self.feed.metro_loss.len())
             .map(|m| {
-                let cut = self
-                    .s
-                    .outages
-                    .iter()
-                    .any(|o| o.0 == m && (o.1..o.2).contains(&n));
                 let lost = self.resend_rng.random_bool(self.s.metro_loss.mean_loss());
-                cut || lost
+                self.s.metro_cut(m, n) || lost
             })
             .collect();
         let data: Rc<[u8]> = Rc::from(bytes);

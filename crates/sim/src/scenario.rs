@@ -163,6 +163,13 @@ impl Scenario {
             ..Scenario::default()
         }
     }
+
+    /// Whether `metro`'s multicast is cut (an outage) while the source sends packet `n`.
+    pub(crate) fn metro_cut(&self, metro: usize, n: u64) -> bool {
+        self.outages
+            .iter()
+            .any(|o| o.0 == metro && (o.1..o.2).contains(&n))
+    }
 }
 
 impl Default for Scenario {

@@ -25,8 +25,6 @@ use groupcast_wire::proto::{SenderId, SeqRange};
 use groupcast_wire::{SeqNo, Ssrc};
 use std::ops::Range;
 use std::time::Duration;
-#[cfg(test)]
-use step::MAX_ESCALATIONS;
 pub(crate) use step::{Step, last_resort_plan, retry_after, step};
 
 /// Under the rota, how many members answer each packet of a first tail probe (the packets

@@ -1,3 +1,4 @@
+use super::step::MAX_ESCALATIONS;
 use super::*;
 use crate::membership::Group;
 use groupcast_wire::proto::{ChannelId, GroupEpoch, KEY_LEN};
