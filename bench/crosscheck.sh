@@ -40,11 +40,13 @@ for r in range(1, runs + 1):
     due = t("received") + t("lost")
     log = open(os.path.join(work, f"lab{r}.log"), errors="replace").read()
     m = re.search(r"source egress ([0-9.]+)x", log)
+    relay = json.load(open(os.path.join(d, "source.json")))["unicast"]
     rows.append(dict(
         net=t("lost") / due, residual=t("unrecovered") / due, lr=t("last_resort_repaired") / due,
         dup=t("duplicate_repairs") / max(1, t("repaired")), req=t("requests_sent") / due,
         p50=statistics.median(c["repair_p50_us"] for c in cs) / 1000,
         p99=max(c["repair_p99_us"] for c in cs) / 1000,
+        resent=relay["multicast_resent"] / due * n,
         egress=float(m.group(1)) if m else None, packets=due))
 sims = []
 for s in range(1, seeds + 1):
@@ -53,6 +55,7 @@ for s in range(1, seeds + 1):
     sims.append(dict(net=j["network_loss"], residual=j["residual_loss"],
         lr=j["last_resort_repaired"] / due, dup=j["duplicates_per_repair"],
         req=j["requests_per_packet"], p50=j["latency_p50_ms"], p99=j["latency_p99_ms"],
+        resent=(j["relay_resent"] or 0) / due * j["clients"],
         egress=j["source_egress"], packets=due))
 def span(xs, fmt):
     xs = [x for x in xs if x is not None]
@@ -63,7 +66,8 @@ def span(xs, fmt):
 figs = [("network loss (lost / due)", "net", "{:.2%}"), ("residual (unrecovered / due)", "residual", "{:.1e}"),
         ("filled by the last resort (/ due)", "lr", "{:.1e}"), ("duplicates per repair", "dup", "{:.2f}"),
         ("requests per packet", "req", "{:.3f}"), ("repair p50 ms (median viewer)", "p50", "{:.1f}"),
-        ("repair p99 ms (worst viewer / all)", "p99", "{:.1f}"), ("source egress", "egress", "{:.4f}x")]
+        ("repair p99 ms (worst viewer / all)", "p99", "{:.1f}"),
+        ("relay's multicast resends (/ stream packet)", "resent", "{:.1e}"), ("source egress", "egress", "{:.4f}x")]
 print(f"| figure | lab ({runs} runs, {sum(r['packets'] for r in rows):,} client-packets) | simulator ({seeds} seeds, {sum(s['packets'] for s in sims):,} client-packets) |")
 print("|---|---|---|")
 for label, k, fmt in figs:

@@ -66,5 +66,5 @@ lab_check "controls (--no-repair) under the same loss have holes: unrecovered $c
 p99=$(for h in $clients; do lab_stat "$h" repair_p99_us; done | sort -n | tail -1)
 dups=$(python3 -c "print(f'{$(lab_sum_stat duplicate_repairs $clients) / max(1, $(lab_sum_stat repaired $clients)):.2f}')")
 served=$(lab_sum_stat repairs_served $clients)
-lab_result "sent $sent at 10 Mbit/s; $N viewers lost $lost, from the last resort $lr, unrecovered $unrec ($exact exact); worst repair p99 $((p99 / 1000)) ms; $dups duplicates per repair, $served repairs served; source egress ${ratio}x; relay $(python3 -c "import json; u=json.load(open('$LAB_WORK/source.json'))['unicast']; print({k: u[k] for k in ('standby_retransmitted', 'standby_limited', 'repair_bytes')})"); controls unrecovered $ctrl; kernel socket-buffer drops $kdrops"
+lab_result "sent $sent at 10 Mbit/s; $N viewers lost $lost, from the last resort $lr, unrecovered $unrec ($exact exact); worst repair p99 $((p99 / 1000)) ms; $dups duplicates per repair, $served repairs served; source egress ${ratio}x; relay $(python3 -c "import json; u=json.load(open('$LAB_WORK/source.json'))['unicast']; print({k: u[k] for k in ('standby_retransmitted', 'multicast_resent', 'multicast_covered', 'standby_limited', 'repair_bytes')})"); controls unrecovered $ctrl; kernel socket-buffer drops $kdrops"
 lab_finish

@@ -136,6 +136,9 @@ counters! {
     /// Datagrams from the last resort that filled nothing (held already, too late, or
     /// never asked for).
     last_resort_unused,
+    /// Times a member was taken as silent (its pings unanswered `silent_after_pings` times
+    /// in a row, with no repair from it meanwhile) and left out of requests until it answers.
+    peers_silenced,
 }
 
 impl AddAssign for Counters {
@@ -259,7 +262,7 @@ mod tests {
         assert_eq!([a.clone(), b.clone(), b].iter().sum::<Counters>(), sum);
         let names: Vec<_> = sum.fields().map(|(n, _)| n).collect();
         assert_eq!(names, Counters::FIELDS);
-        assert_eq!(names.len(), 46);
+        assert_eq!(names.len(), 47);
         assert_eq!(sum.fields().next(), Some(("received", 11)));
         assert!(sum.fields().any(|f| f == ("ts_packets_out", 18)));
     }

@@ -305,6 +305,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             "last_resort_repaired": s.last_resort_repaired, "source_egress": s.source_egress,
             "escalated": report.total(|c| c.escalated),
             "last_resort_unused": report.total(|c| c.last_resort_unused),
+            "peers_silenced": report.total(|c| c.peers_silenced),
             "relay_retransmitted": report.relay.as_ref().map(|r| r.standby_retransmitted),
             "relay_limited": report.relay.as_ref().map(|r| r.standby_limited),
             "relay_resent": report.relay.as_ref().map(|r| r.multicast_resent),

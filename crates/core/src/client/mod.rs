@@ -256,10 +256,12 @@ impl Client {
         self.repair.tail_probe(now, stream, c, &mut to);
         let (out, counters) = (&mut self.outbox, &mut self.stats.counters);
         let every = (c.ping_interval, c.silent_after_pings);
-        self.peers
+        let silenced = self
+            .peers
             .ping_due(now, every, &mut self.events, |id, nonce| {
                 out.push(id, outbox::PendingKind::Ping { nonce }, counters)
             });
+        self.stats.counters.peers_silenced += silenced;
         self.fast_start_timeout(now);
         self.release(Release::Due(now));
         self.check_size(now);

@@ -77,7 +77,12 @@ impl Client {
                 answerers,
                 ranges,
             } => self.serve(now, idx, (Ssrc(ssrc), answerers), &ranges),
-            Body::Repair(r) => self.on_repair(now, idx, &r),
+            Body::Repair(r) => {
+                if self.peers.answered(idx, self.config.silent_after_pings) {
+                    self.events.push_back(Event::PeerAnswering(from));
+                }
+                self.on_repair(now, idx, &r)
+            }
             Body::FastStart => self.serve_fast_start(now, idx),
             Body::Burst(r) => self.on_burst(now, idx, &r),
             Body::NoBurst => self.on_no_burst(now, idx),

@@ -205,14 +205,16 @@ impl Membership {
     }
 
     /// Pings each peer whose `interval` has passed (`ping` queues one with its nonce);
-    /// reports, into `events`, peers that reached `silent_limit` unanswered pings.
+    /// reports, into `events`, peers that reached `silent_limit` unanswered pings (and
+    /// returns how many).
     pub(crate) fn ping_due(
         &mut self,
         now: Time,
         (interval, silent_limit): (Duration, u32),
         events: &mut VecDeque<Event>,
         mut ping: impl FnMut(SenderId, u64),
-    ) {
+    ) -> u64 {
+        let mut silenced = 0;
         for p in &mut self.list {
             let gap = p.ping_gap(interval);
             if p.last_ping.is_some_and(|t| t + gap > now) {
@@ -223,11 +225,13 @@ impl Membership {
                 p.unanswered += 1;
                 if p.unanswered == silent_limit {
                     events.push_back(Event::PeerSilent(p.id));
+                    silenced += 1;
                 }
             }
             p.last_ping = Some(now);
             ping(p.id, p.next_nonce(&self.nonce_key));
         }
+        silenced
     }
 
     /// A ping for peer `idx` now, if it is not proven yet and was not challenged in the last
@@ -276,6 +280,21 @@ impl Membership {
         let was_silent = p.silent(silent_limit);
         p.unanswered = 0;
         Some(was_silent)
+    }
+
+    /// Takes an answer from peer `idx` to something we asked of it (a repair): proof of life
+    /// as good as a pong, since we ask only members whose address is proven and the answer
+    /// is authenticated under the key only it and we hold. Pings and pongs cross the same
+    /// lossy links as everything else, and at 15 % loss a round trip three unanswered pings
+    /// in a row happen every few hundred windows: a member sending us repairs is not silent.
+    /// Returns whether the peer had been silent (it is not now).
+    pub(crate) fn answered(&mut self, idx: usize, silent_limit: u32) -> bool {
+        let Some(p) = self.list.get_mut(idx).filter(|p| p.verified.is_some()) else {
+            return false;
+        };
+        let was_silent = p.silent(silent_limit);
+        p.unanswered = 0;
+        was_silent
     }
 
     /// Marks every member's address as proven at `now` (unit tests of what follows).

@@ -169,3 +169,40 @@ fn pongs_to_an_unproven_address_are_bounded_and_a_moved_member_proves_itself_aga
     peers.set(SenderId(1), &moved, t, Duration::ZERO);
     assert!(!peers.verified(0, t), "a new address proves itself again");
 }
+
+#[test]
+fn a_member_answering_requests_is_not_silenced_by_lost_pings() {
+    let mut peers = Membership::new(&[5; KEY_LEN]);
+    peers.set(
+        SenderId(1),
+        &group(1, 1, 1, &[2]),
+        Time::ZERO,
+        Duration::ZERO,
+    );
+    peers.verify_all(Time::ZERO);
+    // Four pings a second apart from `from`, none answered (lost on the way or back); a
+    // repair from the member at `repair_at`, if any. Returns the events and the silenced.
+    let run = |peers: &mut Membership, from: u64, repair_at: Option<u64>| {
+        let mut events = VecDeque::new();
+        let mut silenced = 0;
+        for s in from..from + 4 {
+            if repair_at == Some(s) {
+                assert!(!peers.answered(0, 3), "not silent yet");
+            }
+            let every = (Duration::from_secs(1), 3);
+            silenced += peers.ping_due(Time::from_secs(s), every, &mut events, |_, _| {});
+        }
+        (events, silenced)
+    };
+    let (events, silenced) = run(&mut peers, 0, None);
+    assert_eq!(events, [Event::PeerSilent(SenderId(2))], "the control");
+    assert_eq!(silenced, 1);
+    assert_eq!(peers.live(3).count(), 0);
+    assert!(peers.answered(0, 3), "a repair ends its silence");
+    assert_eq!(peers.live(3).count(), 1);
+    // Again four unanswered pings, but a repair came between the second and the third.
+    let (events, silenced) = run(&mut peers, 4, Some(6));
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(silenced, 0);
+    assert_eq!(peers.live(3).count(), 1);
+}
