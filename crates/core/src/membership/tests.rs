@@ -172,13 +172,7 @@ fn pongs_to_an_unproven_address_are_bounded_and_a_moved_member_proves_itself_aga
 
 #[test]
 fn a_member_answering_requests_is_not_silenced_by_lost_pings() {
-    let mut peers = Membership::new(&[5; KEY_LEN]);
-    peers.set(
-        SenderId(1),
-        &group(1, 1, 1, &[2]),
-        Time::ZERO,
-        Duration::ZERO,
-    );
+    let mut peers = unproven_pair();
     peers.verify_all(Time::ZERO);
     // Four pings a second apart from `from`, none answered (lost on the way or back); a
     // repair from the member at `repair_at`, if any. Returns the events and the silenced.
