@@ -277,24 +277,19 @@ impl Membership {
         if echo_us <= now.as_micros() {
             p.sample_rtt(now.saturating_since(Time::from_micros(echo_us)));
         }
-        let was_silent = p.silent(silent_limit);
-        p.unanswered = 0;
-        Some(was_silent)
+        Some(p.heard(silent_limit))
     }
 
     /// Takes an answer from peer `idx` to something we asked of it (a repair): proof of life
     /// as good as a pong, since we ask only members whose address is proven and the answer
-    /// is authenticated under the key only it and we hold. Pings and pongs cross the same
-    /// lossy links as everything else, and at 15 % loss a round trip three unanswered pings
-    /// in a row happen every few hundred windows: a member sending us repairs is not silent.
-    /// Returns whether the peer had been silent (it is not now).
+    /// is authenticated under the key only it and we hold. Pings cross the same lossy links
+    /// as everything else (at 15 % round-trip loss, three in a row fail every few hundred
+    /// tries): a member sending us repairs is not silent. Returns whether it had been.
     pub(crate) fn answered(&mut self, idx: usize, silent_limit: u32) -> bool {
-        let Some(p) = self.list.get_mut(idx).filter(|p| p.verified.is_some()) else {
-            return false;
-        };
-        let was_silent = p.silent(silent_limit);
-        p.unanswered = 0;
-        was_silent
+        self.list
+            .get_mut(idx)
+            .filter(|p| p.verified.is_some())
+            .is_some_and(|p| p.heard(silent_limit))
     }
 
     /// Marks every member's address as proven at `now` (unit tests of what follows).

@@ -132,6 +132,13 @@ impl Peer {
         self.unanswered >= limit
     }
 
+    /// It answered (a pong, a repair): no longer silent. Returns whether it had been.
+    pub(super) fn heard(&mut self, limit: u32) -> bool {
+        let was_silent = self.silent(limit);
+        self.unanswered = 0;
+        was_silent
+    }
+
     /// Worth asking: answering pings, and its address proven by an echoed nonce.
     pub(super) fn usable(&self, silent_limit: u32) -> bool {
         !self.silent(silent_limit) && self.verified.is_some()
