@@ -76,16 +76,19 @@ struct Run {
 /// A member watching since time 0; the joiner (client 2) joins at [`JOIN`] and everything runs
 /// until `end` ms. The joiner's clock starts at its join, as a new process's does. `drop_burst(n)` drops the member's `n`-th burst packet on its way.
 fn run(fast_start: bool, end: u16, drop_burst: impl Fn(u64) -> bool) -> Run {
-    run_lossy(fast_start, end, drop_burst, 0)
+    run_lossy(fast_start, end, drop_burst, 0, 0..0)
 }
 
 /// [`run`], and the joiner's link also drops `loss_permille` of every datagram each way:
-/// multicast, asks, bursts, requests, repairs and pings alike (seeded, reproducible).
+/// multicast, asks, bursts, requests, repairs and pings alike (seeded, reproducible). Burst
+/// packets the member sends during the `stall` ms are held and arrive together at its end (a
+/// busy member or a queue on the way); its other messages pass.
 fn run_lossy(
     fast_start: bool,
     end: u16,
     drop_burst: impl Fn(u64) -> bool,
     loss_permille: u64,
+    stall: std::ops::Range<u16>,
 ) -> Run {
     let mut rng = 0x2545_f491_4f6c_dd1d_u64;
     let mut lost = move || {
@@ -97,7 +100,7 @@ fn run_lossy(
     let mut member = Client::new(config(1, false)).unwrap();
     member.set_group(Time::ZERO, &group(1, KEY, 2));
     let mut joiner = Client::new(config(2, fast_start)).unwrap();
-    let (mut played, mut bursts) = (Vec::new(), 0u64);
+    let (mut played, mut bursts, mut held) = (Vec::new(), 0u64, Vec::new());
     for ms in 0..end {
         // Ten steps a millisecond: the member paces its burst at a quarter of the packet gap.
         for tenth in 0..10u64 {
@@ -114,9 +117,17 @@ fn run_lossy(
             }
             member.handle_timeout(now);
             while member.poll_playout(now).is_some() {}
-            for (dst, bytes) in drain(&mut member, now) {
+            let mut out = drain(&mut member, now);
+            if ms == stall.end && tenth == 0 {
+                out.splice(0..0, std::mem::take(&mut held));
+            }
+            for (dst, bytes) in out {
                 assert_eq!(dst, peer_addr(2));
                 if bytes[3] == 6 {
+                    if stall.contains(&ms) {
+                        held.push((dst, bytes));
+                        continue;
+                    }
                     bursts += 1;
                     if drop_burst(bursts) {
                         continue;
@@ -199,6 +210,32 @@ fn a_joiner_plays_from_the_members_last_keyframe_at_once_and_splices_cleanly() {
 }
 
 #[test]
+fn a_burst_that_stalls_is_waited_for_not_raced_by_tail_probes() {
+    // The burst's first packets come, then nothing for 40 ms (a member busy, a queue on the
+    // way). The joiner holds multicast meanwhile: what comes next is the burst's to bring, and
+    // probing past its head would fetch the same packets from every member a second time.
+    let r = run_lossy(true, 1800, |_| false, 0, JOIN + 3..JOIN + 43);
+    assert_eq!(r.played[0].1, 800);
+    assert_contiguous(&r.played, 800);
+    let c = &r.joiner.stats().counters;
+    assert_eq!(
+        (c.fast_starts, c.fast_start_fallbacks, c.unrecovered),
+        (1, 0, 0)
+    );
+    assert_eq!(c.tail_probes, 0, "probed past a stalled burst");
+    assert!(
+        c.fast_start_packets >= 250,
+        "burst of {}",
+        c.fast_start_packets
+    );
+    assert!(
+        c.fast_start_unused <= 2,
+        "{} burst packets came after a repair or the splice",
+        c.fast_start_unused
+    );
+}
+
+#[test]
 fn without_fast_start_the_joiner_waits_a_buffer_and_starts_mid_gop() {
     let r = run(false, 1500, |_| false);
     let (start, first) = r.played[0];
@@ -220,7 +257,7 @@ fn lost_burst_packets_are_repaired_before_they_play() {
 #[test]
 fn a_fast_start_holds_with_loss_on_every_datagram_of_the_joiners_link() {
     // 5 % of everything to and from the joiner: multicast, asks, bursts, requests, repairs.
-    let r = run_lossy(true, 1800, |_| false, 50);
+    let r = run_lossy(true, 1800, |_| false, 50, 0..0);
     assert_eq!(r.played[0].1, 800);
     assert!(r.played[0].0 <= Time::from_millis(150), "{:?}", r.played[0]);
     assert_contiguous(&r.played, 800);

@@ -155,6 +155,17 @@ impl Client {
         };
     }
 
+    /// The stream's activity for tail-loss probes: none while a fast start holds multicast
+    /// back. The burst brings what lies past its head (a stalled one ends after
+    /// [`BURST_IDLE`] and the rest is repaired as any loss); probing there would fetch the
+    /// same packets from every member a second time and push the burst out of their uplinks.
+    pub(super) fn tail_activity(&self) -> Option<super::receiver::Activity> {
+        match self.fast.phase {
+            Phase::Asking { .. } | Phase::Bursting { .. } => None,
+            Phase::Idle | Phase::Done => self.receiver.activity(),
+        }
+    }
+
     /// Holds a multicast datagram back while a fast start is under way; false if it is not.
     pub(super) fn hold_media(&mut self, now: Time, src: SocketAddr, datagram: &[u8]) -> bool {
         if !matches!(

@@ -243,6 +243,7 @@ impl Client {
 
     /// Runs timers: repair requests and retries, tail-loss probes, pings, chunk deadlines.
     pub fn handle_timeout(&mut self, now: Time) {
+        let stream = (self.tail_activity(), self.raw.chunk());
         let c = &self.config;
         let mut to = Targets {
             peers: &self.peers,
@@ -250,7 +251,6 @@ impl Client {
             out: &mut self.outbox,
             counters: &mut self.stats.counters,
         };
-        let stream = (self.receiver.activity(), self.raw.chunk());
         self.repair
             .send_requests(now, &mut self.raw, &self.receiver, c, &mut to);
         self.repair.tail_probe(now, stream, c, &mut to);
@@ -279,8 +279,11 @@ impl Client {
             .highest()
             .and_then(|h| self.raw.head_deadline(h));
         let t = earliest(self.repair.next_request_time(has_peers, c), head);
-        let stream = self.receiver.activity();
-        let t = earliest(t, self.repair.tail_probe_time(stream, has_peers, c));
+        let t = earliest(
+            t,
+            self.repair
+                .tail_probe_time(self.tail_activity(), has_peers, c),
+        );
         let t = earliest(t, self.fast_start_deadline());
         earliest(t, self.peers.next_ping_time(c.ping_interval))
     }
