@@ -58,6 +58,8 @@ pub(crate) struct Slot {
     pub(crate) next_request: Time,
     /// Times it was asked of the last resort (the relay), after the group gave up on it.
     pub(crate) escalations: u8,
+    /// Times it was asked of our backups (another group's members), after our group.
+    pub(crate) backup_asks: u8,
 }
 
 impl Slot {
@@ -77,6 +79,7 @@ impl Slot {
             attempts: 0,
             next_request: Time::NEVER,
             escalations: 0,
+            backup_asks: 0,
         }
     }
 

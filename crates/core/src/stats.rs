@@ -139,6 +139,15 @@ counters! {
     /// Times a member was taken as silent (its pings unanswered `silent_after_pings` times
     /// in a row, with no repair from it meanwhile) and left out of requests until it answers.
     peers_silenced,
+    /// Packet numbers asked of our backups (another group's members) once our group could
+    /// not supply them in time, once per ask (each live backup is asked).
+    backup_asked,
+    /// Lost packets filled by a backup (also counted in `repaired`).
+    backup_repaired,
+    /// Repairs queued for the backups that list us (within their smaller budget).
+    backup_served,
+    /// Fast start messages from backups, refused (fast starts are for the group's members).
+    backup_refused,
 }
 
 impl AddAssign for Counters {
@@ -262,7 +271,7 @@ mod tests {
         assert_eq!([a.clone(), b.clone(), b].iter().sum::<Counters>(), sum);
         let names: Vec<_> = sum.fields().map(|(n, _)| n).collect();
         assert_eq!(names, Counters::FIELDS);
-        assert_eq!(names.len(), 47);
+        assert_eq!(names.len(), 51);
         assert_eq!(sum.fields().next(), Some(("received", 11)));
         assert!(sum.fields().any(|f| f == ("ts_packets_out", 18)));
     }

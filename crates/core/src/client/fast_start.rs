@@ -133,7 +133,7 @@ impl Client {
         }
         if self.receiver.ssrc().is_some() {
             self.fast.phase = Phase::Done;
-        } else if !self.peers.list.is_empty() {
+        } else if self.peers.members > 0 {
             self.ask_member(now, 0);
         }
     }
@@ -141,7 +141,7 @@ impl Client {
     /// Sends `FastStart` to the `tries`-th member after ours in the list's order (members
     /// spread their joiners' bursts).
     fn ask_member(&mut self, now: Time, tries: usize) {
-        let n = self.peers.list.len();
+        let n = self.peers.members;
         let at = (self.config.sender.0 as usize).wrapping_add(tries) % n;
         let to = self.peers.list[at].id;
         if tries == 0 {
@@ -261,7 +261,7 @@ impl Client {
         let Phase::Asking { tries, .. } = self.fast.phase else {
             return;
         };
-        let n = self.peers.list.len();
+        let n = self.peers.members.max(1);
         let asked = (self.config.sender.0 as usize).wrapping_add(tries - 1) % n;
         if asked != idx {
             return; // an answer to an earlier ask
@@ -388,7 +388,7 @@ impl Client {
         o.at = (o.at + o.every).max(Time::from_micros(
             now.as_micros().saturating_sub(SLACK.as_micros() as u64),
         ));
-        let (Some(epoch), Ok(pkt)) = (self.peers.epoch, RtpPacket::parse(rtp)) else {
+        let (Some(epoch), Ok(pkt)) = (self.peers.epoch_for(member), RtpPacket::parse(rtp)) else {
             return None;
         };
         let key = &self.peers.list.get(member)?.key;

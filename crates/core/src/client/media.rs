@@ -286,6 +286,7 @@ impl Client {
             Via::Repair(peer) => {
                 c.lost += 1;
                 c.repaired += 1;
+                c.backup_repaired += u64::from(self.peers.is_backup(peer));
                 if state == SlotState::Missing {
                     self.stats
                         .record_repair_latency(now.saturating_since(detected));

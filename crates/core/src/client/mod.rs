@@ -170,9 +170,15 @@ impl Client {
         self.playback.len()
     }
 
-    /// Members currently in the group (other than us).
+    /// Members currently in the group (other than us), without the backups.
     pub fn peer_count(&self) -> usize {
-        self.peers.list.len()
+        self.peers.members
+    }
+
+    /// Backups the manager named (members of another group, asked when ours cannot supply a
+    /// packet in time).
+    pub fn backup_count(&self) -> usize {
+        self.peers.list.len() - self.peers.members
     }
 
     /// Takes a new session id from the manager (after the old session was lost): our messages
@@ -231,10 +237,10 @@ impl Client {
             .iter()
             .any(|m| m.id != c.sender && self.peers.find(m.id).is_none());
         self.peers.set(c.sender, group, now, c.key_grace);
-        self.server.set_members(
-            (group.epoch, c.sender),
-            self.peers.list.iter().map(|p| p.id),
-        );
+        let peers = &self.peers;
+        let epochs = (0..peers.list.len()).map(|i| peers.epoch_for(i).unwrap_or(group.epoch));
+        let ids = peers.list.iter().map(|p| p.id).zip(epochs);
+        self.server.set_members((c.sender, peers.members), ids);
         if newcomer {
             self.repair.rearm(now, &mut self.raw, false);
         }
@@ -273,6 +279,8 @@ impl Client {
     /// real-time player waits for the earlier of the two; one writing a file need not.
     pub fn poll_timeout(&self) -> Option<Time> {
         // Pairwise rather than through an array: cheaper on the hot path of every input.
+        // Backups count for requests (a group with nobody left still asks them), not for
+        // tail probes (those go to the group).
         let (c, has_peers) = (&self.config, !self.peers.list.is_empty());
         let head = self
             .receiver
@@ -282,7 +290,7 @@ impl Client {
         let t = earliest(
             t,
             self.repair
-                .tail_probe_time(self.tail_activity(), has_peers, c),
+                .tail_probe_time(self.tail_activity(), self.peers.members > 0, c),
         );
         let t = earliest(t, self.fast_start_deadline());
         earliest(t, self.peers.next_ping_time(c.ping_interval))

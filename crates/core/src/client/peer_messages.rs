@@ -63,6 +63,12 @@ impl Client {
     /// member that registered someone else's address cannot aim our repairs or bursts at it.
     fn dispatch(&mut self, now: Time, idx: usize, msg: &Message<'_>) {
         let from = self.peers.list[idx].id;
+        let fast_start = matches!(msg.body, Body::FastStart | Body::Burst(_) | Body::NoBurst);
+        if fast_start && self.peers.is_backup(idx) {
+            // Fast starts are for members: a backup has its own group to ask.
+            self.stats.counters.backup_refused += 1;
+            return;
+        }
         let asks = matches!(msg.body, Body::Request { .. } | Body::FastStart);
         if asks && !self.peers.verified(idx, now) {
             self.stats.counters.unverified_refused += 1;
@@ -173,7 +179,10 @@ impl Client {
     /// `buf` should hold a full datagram (1,500 bytes for repairs of 1,316-byte payloads).
     pub fn poll_transmit(&mut self, now: Time, buf: &mut [u8]) -> Option<Transmit> {
         while let Some(p) = self.outbox.pop() {
-            let (Some(epoch), Some(i)) = (self.peers.epoch, self.peers.find(p.to)) else {
+            let Some(i) = self.peers.find(p.to) else {
+                continue;
+            };
+            let Some(epoch) = self.peers.epoch_for(i) else {
                 continue;
             };
             let small = matches!(

@@ -49,9 +49,32 @@ pub(crate) struct Targets<'a> {
 }
 
 impl Targets<'_> {
-    /// True if there is nobody to ask.
+    /// True if the group has nobody to ask (backups aside).
     fn is_empty(&self) -> bool {
-        self.peers.list.is_empty()
+        self.peers.members == 0
+    }
+
+    /// The backups' retry timer if one of them is live at `now`: the nearest one's round
+    /// trip and a margin, as for the relay ([`last_resort_plan`]; the RFC 6298 timeout's four
+    /// deviations would leave the group little of the buffer), the initial timeout before
+    /// any is measured.
+    fn backup_retry(&self, now: Time, c: &Config) -> Option<Duration> {
+        self.peers.live_backups(now).next()?;
+        let rtt = self.peers.backup_srtt(now);
+        let retry = rtt.map_or(c.rto_initial, |r| r + step::ESCALATION_MARGIN);
+        Some(retry.clamp(c.rto_min, c.rto_max))
+    }
+
+    /// Queues requests for `ranges` to every live backup (each answers every packet: backups
+    /// have no rota of ours).
+    fn backups(&mut self, now: Time, ssrc: Ssrc, ranges: &[SeqRange]) {
+        if ranges.is_empty() {
+            return;
+        }
+        for id in self.peers.live_backups(now) {
+            self.out
+                .request(id, (ssrc, ranges), (false, 0), self.counters);
+        }
     }
 
     /// The retry timer: the best live peer's RTO, clamped; the initial value before any RTT.
@@ -96,8 +119,9 @@ pub(crate) struct RepairScheduler {
     /// No missing packet's request timer fires before this (a lower bound).
     next_request_at: Time,
     /// Ranges being gathered for requests (reused): for the current stream to all members,
-    /// to the best one, then the same for the previous stream.
-    scratch: [Vec<SeqRange>; 4],
+    /// to the best one, then the same for the previous stream; then to the backups, for
+    /// each stream.
+    scratch: [Vec<SeqRange>; 6],
     /// Under the rota: ranges gathered per (previous stream?, answerers), reused.
     rota: Vec<(bool, u8, Vec<SeqRange>)>,
     /// RTP sequence numbers of the current stream for the driver to ask the last resort.
@@ -200,7 +224,8 @@ impl RepairScheduler {
                 .is_some_and(|slot| slot.state == SlotState::Missing)
         });
         let has_peers = !to.is_empty();
-        if !c.repair_enabled || (!has_peers && c.last_resort.is_zero()) {
+        let backup = to.backup_retry(now, c);
+        if !c.repair_enabled || (!has_peers && c.last_resort.is_zero() && backup.is_none()) {
             return;
         }
         let Some(current) = streams.numbering() else {
@@ -215,7 +240,7 @@ impl RepairScheduler {
             let Some(slot) = raw.get_mut(seq) else {
                 continue;
             };
-            let ranked = match step(slot, now, rto, c, has_peers) {
+            let ranked = match step(slot, now, (rto, backup), c, has_peers) {
                 Step::Wait(at) => {
                     earliest = earliest.min(at);
                     continue;
@@ -236,6 +261,15 @@ impl RepairScheduler {
                         self.escalated.push(numbering.wire(seq));
                         to.counters.escalated += 1;
                     }
+                    continue;
+                }
+                Step::Backup { retry } => {
+                    slot.backup_asks += 1;
+                    slot.next_request = now + retry;
+                    earliest = earliest.min(slot.next_request);
+                    let previous = numbering.ssrc != current.ssrc;
+                    push_seq(&mut lists[4 + usize::from(previous)], numbering.wire(seq));
+                    to.counters.backup_asked += 1;
                     continue;
                 }
                 Step::Ask { ranked } => ranked,
@@ -264,6 +298,7 @@ impl RepairScheduler {
         let best = to.peers.best(to.silent_limit).map(|i| to.peers.list[i].id);
         for (k, ssrc) in [(0, Some(current.ssrc)), (2, streams.previous_ssrc())] {
             let Some(ssrc) = ssrc else { continue };
+            to.backups(now, ssrc, &lists[4 + k / 2]);
             to.all(ssrc, &lists[k], (false, 0));
             match best {
                 Some(id) => to.one(id, ssrc, &lists[k + 1]),

@@ -25,6 +25,9 @@ const MAX_SERVED_PER_REQUEST: u32 = 1024;
 const REPAIR_OVERHEAD: usize = 64;
 /// The uplink budget's depth: this long at its rate.
 const UPLINK_DEPTH: Duration = Duration::from_millis(200);
+/// A backup (a member of another group that lists us as its backup) may draw this fraction
+/// of a member's budget: it asks only for what its own group lacked, after it gave up.
+const BACKUP_SHARE: u32 = 4;
 
 /// What we keep about one member as a sender of messages to us.
 #[derive(Debug)]
@@ -57,8 +60,10 @@ pub(crate) struct Request<'a> {
 pub(crate) struct Server {
     /// Our session id (our place in the rota).
     me: SenderId,
-    /// One per member other than us, indexed like the member list.
+    /// One per member other than us, then one per backup, indexed like the member list.
     senders: Vec<SenderState>,
+    /// How many of `senders` are members (the rota's); the rest are backups.
+    members: usize,
     /// Whether requests are answered at all.
     enabled: bool,
     /// Repairs per second one peer may draw (from the stream's rate once measured).
@@ -78,6 +83,7 @@ impl Server {
         Server {
             me: config.sender,
             senders: Vec::new(),
+            members: 0,
             enabled: config.serve_enabled,
             rate: config.serve_rate,
             burst: config.serve_burst,
@@ -101,16 +107,23 @@ impl Server {
     }
 
     /// Follows a new member list (`ids`, in the member list's order, without `me`, our own
-    /// id) for `epoch`, keeping the budgets of members that stay. Replay state is kept per (epoch, sender): a new epoch
-    /// (a new key) starts a new window, and the old one is kept for the old key's grace.
+    /// id: the `members` first, each with the epoch its messages carry, then the backups),
+    /// keeping the budgets of senders that stay. Replay state is kept per (epoch, sender): a
+    /// new epoch (a new key) starts a new window, and the old one is kept for the old key's
+    /// grace.
     pub(crate) fn set_members(
         &mut self,
-        (epoch, me): (GroupEpoch, SenderId),
-        ids: impl Iterator<Item = SenderId>,
+        (me, members): (SenderId, usize),
+        ids: impl Iterator<Item = (SenderId, GroupEpoch)>,
     ) {
         self.me = me;
+        self.members = members;
         let mut old = std::mem::take(&mut self.senders);
-        for id in ids {
+        for (i, (id, epoch)) in ids.enumerate() {
+            let burst = match i < members {
+                true => self.burst,
+                false => self.burst / BACKUP_SHARE,
+            };
             let kept = old
                 .iter()
                 .position(|s| s.id == id)
@@ -126,7 +139,7 @@ impl Server {
                     id,
                     replay: (epoch, ReplayWindow::new()),
                     previous: None,
-                    budget: TokenBucket::full(self.burst),
+                    budget: TokenBucket::full(burst),
                 },
             });
         }
@@ -174,7 +187,7 @@ impl Server {
                 c.serve_rate_limited += u64::from(asked - MAX_SERVED_PER_REQUEST);
                 break;
             }
-            let members = self.senders.iter().map(|s| s.id);
+            let members = self.senders[..self.members].iter().map(|s| s.id);
             if !rota::answers((req.ssrc.0, wire), (self.me, from), members, req.answerers) {
                 c.serve_deferred += 1;
                 continue;
@@ -184,7 +197,11 @@ impl Server {
                 c.serve_missing += 1;
                 continue;
             };
-            if !sender.budget.take(now, self.rate, self.burst) {
+            let (rate, burst) = match req.from < self.members {
+                true => (self.rate, self.burst),
+                false => (self.rate / BACKUP_SHARE, self.burst / BACKUP_SHARE),
+            };
+            if !sender.budget.take(now, rate, burst) {
                 c.serve_rate_limited += 1;
                 continue;
             }
@@ -195,6 +212,7 @@ impl Server {
                 continue;
             }
             let ssrc = req.ssrc;
+            c.backup_served += u64::from(req.from >= self.members);
             out.push(sender.id, PendingKind::Repair { ssrc, seq, wire }, c);
         }
     }
@@ -248,9 +266,10 @@ mod tests {
         let mut config = Config::new(ChannelId(1), SenderId(1), "239.1.1.1:5004".parse().unwrap());
         config.serve_burst = burst;
         let mut s = Server::new(&config);
+        let e = GroupEpoch(1);
         s.set_members(
-            (GroupEpoch(1), SenderId(1)),
-            [SenderId(2), SenderId(3)].into_iter(),
+            (SenderId(1), 2),
+            [(SenderId(2), e), (SenderId(3), e)].into_iter(),
         );
         s
     }
@@ -261,9 +280,15 @@ mod tests {
         let mut s = server(10);
         assert!(s.fresh(0, e1, 5));
         assert!(!s.fresh(0, e1, 5), "replayed");
-        s.set_members((e1, SenderId(1)), [SenderId(3), SenderId(2)].into_iter());
+        s.set_members(
+            (SenderId(1), 2),
+            [(SenderId(3), e1), (SenderId(2), e1)].into_iter(),
+        );
         assert!(!s.fresh(1, e1, 5), "same epoch: member 2 kept its window");
-        s.set_members((e2, SenderId(1)), [SenderId(4), SenderId(2)].into_iter());
+        s.set_members(
+            (SenderId(1), 2),
+            [(SenderId(4), e2), (SenderId(2), e2)].into_iter(),
+        );
         assert!(s.fresh(1, e2, 5), "a new key starts a new window");
         assert!(!s.fresh(1, e2, 5), "replayed in the new epoch");
         assert!(

@@ -9,6 +9,12 @@
 //!
 //! What we keep about peers as *requesters* (replay window, serving budget) belongs to the
 //! server (`client/server.rs`).
+//!
+//! The manager may also name **backups**: a few members of another group, in other metros,
+//! asked only for what our own group could not supply in time (issue 12's second tier). They
+//! follow the members in [`Membership::list`] and are pinged and proven alike; their keys
+//! come from the channel's backup secret under the backup epoch ([`Group::backup_epoch`]),
+//! which both ends of each pair share whatever their own groups' epochs.
 
 use crate::Event;
 use groupcast_base::Time;
@@ -42,6 +48,13 @@ pub struct Group {
     pub epoch: GroupEpoch,
     /// The members (this client may be listed; it is skipped).
     pub members: Vec<Member>,
+    /// The channel's backup pairing this assignment's backups belong to: messages to and
+    /// from backups carry it in place of the group's epoch, and their keys are derived
+    /// under it.
+    pub backup_epoch: GroupEpoch,
+    /// Backups: members of another group, in other metros, asked when ours cannot supply a
+    /// packet in time (none: no backup tier). Each one lists us among its own backups.
+    pub backups: Vec<Member>,
 }
 
 impl Group {
@@ -61,7 +74,33 @@ impl Group {
                 key: pair_key(secret, epoch, me, id),
             })
             .collect();
-        Group { epoch, members }
+        Group {
+            epoch,
+            members,
+            backup_epoch: GroupEpoch(0),
+            backups: Vec::new(),
+        }
+    }
+
+    /// The same group with `backups` (each with its address) whose keys come from the
+    /// channel's backup `secret` under `backup_epoch`, as the manager hands them to `me`.
+    pub fn with_backups(
+        mut self,
+        (backup_epoch, secret): (GroupEpoch, &[u8; KEY_LEN]),
+        me: SenderId,
+        backups: impl IntoIterator<Item = (SenderId, SocketAddr)>,
+    ) -> Group {
+        self.backup_epoch = backup_epoch;
+        self.backups = backups
+            .into_iter()
+            .filter(|(id, _)| *id != me && self.members.iter().all(|m| m.id != *id))
+            .map(|(id, addr)| Member {
+                id,
+                addr,
+                key: pair_key(secret, backup_epoch, me, id),
+            })
+            .collect();
+        self
     }
 }
 
@@ -69,8 +108,12 @@ impl Group {
 /// during its grace period.
 #[derive(Debug)]
 pub(crate) struct Membership {
-    /// Current members other than us.
+    /// Current members other than us, then our backups.
     pub(crate) list: Vec<Peer>,
+    /// How many of `list` are members (the rest are backups).
+    pub(crate) members: usize,
+    /// The backup pairing's epoch (what backups' messages carry), if we have backups.
+    backup_epoch: Option<GroupEpoch>,
     /// Our secret for ping nonces.
     nonce_key: NonceKey,
     /// Current epoch, once a group is set.
@@ -88,6 +131,8 @@ impl Membership {
     pub(crate) fn new(nonce_secret: &[u8; KEY_LEN]) -> Self {
         Membership {
             list: Vec::new(),
+            members: 0,
+            backup_epoch: None,
             nonce_key: NonceKey::new(nonce_secret),
             epoch: None,
             previous: None,
@@ -97,8 +142,15 @@ impl Membership {
     /// Installs a new assignment, keeping state of members that stay.
     pub(crate) fn set(&mut self, me: SenderId, group: &Group, now: Time, grace: Duration) {
         let mut old = std::mem::take(&mut self.list);
-        let old_keys: PairKeys = old.iter().map(|p| (p.id, p.key.clone())).collect();
-        for m in group.members.iter().filter(|m| m.id != me) {
+        let old_keys: PairKeys = old[..self.members]
+            .iter()
+            .map(|p| (p.id, p.key.clone()))
+            .collect();
+        let members = group.members.iter().filter(|m| m.id != me);
+        let backups = group.backups.iter().filter(|b| b.id != me);
+        self.members = members.clone().count();
+        self.backup_epoch = (!group.backups.is_empty()).then_some(group.backup_epoch);
+        for m in members.chain(backups) {
             let kept = old
                 .iter()
                 .position(|p| p.id == m.id)
@@ -122,9 +174,12 @@ impl Membership {
     }
 
     /// The key to check a message of member `idx` in `epoch` with: the current one, or the
-    /// previous epoch's while in grace at `now`.
+    /// previous epoch's while in grace at `now`. A backup's messages carry the backup epoch.
     pub(crate) fn key(&self, idx: usize, epoch: GroupEpoch, now: Time) -> Option<&GroupKey> {
         let peer = self.list.get(idx)?;
+        if idx >= self.members {
+            return (self.backup_epoch == Some(epoch)).then_some(&peer.key);
+        }
         if self.epoch == Some(epoch) {
             return Some(&peer.key);
         }
@@ -136,14 +191,54 @@ impl Membership {
         }
     }
 
-    /// Index of the member with session id `id`.
+    /// Index of the member or backup with session id `id`.
     pub(crate) fn find(&self, id: SenderId) -> Option<usize> {
         self.list.iter().position(|p| p.id == id)
     }
 
+    /// The group's members other than us (without the backups).
+    pub(crate) fn group(&self) -> &[Peer] {
+        &self.list[..self.members]
+    }
+
+    /// True if peer `idx` is a backup rather than a member.
+    pub(crate) fn is_backup(&self, idx: usize) -> bool {
+        idx >= self.members
+    }
+
+    /// The epoch a message to peer `idx` carries: the group's, or the backup pairing's.
+    pub(crate) fn epoch_for(&self, idx: usize) -> Option<GroupEpoch> {
+        match self.is_backup(idx) {
+            false => self.epoch,
+            true => self.backup_epoch,
+        }
+    }
+
+    /// Session ids of the backups worth asking at `now`: those whose address is proven. A
+    /// backup is asked rarely, so its pongs are nearly all we hear of it, and across two
+    /// lossy trunks three pings in a row fail every few minutes: silence is no reason to
+    /// skip the one ask that may fill a hole (a backup that is gone stops being proven 10 s
+    /// after its last pong).
+    pub(crate) fn live_backups(&self, now: Time) -> impl Iterator<Item = SenderId> + '_ {
+        self.list[self.members..]
+            .iter()
+            .filter(move |p| p.verified(now))
+            .map(|p| p.id)
+    }
+
+    /// The smallest smoothed round trip among [`live_backups`](Self::live_backups), if any
+    /// has been measured.
+    pub(crate) fn backup_srtt(&self, now: Time) -> Option<Duration> {
+        self.list[self.members..]
+            .iter()
+            .filter(|p| p.verified(now))
+            .filter_map(|p| p.rtt.map(|r| r.srtt))
+            .min()
+    }
+
     /// The smallest retry timeout among answering peers, if any has been measured.
     pub(crate) fn best_rto(&self, silent_limit: u32) -> Option<Duration> {
-        self.list
+        self.group()
             .iter()
             .filter(|p| p.usable(silent_limit))
             .filter_map(|p| p.rtt.map(|r| r.rto()))
@@ -158,14 +253,14 @@ impl Membership {
                 u64::MAX - p.useful_repairs,
             )
         };
-        (0..self.list.len())
+        (0..self.members)
             .filter(|&i| self.list[i].usable(silent_limit))
             .min_by_key(|&i| rank(&self.list[i]))
     }
 
     /// Session ids of the live peers (answering pings, address proven), in list order.
     pub(crate) fn live(&self, silent_limit: u32) -> impl Iterator<Item = SenderId> + '_ {
-        self.list
+        self.group()
             .iter()
             .filter(move |p| p.usable(silent_limit))
             .map(|p| p.id)
@@ -176,7 +271,7 @@ impl Membership {
         &self,
         silent_limit: u32,
     ) -> impl Iterator<Item = (SenderId, bool)> + '_ {
-        self.list
+        self.group()
             .iter()
             .map(move |p| (p.id, p.usable(silent_limit)))
     }
@@ -215,7 +310,8 @@ impl Membership {
         mut ping: impl FnMut(SenderId, u64),
     ) -> u64 {
         let mut silenced = 0;
-        for p in &mut self.list {
+        let members = self.members;
+        for (i, p) in self.list.iter_mut().enumerate() {
             let gap = p.ping_gap(interval);
             if p.last_ping.is_some_and(|t| t + gap > now) {
                 continue;
@@ -223,7 +319,8 @@ impl Membership {
             // A member not proven yet is pinged sooner, and not counted silent for it.
             if p.last_ping.is_some() && p.verified.is_some() {
                 p.unanswered += 1;
-                if p.unanswered == silent_limit {
+                // (A backup's silence is not acted on: see `live_backups`.)
+                if p.unanswered == silent_limit && i < members {
                     events.push_back(Event::PeerSilent(p.id));
                     silenced += 1;
                 }

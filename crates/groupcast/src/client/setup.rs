@@ -90,6 +90,8 @@ pub(super) fn to_group(me: SessionId, a: &Assignment) -> Group {
     Group {
         epoch: a.epoch,
         members,
+        backup_epoch: groupcast_wire::proto::GroupEpoch(0),
+        backups: Vec::new(),
     }
 }
 

@@ -1,4 +1,4 @@
-use super::step::MAX_ESCALATIONS;
+use super::step::{MAX_BACKUP_ASKS, MAX_ESCALATIONS};
 use super::*;
 use crate::membership::Group;
 use groupcast_wire::proto::{ChannelId, GroupEpoch, KEY_LEN};
@@ -147,21 +147,21 @@ fn step_asks_the_best_first_under_the_ranked_strategy_and_gives_up_near_the_dead
     );
     let slot = raw.get(SeqNo(1)).unwrap();
     assert_eq!(
-        step(slot, Time::ZERO, rto, &c, true),
+        step(slot, Time::ZERO, (rto, None), &c, true),
         Step::Wait(Time::from_millis(5))
     );
     assert_eq!(
-        step(slot, Time::from_millis(5), rto, &c, true),
+        step(slot, Time::from_millis(5), (rto, None), &c, true),
         Step::Ask { ranked: true }
     );
     assert_eq!(
-        step(slot, Time::from_millis(90), rto, &c, true),
+        step(slot, Time::from_millis(90), (rto, None), &c, true),
         Step::GiveUp
     );
     let slot = raw.get_mut(SeqNo(1)).unwrap();
     slot.attempts = 1;
     assert_eq!(
-        step(slot, Time::from_millis(5), rto, &c, true),
+        step(slot, Time::from_millis(5), (rto, None), &c, true),
         Step::Ask { ranked: false }
     );
 }
@@ -227,22 +227,77 @@ fn step_goes_back_to_the_group_when_the_last_resort_is_spent() {
     slot.attempts = c.max_attempts;
     let now = Time::from_millis(50);
     assert_eq!(
-        step(slot, now, rto, &c, true),
+        step(slot, now, (rto, None), &c, true),
         Step::Escalate,
         "out of attempts"
     );
     slot.escalations = MAX_ESCALATIONS;
-    assert_eq!(step(slot, now, rto, &c, true), Step::Ask { ranked: false });
     assert_eq!(
-        step(slot, Time::from_millis(198), rto, &c, true),
+        step(slot, now, (rto, None), &c, true),
+        Step::Ask { ranked: false }
+    );
+    assert_eq!(
+        step(slot, Time::from_millis(198), (rto, None), &c, true),
         Step::GiveUp,
         "no answer could come in time"
     );
     assert_eq!(
-        step(slot, now, rto, &c, false),
+        step(slot, now, (rto, None), &c, false),
         Step::GiveUp,
         "nobody to ask"
     );
     slot.speculative = true;
-    assert_eq!(step(slot, now, rto, &c, true), Step::GiveUp, "a guess");
+    assert_eq!(
+        step(slot, now, (rto, None), &c, true),
+        Step::GiveUp,
+        "a guess"
+    );
+}
+
+/// The group's turn ends the backups' time earlier; the backups are asked (twice at most)
+/// before the relay, and only while an answer from them can come before the relay's turn.
+#[test]
+fn step_asks_the_backups_between_the_group_and_the_last_resort() {
+    let mut c = config();
+    (c.last_resort, c.last_resort_retry) = (Duration::from_millis(40), Duration::from_millis(10));
+    let (rto, backup) = (Duration::from_millis(5), Duration::from_millis(20));
+    let mut raw = RawBuffer::new(4, 2, 64);
+    raw.mark_missing(SeqNo(1), Time::ZERO, Time::from_millis(200), Time::ZERO);
+    let slot = raw.get_mut(SeqNo(1)).unwrap();
+    slot.attempts = 1;
+    let ask = Step::Ask { ranked: false };
+    // 200 - 40 (relay) - 2 x 20 (backups) = 120 ms: the group's until then.
+    assert_eq!(
+        step(slot, Time::from_millis(110), (rto, Some(backup)), &c, true),
+        ask
+    );
+    let t = Time::from_millis(118);
+    assert_eq!(step(slot, t, (rto, None), &c, true), ask, "no live backup");
+    assert_eq!(
+        step(slot, t, (rto, Some(backup)), &c, true),
+        Step::Backup { retry: backup }
+    );
+    slot.backup_asks = 1;
+    assert_eq!(
+        step(slot, Time::from_millis(140), (rto, Some(backup)), &c, true),
+        Step::Backup { retry: backup }
+    );
+    assert_eq!(
+        step(slot, Time::from_millis(151), (rto, Some(backup)), &c, true),
+        Step::Escalate,
+        "an answer could not come before the relay's turn"
+    );
+    slot.backup_asks = MAX_BACKUP_ASKS;
+    assert_eq!(
+        step(slot, Time::from_millis(140), (rto, Some(backup)), &c, true),
+        Step::Escalate
+    );
+    // A group with nobody left goes to the backups at once.
+    let mut raw = RawBuffer::new(4, 2, 64);
+    raw.mark_missing(SeqNo(1), Time::ZERO, Time::from_millis(200), Time::ZERO);
+    let slot = raw.get_mut(SeqNo(1)).unwrap();
+    assert_eq!(
+        step(slot, Time::ZERO, (rto, Some(backup)), &c, false),
+        Step::Backup { retry: backup }
+    );
 }

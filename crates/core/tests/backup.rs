@@ -1,0 +1,263 @@
+//! The backup tier (issue 12, item 3a): a packet every member of a group lost is asked of
+//! the backups the manager named (members of another group), once the group could not supply
+//! it in time, and arrives before it plays. Backups are authenticated under the backup
+//! pairing's key and epoch; they get a smaller serving budget and no fast start.
+//!
+//! Virtual time, one datagram per ms, 200 ms buffers; every datagram is delivered (or not) by
+//! the test's bus, by destination port.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+use common::*;
+use groupcast_core::{Client, Config, Group, Time};
+use groupcast_wire::proto::{Body, ChannelId, GroupEpoch, KEY_LEN, SenderId, SeqRange, pair_key};
+use std::collections::BTreeMap;
+
+/// The channel's backup secret (the manager's, never a client's).
+const BACKUP_SECRET: [u8; KEY_LEN] = [9; KEY_LEN];
+/// The backup pairing's epoch.
+const BACKUP_EPOCH: GroupEpoch = GroupEpoch(77);
+/// Group A's secret (members 1 and 2); group B's (members 5 and 6) is [`KEY`].
+const SECRET_A: [u8; KEY_LEN] = [1; KEY_LEN];
+
+fn config(me: u64) -> Config {
+    let mut c = Config::new(ChannelId(1), SenderId(me), group_addr());
+    c.buffer = std::time::Duration::from_millis(200);
+    c.chunk_packets = 8;
+    c.expected_pps = 1000;
+    c
+}
+
+/// Member `me`'s view of the group `ids` (epoch `epoch`, secret `secret`), with `backups`.
+fn view(me: u64, (epoch, secret): (u32, &[u8; KEY_LEN]), ids: &[u64], backups: &[u64]) -> Group {
+    let at = |&id: &u64| (SenderId(id), peer_addr(id));
+    Group::derived(GroupEpoch(epoch), secret, SenderId(me), ids.iter().map(at)).with_backups(
+        (BACKUP_EPOCH, &BACKUP_SECRET),
+        SenderId(me),
+        backups.iter().map(at),
+    )
+}
+
+/// What each client counted after the run.
+struct Outcome {
+    clients: BTreeMap<u64, Client>,
+}
+
+impl Outcome {
+    fn get(&self, id: u64) -> &groupcast_core::Counters {
+        &self.clients[&id].stats().counters
+    }
+}
+
+/// Group A = {1, 2} and group B = {5, 6}; with `backups`, 1 and 5 are each other's backup
+/// (and 2 and 6). Both members of A lose datagrams 300..=302 and 600; B gets everything. Runs
+/// 1 s and plays everything out; `drop(to, datagram)` drops a peer datagram on its way.
+fn run(backups: bool, mut drop: impl FnMut(u64, &[u8]) -> bool) -> Outcome {
+    let pair = |me: u64| -> Vec<u64> {
+        match (backups, me) {
+            (false, _) => vec![],
+            (true, 1) => vec![5],
+            (true, 5) => vec![1],
+            (true, 2) => vec![6],
+            (true, _) => vec![2],
+        }
+    };
+    let mut clients: BTreeMap<u64, Client> = BTreeMap::new();
+    for id in [1, 2, 5, 6] {
+        let mut c = Client::new(config(id)).unwrap();
+        let g = match id {
+            1 | 2 => view(id, (1, &SECRET_A), &[1, 2], &pair(id)),
+            _ => view(id, (3, &KEY), &[5, 6], &pair(id)),
+        };
+        c.set_group(Time::ZERO, &g);
+        clients.insert(id, c);
+    }
+    let lost_in_a = [300u16, 301, 302, 600];
+    for ms in 0..1300u64 {
+        let now = Time::from_millis(ms);
+        for (&id, c) in clients.iter_mut() {
+            if ms < 1000 {
+                let seq = ms as u16;
+                if id >= 5 || !lost_in_a.contains(&seq) {
+                    c.handle_media(now, source_addr(), &rtp(seq));
+                }
+            }
+            c.handle_timeout(now);
+            while c.poll_playout(now).is_some() {}
+        }
+        let mut mail = Vec::new();
+        for c in clients.values_mut() {
+            mail.extend(drain(c, now));
+        }
+        for (dst, bytes) in mail {
+            let to = u64::from(dst.port() - 10_000);
+            if !drop(to, &bytes) {
+                clients.get_mut(&to).unwrap().handle_peer(now, &bytes);
+            }
+        }
+    }
+    Outcome { clients }
+}
+
+#[test]
+fn a_hole_the_whole_group_shares_is_filled_by_a_backup() {
+    let r = run(true, |_, _| false);
+    for id in [1, 2] {
+        let c = r.get(id);
+        assert_eq!((c.lost, c.unrecovered), (4, 0), "client {id}: {c:?}");
+        assert_eq!(c.backup_repaired, 4, "client {id}");
+        assert!(c.backup_asked >= 4, "client {id}");
+        // Its own group was asked first (and had nothing).
+        assert!(c.packets_requested >= 4, "client {id}");
+    }
+    for id in [5, 6] {
+        let c = r.get(id);
+        assert!(c.backup_served >= 4, "backup {id}: {c:?}");
+        assert_eq!((c.lost, c.unrecovered, c.backup_asked), (0, 0, 0));
+    }
+    // Everything else was authenticated and fresh.
+    for id in [1, 2, 5, 6] {
+        let c = r.get(id);
+        assert_eq!(
+            (c.unauthenticated, c.stale, c.replayed, c.backup_refused),
+            (0, 0, 0, 0),
+            "client {id}"
+        );
+    }
+}
+
+#[test]
+fn without_backups_the_shared_hole_stays() {
+    let r = run(false, |_, _| false);
+    for id in [1, 2] {
+        let c = r.get(id);
+        assert_eq!((c.lost, c.unrecovered), (4, 4), "client {id}: {c:?}");
+        assert_eq!((c.backup_asked, c.backup_repaired), (0, 0));
+    }
+}
+
+#[test]
+fn a_lost_backup_request_or_repair_is_asked_again() {
+    // 1's first request to its backup 5 is lost, and so is 5's first repair to 1.
+    let (mut requests, mut repairs) = (0, 0);
+    let r = run(true, |to, d| {
+        let from = groupcast_wire::proto::Envelope::parse(d)
+            .unwrap()
+            .header
+            .sender;
+        match (from.0, to, d[3]) {
+            (1, 5, 1) => requests += 1,
+            (5, 1, 2) => repairs += 1,
+            _ => return false,
+        }
+        requests == 1 && d[3] == 1 || repairs == 1 && d[3] == 2
+    });
+    assert!((requests, repairs) >= (2, 2), "{requests} {repairs}");
+    let c = r.get(1);
+    assert_eq!(c.unrecovered, 0, "{c:?}");
+    // (One may come from member 2, which had it from its own backup by then.)
+    assert_eq!(c.repaired, 4);
+    assert!(c.backup_asked > 4, "nothing was asked twice: {c:?}");
+}
+
+/// A client (1) whose backup is 5, its backups' address proven.
+fn client_with_backup() -> Client {
+    let mut c = Client::new(config(1)).unwrap();
+    c.set_group(Time::ZERO, &view(1, (1, &SECRET_A), &[1, 2], &[5]));
+    for ms in 0..400u16 {
+        c.handle_media(Time::from_millis(u64::from(ms)), source_addr(), &rtp(ms));
+    }
+    c
+}
+
+/// A message from `sender` to 1 under the backup pairing's key and `epoch`.
+fn from_backup(sender: u64, counter: u64, epoch: GroupEpoch, body: Body<'_>) -> Vec<u8> {
+    let key = pair_key(&BACKUP_SECRET, epoch, SenderId(sender), SenderId(1));
+    message_keyed(sender, counter, epoch.0, &key, body)
+}
+
+#[test]
+fn backups_are_checked_as_members_are_and_get_no_fast_start() {
+    let mut c = client_with_backup();
+    let now = Time::from_millis(400);
+    // The group's epoch, or another pairing's, is stale for a backup; a stranger under the
+    // backup secret is nobody; the group's key does not speak for a backup.
+    c.handle_peer(now, &from_backup(5, 1, GroupEpoch(1), Body::FastStart));
+    c.handle_peer(now, &from_backup(5, 2, GroupEpoch(76), Body::FastStart));
+    c.handle_peer(now, &from_backup(8, 1, BACKUP_EPOCH, Body::FastStart));
+    c.handle_peer(now, &message_to(1, 5, 3, 77, &SECRET_A, Body::FastStart));
+    c.handle_peer(now, &from_backup(5, 4, BACKUP_EPOCH, Body::FastStart));
+    let k = &c.stats().counters;
+    assert_eq!(
+        (
+            k.stale,
+            k.unauthenticated,
+            k.backup_refused,
+            k.fast_starts_served
+        ),
+        (2, 2, 1, 0)
+    );
+    // A proper message is taken once.
+    c.handle_peer(now, &from_backup(5, 4, BACKUP_EPOCH, Body::FastStart));
+    assert_eq!(c.stats().counters.replayed, 1);
+}
+
+#[test]
+fn a_backup_draws_a_quarter_of_a_members_budget() {
+    let mut c = client_with_backup();
+    let now = Time::from_millis(400);
+    prove(&mut c, now);
+    let ranges = [SeqRange { start: 0, len: 400 }];
+    let ask = |sender: u64, counter: u64, epoch: GroupEpoch, key: &[u8; KEY_LEN]| {
+        let body = Body::Request {
+            ssrc: SSRC,
+            answerers: 0,
+            ranges: groupcast_wire::proto::Ranges::List(&ranges),
+        };
+        let key = pair_key(key, epoch, SenderId(sender), SenderId(1));
+        message_keyed(sender, counter, epoch.0, &key, body)
+    };
+    c.handle_peer(now, &ask(5, 10, BACKUP_EPOCH, &BACKUP_SECRET));
+    let to_backup = drain(&mut c, now)
+        .iter()
+        .filter(|(dst, b)| *dst == peer_addr(5) && b[3] == 2)
+        .count();
+    c.handle_peer(now, &ask(2, 10, GroupEpoch(1), &SECRET_A));
+    let to_member = drain(&mut c, now)
+        .iter()
+        .filter(|(dst, b)| *dst == peer_addr(2) && b[3] == 2)
+        .count();
+    assert!(to_backup > 0, "the backup got nothing");
+    assert_eq!(to_backup * 4, to_member, "{to_backup} vs {to_member}");
+    assert_eq!(c.stats().counters.backup_served, to_backup as u64);
+}
+
+/// Proves 2's and 5's addresses to `c`, as their pongs would.
+fn prove(c: &mut Client, now: Time) {
+    c.handle_timeout(now);
+    for (dst, bytes) in drain(c, now) {
+        let env = groupcast_wire::proto::Envelope::parse(&bytes).unwrap();
+        let id = u64::from(dst.port() - 10_000);
+        let (secret, epoch) = match id {
+            5 => (BACKUP_SECRET, BACKUP_EPOCH),
+            _ => (SECRET_A, GroupEpoch(1)),
+        };
+        let key = groupcast_wire::proto::GroupKey::new(&pair_key(
+            &secret,
+            epoch,
+            SenderId(1),
+            SenderId(id),
+        ));
+        let msg = env.open(&key).unwrap();
+        if let Body::Ping { nonce } = msg.body {
+            let pong = Body::Pong {
+                echo_counter: msg.header.counter,
+                echo_timestamp_us: msg.header.timestamp_us,
+                echo_nonce: nonce,
+            };
+            let key = pair_key(&secret, epoch, SenderId(id), SenderId(1));
+            c.handle_peer(now, &message_keyed(id, 1, epoch.0, &key, pong));
+        }
+    }
+}
