@@ -22,10 +22,12 @@
 //! assert!(metros.windows(2).all(|w| w[0] != w[1]), "spread over metros first");
 //! ```
 
+mod backup;
 mod change;
 mod moves;
 mod policy;
 
+pub use backup::{backup_pairs, backups_of};
 pub use change::{Change, RestoreError, StoredGroup};
 pub use groupcast_base::{GroupEpoch, GroupId, MetroId, SessionId};
 pub use policy::Policy;
