@@ -70,6 +70,11 @@ pub(crate) struct Args {
     /// multicast group, across every metro's trunk and every viewer's access link (0: off).
     #[arg(long, default_value_t = 2)]
     multicast_resend_after: u8,
+    /// Backups per viewer and neighbouring group (issue 12's second tier): members of the
+    /// groups before and after its own, in other metros, asked for what its own group could
+    /// not supply in time (0: none).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=4))]
+    backups: u64,
     /// One-way peer delay, ms: a base plus uniform jitter of the same size.
     #[arg(long, default_value_t = 5.0)]
     peer_delay_ms: f64,
@@ -233,6 +238,7 @@ fn scenario(args: &Args) -> anyhow::Result<Scenario> {
                 .as_deref()
                 .map(manager_outage)
                 .transpose()?,
+            backups: args.backups as usize,
             ..ManagerSettings::default()
         },
         ..Scenario::default()
@@ -306,6 +312,9 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             "escalated": report.total(|c| c.escalated),
             "last_resort_unused": report.total(|c| c.last_resort_unused),
             "peers_silenced": report.total(|c| c.peers_silenced),
+            "backup_asked": report.total(|c| c.backup_asked),
+            "backup_repaired": report.total(|c| c.backup_repaired),
+            "backup_served": report.total(|c| c.backup_served),
             "relay_retransmitted": report.relay.as_ref().map(|r| r.standby_retransmitted),
             "relay_limited": report.relay.as_ref().map(|r| r.standby_limited),
             "relay_resent": report.relay.as_ref().map(|r| r.multicast_resent),

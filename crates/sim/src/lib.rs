@@ -33,6 +33,7 @@ mod network;
 mod node;
 mod relay;
 mod report;
+mod roster;
 mod scenario;
 pub mod source;
 

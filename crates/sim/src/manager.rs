@@ -5,10 +5,11 @@
 //! It owns no client: a request names the client index it comes from, and answers come out as
 //! [`Delivery`]s for the event loop to hand over.
 
+use crate::roster::{Pairing, Roster};
 use crate::scenario::ManagerSettings;
 use groupcast_base::{GroupId, MetroId};
-use groupcast_core::{BeatOutcome, Group, LinkAction, OpenOutcome, Time};
-use groupcast_grouping::{Change, Grouping, Policy};
+use groupcast_core::{BeatOutcome, LinkAction, OpenOutcome, Time};
+use groupcast_grouping::{Change, Grouping, Policy, SessionId, backup_pairs};
 use groupcast_wire::proto::{GroupEpoch, KEY_LEN, SenderId};
 use rand::Rng;
 use rand::rngs::SmallRng;
@@ -19,25 +20,6 @@ use std::time::Duration;
 
 /// The group a client is told about (`None`: the manager has no group for it).
 pub(crate) type SimGroup = Option<Rc<Roster>>;
-
-/// A group as the manager keeps it: epoch, secret and members. Each member is handed its own
-/// view ([`Roster::view`]), with the keys it shares with the others, as the real manager does.
-#[derive(Debug)]
-pub(crate) struct Roster {
-    /// Bumped on every membership change.
-    pub(crate) epoch: GroupEpoch,
-    /// The group's secret for this epoch (never handed to a member).
-    secret: [u8; KEY_LEN],
-    /// Members and their peer addresses.
-    members: Vec<(SenderId, SocketAddr)>,
-}
-
-impl Roster {
-    /// Member `me`'s view of the group.
-    pub(crate) fn view(&self, me: SenderId) -> Group {
-        Group::derived(self.epoch, &self.secret, me, self.members.iter().copied())
-    }
-}
 
 /// A manager answer on its way to a client.
 #[derive(Clone, Debug)]
@@ -101,6 +83,8 @@ pub(crate) struct Manager {
     followers: HashSet<SenderId>,
     /// The current key, epoch and members of each group.
     groups: HashMap<GroupId, Rc<Roster>>,
+    /// The current backup pairs.
+    pairing: Rc<Pairing>,
     /// The next session id.
     next_session: u64,
     /// The next epoch (one counter for all groups).
@@ -127,6 +111,7 @@ impl Manager {
             metros,
             followers: HashSet::new(),
             groups: HashMap::new(),
+            pairing: Rc::new(Pairing::default()),
             next_session: 1,
             next_epoch: 1,
             out: VecDeque::new(),
@@ -182,6 +167,7 @@ impl Manager {
         for (id, members) in groups {
             self.install(id, &members, rng);
         }
+        self.pair(now, rng);
         for (i, s) in sessions.into_iter().enumerate() {
             let reply = LinkReply::Open(self.opened(s));
             self.send(i, now, reply);
@@ -277,6 +263,49 @@ impl Manager {
                 }
             }
         }
+        self.pair(now, rng);
+    }
+
+    /// Pairs the groups' members with backups afresh; if the pairs changed, a new backup
+    /// epoch and secret, and every group's roster re-issued (same epoch and key) to its
+    /// followers. Groups are made before, so the pairs see them as they now are.
+    fn pair(&mut self, now: Time, rng: &mut SmallRng) {
+        if self.settings.backups == 0 {
+            return;
+        }
+        let addr = |s: SessionId| self.by_session.get(&s).map(|&i| (s, peer_addr(i)));
+        let pairs: Vec<_> = backup_pairs(&self.grouping, self.settings.backups)
+            .into_iter()
+            .filter_map(|(a, b)| Some((addr(a)?, addr(b)?)))
+            .collect();
+        if pairs == self.pairing.pairs {
+            return;
+        }
+        let mut secret = [0u8; KEY_LEN];
+        rng.fill_bytes(&mut secret);
+        self.pairing = Rc::new(Pairing {
+            epoch: GroupEpoch(self.pairing.epoch.0 + 1),
+            secret,
+            pairs,
+        });
+        let ids: Vec<GroupId> = self.groups.keys().copied().collect();
+        for id in ids {
+            let old = &self.groups[&id];
+            let group = Rc::new(Roster {
+                epoch: old.epoch,
+                secret: old.secret,
+                members: old.members.clone(),
+                pairing: Rc::clone(&self.pairing),
+            });
+            self.groups.insert(id, Rc::clone(&group));
+            for &(s, _) in &group.members {
+                if let Some(&to) = self.by_session.get(&s)
+                    && self.followers.contains(&s)
+                {
+                    self.send(to, now, LinkReply::Group(s, Some(Rc::clone(&group))));
+                }
+            }
+        }
     }
 
     /// Gives `members` of group `id` a new epoch and key.
@@ -293,6 +322,7 @@ impl Manager {
             epoch,
             secret: key,
             members,
+            pairing: Rc::clone(&self.pairing),
         });
         self.groups.insert(id, Rc::clone(&group));
         group

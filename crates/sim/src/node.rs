@@ -89,8 +89,9 @@ pub(crate) struct Node {
     past: Stats,
     /// Counters of its earlier sessions (churn).
     past_counters: Counters,
-    /// The epoch of the group installed in the core (each group change has a new one).
-    applied: Option<GroupEpoch>,
+    /// The epochs of the group and of the backup pairing installed in the core (each change
+    /// of either has a new one).
+    applied: Option<(GroupEpoch, GroupEpoch)>,
     /// Its registration with the relay, when the scenario has a last resort.
     pub(crate) standby: Option<groupcast_source::Standby>,
 }
@@ -162,10 +163,10 @@ impl Node {
                     self.core.set_sender(id);
                     self.figures.sessions += 1;
                 }
-                LinkEvent::Group(Some(g)) if self.applied != Some(g.epoch) => {
+                LinkEvent::Group(Some(g)) if self.applied != Some((g.epoch, g.pairing.epoch)) => {
                     let view = g.view(self.core.config().sender);
                     self.core.set_group(now, &view);
-                    self.applied = Some(g.epoch);
+                    self.applied = Some((g.epoch, g.pairing.epoch));
                 }
                 LinkEvent::Group(_) | LinkEvent::Refused => {}
                 LinkEvent::Away => self.figures.away += 1,

@@ -79,15 +79,19 @@ pub struct ManagerSettings {
     pub heartbeat: Duration,
     /// A time during which it answers nothing.
     pub outage: Option<ManagerOutage>,
+    /// Backups per member and neighbouring group (issue 12's second tier: members of the
+    /// groups before and after its own in the ring, in other metros); 0: none.
+    pub backups: usize,
 }
 
 impl Default for ManagerSettings {
-    /// No latency, 1 s heartbeats (the real manager's default), no outage.
+    /// No latency, 1 s heartbeats (the real manager's default), no outage, no backups.
     fn default() -> Self {
         ManagerSettings {
             latency: Duration::ZERO,
             heartbeat: Duration::from_secs(1),
             outage: None,
+            backups: 0,
         }
     }
 }
