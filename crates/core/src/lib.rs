@@ -69,6 +69,6 @@ pub use client::{Client, Event, LOSS_LOG, Transmit};
 pub use config::{Config, ConfigError, RequestStrategy};
 pub use groupcast_base::{Time, TokenBucket};
 pub use link::{BeatOutcome, LinkAction, LinkConfig, LinkEvent, ManagerLink, OpenOutcome};
-pub use membership::{Group, Member};
+pub use membership::{Backup, Group, Member};
 pub use playback::Playout;
 pub use stats::{Counters, Stats};

@@ -10,41 +10,52 @@
 //! worth. Deterministic: the same groups always give the same pairs.
 
 use crate::{Grouping, MetroId, SessionId};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The backup pairs of `grouping`'s groups, `per_pair` per member and neighbouring group,
 /// each pair once as (smaller id, larger id), sorted.
 pub fn backup_pairs(grouping: &Grouping, per_pair: usize) -> Vec<(SessionId, SessionId)> {
-    let groups: Vec<&[SessionId]> = grouping.groups().map(|(_, m)| m).collect();
     let metro = |s: SessionId| grouping.metro(s).unwrap_or(MetroId(u32::MAX));
-    let mut pairs = Vec::new();
-    let mut taken: BTreeMap<SessionId, usize> = BTreeMap::new();
+    let groups: Vec<Vec<(SessionId, MetroId)>> = grouping
+        .groups()
+        .map(|(_, m)| m.iter().map(|&s| (s, metro(s))).collect())
+        .collect();
+    pairs_among(&groups, per_pair)
+}
+
+/// [`backup_pairs`] of `groups` (in ring order, each member with its metro, in any type a
+/// caller names metros by). Which members of two neighbouring groups pair depends on those
+/// two groups only: a change in one group moves the pairs of its two neighbours at most.
+pub fn pairs_among<M: Eq>(
+    groups: &[Vec<(SessionId, M)>],
+    per_pair: usize,
+) -> Vec<(SessionId, SessionId)> {
+    let mut pairs = BTreeSet::new();
     let n = groups.len();
     if n < 2 || per_pair == 0 {
-        return pairs;
+        return Vec::new();
     }
     // Two groups are one pair, not two.
     let rounds = if n == 2 { 1 } else { n };
     for i in 0..rounds {
-        let (a, b) = (groups[i], groups[(i + 1) % n]);
-        for &m in a {
+        let (a, b) = (&groups[i], &groups[(i + 1) % n]);
+        let mut taken: BTreeMap<SessionId, usize> = BTreeMap::new();
+        for (m, metro) in a {
             let mut candidates: Vec<SessionId> = b
                 .iter()
-                .copied()
-                .filter(|&o| metro(o) != metro(m))
+                .filter(|(_, other)| other != metro)
+                .map(|(o, _)| *o)
                 .collect();
             candidates.sort_by_key(|o| (taken.get(o).copied().unwrap_or(0), *o));
             for &o in candidates.iter().take(per_pair) {
-                let pair = (m.min(o), m.max(o));
-                if !pairs.contains(&pair) {
-                    pairs.push(pair);
+                let pair = (o.min(*m), o.max(*m));
+                if pairs.insert(pair) {
                     *taken.entry(o).or_default() += 1;
                 }
             }
         }
     }
-    pairs.sort_unstable();
-    pairs
+    pairs.into_iter().collect()
 }
 
 /// The backups of `me` among `pairs` (as [`backup_pairs`] gives them).

@@ -12,9 +12,9 @@
 //!
 //! The manager may also name **backups**: a few members of another group, in other metros,
 //! asked only for what our own group could not supply in time (issue 12's second tier). They
-//! follow the members in [`Membership::list`] and are pinged and proven alike; their keys
-//! come from the channel's backup secret under the backup epoch ([`Group::backup_epoch`]),
-//! which both ends of each pair share whatever their own groups' epochs.
+//! follow the members in [`Membership::list`] and are pinged and proven alike. Each pair of
+//! backups has its own key and epoch ([`Backup`]), which both ends share whatever their own
+//! groups' epochs; messages between them carry that epoch.
 
 use crate::Event;
 use groupcast_base::Time;
@@ -48,13 +48,19 @@ pub struct Group {
     pub epoch: GroupEpoch,
     /// The members (this client may be listed; it is skipped).
     pub members: Vec<Member>,
-    /// The channel's backup pairing this assignment's backups belong to: messages to and
-    /// from backups carry it in place of the group's epoch, and their keys are derived
-    /// under it.
-    pub backup_epoch: GroupEpoch,
     /// Backups: members of another group, in other metros, asked when ours cannot supply a
     /// packet in time (none: no backup tier). Each one lists us among its own backups.
-    pub backups: Vec<Member>,
+    pub backups: Vec<Backup>,
+}
+
+/// A backup as the manager describes it: the member (with the key we share with it) and the
+/// epoch of that key, which messages between the two carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backup {
+    /// Its id, address and our key with it.
+    pub member: Member,
+    /// The pair's epoch (it changes whenever the key does).
+    pub epoch: GroupEpoch,
 }
 
 impl Group {
@@ -77,27 +83,29 @@ impl Group {
         Group {
             epoch,
             members,
-            backup_epoch: GroupEpoch(0),
             backups: Vec::new(),
         }
     }
 
-    /// The same group with `backups` (each with its address) whose keys come from the
-    /// channel's backup `secret` under `backup_epoch`, as the manager hands them to `me`.
+    /// The same group with `backups` (each with its address) whose keys all come from one
+    /// backup `secret` under `epoch` (the simulator's manager; the real one derives a secret
+    /// and epoch per pair of groups), as handed to `me`.
     pub fn with_backups(
         mut self,
-        (backup_epoch, secret): (GroupEpoch, &[u8; KEY_LEN]),
+        (epoch, secret): (GroupEpoch, &[u8; KEY_LEN]),
         me: SenderId,
         backups: impl IntoIterator<Item = (SenderId, SocketAddr)>,
     ) -> Group {
-        self.backup_epoch = backup_epoch;
         self.backups = backups
             .into_iter()
             .filter(|(id, _)| *id != me && self.members.iter().all(|m| m.id != *id))
-            .map(|(id, addr)| Member {
-                id,
-                addr,
-                key: pair_key(secret, backup_epoch, me, id),
+            .map(|(id, addr)| Backup {
+                member: Member {
+                    id,
+                    addr,
+                    key: pair_key(secret, epoch, me, id),
+                },
+                epoch,
             })
             .collect();
         self
@@ -112,8 +120,6 @@ pub(crate) struct Membership {
     pub(crate) list: Vec<Peer>,
     /// How many of `list` are members (the rest are backups).
     pub(crate) members: usize,
-    /// The backup pairing's epoch (what backups' messages carry), if we have backups.
-    backup_epoch: Option<GroupEpoch>,
     /// Our secret for ping nonces.
     nonce_key: NonceKey,
     /// Current epoch, once a group is set.
@@ -132,7 +138,6 @@ impl Membership {
         Membership {
             list: Vec::new(),
             members: 0,
-            backup_epoch: None,
             nonce_key: NonceKey::new(nonce_secret),
             epoch: None,
             previous: None,
@@ -147,10 +152,10 @@ impl Membership {
             .map(|p| (p.id, p.key.clone()))
             .collect();
         let members = group.members.iter().filter(|m| m.id != me);
-        let backups = group.backups.iter().filter(|b| b.id != me);
+        let backups = group.backups.iter().filter(|b| b.member.id != me);
         self.members = members.clone().count();
-        self.backup_epoch = (!group.backups.is_empty()).then_some(group.backup_epoch);
-        for m in members.chain(backups) {
+        let members = members.map(|m| (m, None));
+        for (m, backup_epoch) in members.chain(backups.map(|b| (&b.member, Some(b.epoch)))) {
             let kept = old
                 .iter()
                 .position(|p| p.id == m.id)
@@ -158,12 +163,23 @@ impl Membership {
             let key = GroupKey::new(&m.key);
             self.list.push(match kept {
                 // The same address stays proven; a new one must prove itself again.
-                Some(p) if p.addr == m.addr => Peer { key, ..p },
+                Some(p) if p.addr == m.addr => Peer {
+                    key,
+                    backup_epoch,
+                    ..p
+                },
                 Some(p) => Peer {
                     verified: None,
-                    ..Peer { key, ..p }
+                    ..Peer {
+                        key,
+                        backup_epoch,
+                        ..p
+                    }
                 },
-                None => Peer::new(m.id, m.addr, key),
+                None => Peer {
+                    backup_epoch,
+                    ..Peer::new(m.id, m.addr, key)
+                },
             });
         }
         if let Some(epoch) = self.epoch.replace(group.epoch)
@@ -178,7 +194,7 @@ impl Membership {
     pub(crate) fn key(&self, idx: usize, epoch: GroupEpoch, now: Time) -> Option<&GroupKey> {
         let peer = self.list.get(idx)?;
         if idx >= self.members {
-            return (self.backup_epoch == Some(epoch)).then_some(&peer.key);
+            return (peer.backup_epoch == Some(epoch)).then_some(&peer.key);
         }
         if self.epoch == Some(epoch) {
             return Some(&peer.key);
@@ -210,7 +226,7 @@ impl Membership {
     pub(crate) fn epoch_for(&self, idx: usize) -> Option<GroupEpoch> {
         match self.is_backup(idx) {
             false => self.epoch,
-            true => self.backup_epoch,
+            true => self.list.get(idx).and_then(|p| p.backup_epoch),
         }
     }
 

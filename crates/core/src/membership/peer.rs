@@ -65,6 +65,9 @@ pub(crate) struct Peer {
     pub(super) last_unverified_pong: Option<Time>,
     /// When we last pinged it because it sent us something while not verified.
     pub(super) last_challenge: Option<Time>,
+    /// For a backup, the epoch of our key with it (its messages carry it); `None` for a
+    /// member of our group.
+    pub(super) backup_epoch: Option<groupcast_wire::proto::GroupEpoch>,
 }
 
 /// How many recent ping nonces a pong may echo (pongs can be late or reordered).
@@ -95,6 +98,7 @@ impl Peer {
             verified: None,
             last_unverified_pong: None,
             last_challenge: None,
+            backup_epoch: None,
         }
     }
 

@@ -37,6 +37,43 @@ pub fn pair_key(
     mac.finalize().into_bytes().into()
 }
 
+/// Separates backup-secret derivations from any other use of a group secret.
+const BACKUP_LABEL: &[u8] = b"groupcast backup secret v1";
+
+/// Separates the backup epoch's derivation from the backup keys'.
+const BACKUP_EPOCH_LABEL: &[u8] = b"groupcast backup epoch v1";
+
+/// A group as [`backup_secret`] takes it: its id, its epoch and its secret for that epoch.
+pub type GroupSecret<'a> = (u64, GroupEpoch, &'a [u8; KEY_LEN]);
+
+/// The secret and epoch from which members of groups `a` and `b` derive the keys they share
+/// as each other's backups ([`pair_key`] under them): HMAC-SHA256(lower id's secret, label |
+/// lower id | its epoch | higher id | its epoch | higher id's secret), all big-endian; the
+/// epoch is the first four bytes of HMAC-SHA256(that secret, another label), so that what
+/// headers carry in clear tells nothing of the secret. Symmetric in `a` and `b`, computable only with both
+/// secrets (a member of either group alone learns nothing), and unrelated after either group
+/// changes epoch: a member that left cannot talk to its old backups.
+pub fn backup_secret(a: GroupSecret<'_>, b: GroupSecret<'_>) -> ([u8; KEY_LEN], GroupEpoch) {
+    let (lo, hi) = if a.0 <= b.0 { (a, b) } else { (b, a) };
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(lo.2)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(BACKUP_LABEL);
+    for (id, epoch) in [(lo.0, lo.1), (hi.0, hi.1)] {
+        mac.update(&id.to_be_bytes());
+        mac.update(&epoch.0.to_be_bytes());
+    }
+    mac.update(hi.2);
+    let secret: [u8; KEY_LEN] = mac.finalize().into_bytes().into();
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&secret)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(BACKUP_EPOCH_LABEL);
+    let e = mac.finalize().into_bytes();
+    (
+        secret,
+        GroupEpoch(u32::from_be_bytes([e[0], e[1], e[2], e[3]])),
+    )
+}
+
 /// A message key: the key two members share (from [`pair_key`]), or an edge's token.
 ///
 /// The HMAC key schedule is computed once here and cloned per message. `Debug` never prints
@@ -160,5 +197,28 @@ mod tests {
             pair_key(&[8; KEY_LEN], e, SessionId(1), SessionId(2))
         );
         assert_ne!(k(1, 2), s, "not the secret itself");
+    }
+
+    #[test]
+    fn backup_secrets_are_symmetric_and_change_with_either_group() {
+        let (sa, sb) = ([1u8; KEY_LEN], [2u8; KEY_LEN]);
+        let a = (5, GroupEpoch(3), &sa);
+        let b = (9, GroupEpoch(7), &sb);
+        let (secret, epoch) = backup_secret(a, b);
+        assert_eq!(backup_secret(b, a), (secret, epoch));
+        assert_ne!(secret, sa);
+        assert_ne!(secret, sb);
+        assert_ne!(backup_secret((5, GroupEpoch(4), &sa), b).0, secret);
+        assert_ne!(
+            backup_secret(a, (9, GroupEpoch(7), &[3; KEY_LEN])).0,
+            secret
+        );
+        assert_ne!(backup_secret(a, (8, GroupEpoch(7), &sb)).0, secret);
+        assert_ne!(
+            epoch.0.to_be_bytes(),
+            secret[..4],
+            "the epoch shows nothing of it"
+        );
+        assert_ne!(backup_secret((5, GroupEpoch(4), &sa), b).1, epoch);
     }
 }

@@ -12,7 +12,7 @@ mod auth;
 mod body;
 mod replay;
 
-pub use auth::{GroupKey, KEY_LEN, NonceKey, TAG_LEN, pair_key};
+pub use auth::{GroupKey, GroupSecret, KEY_LEN, NonceKey, TAG_LEN, backup_secret, pair_key};
 pub use body::{MAX_ANSWERERS, MAX_RANGES, Ranges, Repair, SeqRange, rota_key};
 pub use replay::{ReplayError, ReplayWindow, WINDOW as REPLAY_WINDOW};
 
