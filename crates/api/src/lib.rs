@@ -197,6 +197,25 @@ pub struct MemberInfo {
     pub key: String,
 }
 
+/// One backup of a session: a member of a neighbouring group in another metro, asked for
+/// what the session's own group could not supply in time. Each backup lists the session
+/// among its own backups, with the same key and epoch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupInfo {
+    /// Its session id (the sender id of the peer protocol).
+    pub session: SessionId,
+    /// Its metro.
+    pub metro: String,
+    /// Its peer socket, `IP:PORT`.
+    pub peer_addr: String,
+    /// The epoch of the key below; messages between the two carry it. It changes whenever
+    /// either of the two groups changes.
+    pub epoch: GroupEpoch,
+    /// The key the session this assignment was handed to shares with this backup, 64 hex
+    /// digits.
+    pub key: String,
+}
+
 /// A session's current repair group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assignment {
@@ -217,6 +236,10 @@ pub struct Assignment {
     /// the JSON otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unicast: Option<UnicastTicket>,
+    /// The session's backups (issue 12's second tier), when the manager assigns them (left
+    /// out of the JSON otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backups: Vec<BackupInfo>,
 }
 
 /// A ticket for the unicast fallback (see `groupcast_wire::unicast`): the relay that feeds

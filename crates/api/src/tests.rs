@@ -41,6 +41,7 @@ fn ids_serialize_as_strings_or_numbers() {
         ],
         media_keys: Vec::new(),
         unicast: None,
+        backups: Vec::new(),
     };
     let json = r#"{"group":"4294967299","epoch":2,"members":[{"session":"9","metro":"paris","peer_addr":"127.0.0.1:1"},{"session":"10","metro":"lyon","peer_addr":"127.0.0.1:2","key":"ab"}]}"#;
     assert_eq!(serde_json::to_string(&a).unwrap(), json);

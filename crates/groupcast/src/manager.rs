@@ -84,6 +84,11 @@ pub(crate) struct Args {
     /// session of a channel with a relay gets a ticket that its relay checks.
     #[arg(long, env = "GROUPCAST_UNICAST_SECRET", hide_env_values = true)]
     unicast_secret: Option<String>,
+    /// Backups each viewer gets per neighbouring group: members of the groups before and
+    /// after its own, in other metros, asked for what its own group could not supply in
+    /// time (0: none).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=4))]
+    backups: u8,
 }
 
 /// Runs the manager.
@@ -106,6 +111,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         media_secret: args.media_secret.clone(),
         media_key_period_ms: args.media_key_period_s * 1000,
         unicast_secret: args.unicast_secret.clone(),
+        backups: args.backups,
         tls: match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => Some(groupcast_manager::TlsFiles {
                 cert: cert.clone(),

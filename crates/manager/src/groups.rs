@@ -340,6 +340,7 @@ fn install(app: &App, channel: ChannelId, groups: &[(i64, i64, String)], members
                     members,
                     media_keys: Vec::new(),
                     unicast: None,
+                    backups: Vec::new(),
                 };
                 // A stored secret that is not 64 hex digits (never written so) gives a group
                 // nobody can talk in, rather than a panic.
@@ -360,4 +361,5 @@ fn install(app: &App, channel: ChannelId, groups: &[(i64, i64, String)], members
             }
         }
     }
+    crate::live::backups::repair(&mut live, channel);
 }

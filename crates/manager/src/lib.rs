@@ -101,6 +101,9 @@ pub struct Config {
     /// sources with `--unicast-listen`; at least [`MIN_ADMIN_TOKEN`] characters); with it,
     /// sessions of channels with a relay get a ticket.
     pub unicast_secret: Option<String>,
+    /// Backups each session gets per neighbouring group (issue 12's second tier: members of
+    /// the groups before and after its own, in other metros); 0: none.
+    pub backups: u8,
 }
 
 /// The manager's certificate chain and private key, PEM files.
@@ -133,6 +136,7 @@ impl Default for Config {
             unicast_secret: None,
             rate_per_user: 100,
             max_connections_per_address: 256,
+            backups: 1,
         }
     }
 }

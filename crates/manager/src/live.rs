@@ -14,6 +14,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
 
+pub(crate) mod backups;
+
 /// A live session as this instance knows it.
 #[derive(Clone, Debug)]
 pub(crate) struct LiveSession {
@@ -58,6 +60,8 @@ pub(crate) struct Live {
     pub(crate) sessions: HashMap<SessionId, LiveSession>,
     /// Every non-empty group, by API group id.
     pub(crate) groups: HashMap<GroupId, Arc<CachedGroup>>,
+    /// Every session's backups (worked out again whenever a channel's groups are re-read).
+    pub(crate) backups: crate::live::backups::Backups,
 }
 
 /// A group as the manager keeps it: its secret for the current epoch and its members (with
@@ -72,7 +76,7 @@ pub(crate) struct CachedGroup {
 impl Live {
     /// The current assignment of `session`, as handed to it: each other member with the key
     /// the two share ([`pair_key`]), so that the session can authenticate as itself to each
-    /// member and cannot speak for any other.
+    /// member and cannot speak for any other; and its backups, likewise.
     pub(crate) fn assignment(&self, session: SessionId) -> Option<Assignment> {
         let s = self.sessions.get(&session)?;
         let g = self.groups.get(&s.group)?;
@@ -81,6 +85,7 @@ impl Live {
             let key = pair_key(&g.secret, a.epoch, session, m.session);
             m.key = groupcast_api::format_key(&key);
         }
+        a.backups = crate::live::backups::of(self, session, s.group);
         Some(a)
     }
 }
@@ -197,6 +202,7 @@ impl AppState {
             let mut live = self.live();
             live.sessions.retain(|_, s| s.channel != channel);
             live.groups.retain(|g, _| (g.0 >> 32) as u32 != channel.0);
+            crate::live::backups::repair(&mut live, channel);
         }
         if let Some(sync) = removed {
             sync.wake.send_modify(|v| *v += 1);

@@ -206,7 +206,10 @@ impl Server {
             heartbeat_ms: config.heartbeat_ms,
             timeout_ms: config.session_timeout_ms,
             started_ms: db::now_ms(),
-            live: Mutex::default(),
+            live: Mutex::new(crate::live::Live {
+                backups: crate::live::backups::Backups::new(usize::from(config.backups)),
+                ..Default::default()
+            }),
             channels: Mutex::default(),
             auth: Default::default(),
             stats: Mutex::default(),

@@ -205,14 +205,20 @@ pub(crate) async fn events(
         (app, user, slot),
         wake,
         stopping,
-        None::<(GroupId, GroupEpoch)>,
+        None::<(GroupId, GroupEpoch, Vec<(SessionId, GroupEpoch)>)>,
     );
     let stream = futures_util::stream::unfold(
         state,
         move |((app, user, slot), mut wake, mut stopping, last)| async move {
             loop {
                 let mut current = app.live().assignment(id)?;
-                let key = (current.group, current.epoch);
+                // A new group, or new backups (a neighbouring group changed).
+                let backups = current
+                    .backups
+                    .iter()
+                    .map(|b| (b.session, b.epoch))
+                    .collect();
+                let key = (current.group, current.epoch, backups);
                 if last.as_ref() != Some(&key) {
                     if !crate::access::may_watch_now(&app.db, &user, channel).await {
                         return None; // revoked: the stream ends, no new key

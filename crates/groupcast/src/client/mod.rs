@@ -38,6 +38,14 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// What identifies an assignment in force: group, epoch, member count and the backups (each
+/// with its pair's epoch).
+type Applied = (
+    groupcast_api::GroupId,
+    groupcast_api::GroupEpoch,
+    usize,
+    Vec<(groupcast_api::SessionId, groupcast_api::GroupEpoch)>,
+);
 /// How often figures go to the manager's link, the status line and `--stats-json`.
 const REPORT_EVERY: Duration = Duration::from_millis(500);
 /// Most datagrams taken from one socket before the others get a turn.
@@ -163,7 +171,7 @@ struct Driver<'a> {
     /// `--no-multicast`.
     no_multicast: bool,
     /// Group and epoch last installed in the core.
-    applied: Option<(groupcast_api::GroupId, groupcast_api::GroupEpoch, usize)>,
+    applied: Option<Applied>,
     /// Media keys of an encrypted channel.
     keys: keys::Keyring,
     /// The unicast fallback.
@@ -363,8 +371,9 @@ impl Driver<'_> {
         self.keys.take(&a.media_keys, &mut self.core);
         self.report.bad_media_keys = self.keys.bad;
         self.fallback.set_ticket(a.unicast.as_ref());
-        let id = (a.group, a.epoch, a.members.len());
-        if self.applied == Some(id) {
+        let backups: Vec<_> = a.backups.iter().map(|b| (b.session, b.epoch)).collect();
+        let id = (a.group, a.epoch, a.members.len(), backups);
+        if self.applied.as_ref() == Some(&id) {
             return;
         }
         let group = to_group(self.core.config().sender, a);
@@ -379,12 +388,14 @@ impl Driver<'_> {
         let now = self.now();
         self.core.set_group(now, &group);
         self.applied = Some(id);
+        let backups = group.backups.len();
         self.report.group = a.group.0;
         self.report.epoch = a.epoch.0;
         tracing::info!(
             group = a.group.0,
             epoch = a.epoch.0,
             members = a.members.len(),
+            backups,
             "repair group"
         );
     }

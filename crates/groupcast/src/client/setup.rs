@@ -5,7 +5,7 @@ use super::Args;
 use crate::net::{self, Iface};
 use anyhow::Context;
 use groupcast_api::{Assignment, SessionId, SessionInfo};
-use groupcast_core::{Config, Group, Member};
+use groupcast_core::{Backup, Config, Group, Member};
 use groupcast_wire::proto::KEY_LEN;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
@@ -67,8 +67,9 @@ pub(super) fn core_config(args: &Args, info: &SessionInfo) -> anyhow::Result<Con
     Ok(c)
 }
 
-/// The manager's assignment as the core's group, for session `me`: each other member with
-/// the key we share with it. Members with unusable addresses or keys are left out.
+/// The manager's assignment as the core's group, for session `me`: each other member, and
+/// each backup, with the key we share with it. Those with unusable addresses or keys are
+/// left out.
 pub(super) fn to_group(me: SessionId, a: &Assignment) -> Group {
     let members = a
         .members
@@ -87,11 +88,24 @@ pub(super) fn to_group(me: SessionId, a: &Assignment) -> Group {
             })
         })
         .collect();
+    let backups = a
+        .backups
+        .iter()
+        .filter_map(|b| {
+            Some(Backup {
+                member: Member {
+                    id: b.session,
+                    addr: b.peer_addr.parse().ok()?,
+                    key: groupcast_api::parse_key(&b.key)?,
+                },
+                epoch: b.epoch,
+            })
+        })
+        .collect();
     Group {
         epoch: a.epoch,
         members,
-        backup_epoch: groupcast_wire::proto::GroupEpoch(0),
-        backups: Vec::new(),
+        backups,
     }
 }
 
