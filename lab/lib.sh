@@ -448,7 +448,8 @@ lab_listen() { if lab_v6; then echo "[${LAB_IP6[$1]}]"; else echo "${LAB_IP[$1]}
 lab_iface() { if lab_v6; then echo eth0; else echo "${LAB_IP[$1]}"; fi; }
 
 # lab_manager_start [SECS]: (re)starts the manager on host mgr (198.18.0.2:8080) with its
-# database in the work directory, and waits until it answers.
+# database in the work directory, and waits until it answers. LAB_BACKUPS=N passes
+# --backups N (0: no backup tier).
 lab_manager_start() {
   local secs=${1:-$LAB_MAX_SECS}
   if lab_gc_has manager; then
@@ -456,6 +457,8 @@ lab_manager_start() {
     if [ -n "${LAB_MEDIA_SECRET:-}" ]; then media=(--media-secret "$LAB_MEDIA_SECRET"); fi
     # the unicast fallback's tickets (LAB_UNICAST_SECRET)
     if [ -n "${LAB_UNICAST_SECRET:-}" ]; then media+=(--unicast-secret "$LAB_UNICAST_SECRET"); fi
+    # backups per neighbouring group (LAB_BACKUPS; the manager's default otherwise)
+    if [ -n "${LAB_BACKUPS:-}" ]; then media+=(--backups "$LAB_BACKUPS"); fi
     GROUPCAST_ADMIN_TOKEN=$LAB_ADMIN_TOKEN lab_bg mgr manager "$secs" "$LAB_GC" manager \
       --listen "${LAB_MGR_LISTEN:-$(lab_listen mgr):$LAB_MGR_PORT}" --db "sqlite://$LAB_WORK/manager.db" "${media[@]}"
   elif [ -n "${LAB_STUB_MANAGER:-}" ]; then

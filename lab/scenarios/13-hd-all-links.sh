@@ -14,6 +14,8 @@ set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 N=${HD_VIEWERS:-12} # HD_VIEWERS=6 or 24 for the other rows of docs/benchmarks.md
 # HD_CLIENT_ARGS: more options for the viewers, e.g. "--request-strategy rota".
+# LAB_BACKUPS=0 runs it without the backup tier (the manager assigns one backup per
+# neighbouring group by default).
 read -r -a client_args <<<"${HD_CLIENT_ARGS:-}"
 lab_std 3 "$N"
 for m in 1 2 3; do lab_add_host "k0$m" "br-m$m" "198.18.$m.10$m"; done
@@ -66,5 +68,6 @@ lab_check "controls (--no-repair) under the same loss have holes: unrecovered $c
 p99=$(for h in $clients; do lab_stat "$h" repair_p99_us; done | sort -n | tail -1)
 dups=$(python3 -c "print(f'{$(lab_sum_stat duplicate_repairs $clients) / max(1, $(lab_sum_stat repaired $clients)):.2f}')")
 served=$(lab_sum_stat repairs_served $clients)
-lab_result "sent $sent at 10 Mbit/s; $N viewers lost $lost, from the last resort $lr, unrecovered $unrec ($exact exact); worst repair p99 $((p99 / 1000)) ms; $dups duplicates per repair, $served repairs served; source egress ${ratio}x; relay $(python3 -c "import json; u=json.load(open('$LAB_WORK/source.json'))['unicast']; print({k: u[k] for k in ('standby_retransmitted', 'multicast_resent', 'multicast_covered', 'standby_limited', 'repair_bytes')})"); controls unrecovered $ctrl; kernel socket-buffer drops $kdrops"
+backed=$(lab_sum_stat backup_repaired $clients)
+lab_result "sent $sent at 10 Mbit/s; $N viewers lost $lost, from backups $backed, from the last resort $lr, unrecovered $unrec ($exact exact); worst repair p99 $((p99 / 1000)) ms; $dups duplicates per repair, $served repairs served; source egress ${ratio}x; relay $(python3 -c "import json; u=json.load(open('$LAB_WORK/source.json'))['unicast']; print({k: u[k] for k in ('standby_retransmitted', 'multicast_resent', 'multicast_covered', 'standby_limited', 'repair_bytes')})"); controls unrecovered $ctrl; kernel socket-buffer drops $kdrops"
 lab_finish

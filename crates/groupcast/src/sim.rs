@@ -72,8 +72,8 @@ pub(crate) struct Args {
     multicast_resend_after: u8,
     /// Backups per viewer and neighbouring group (issue 12's second tier): members of the
     /// groups before and after its own, in other metros, asked for what its own group could
-    /// not supply in time (0: none).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=4))]
+    /// not supply in time (0: none; 1, as the manager's default).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=4))]
     backups: u64,
     /// One-way peer delay, ms: a base plus uniform jitter of the same size.
     #[arg(long, default_value_t = 5.0)]
