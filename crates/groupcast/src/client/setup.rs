@@ -91,6 +91,7 @@ pub(super) fn to_group(me: SessionId, a: &Assignment) -> Group {
     let backups = a
         .backups
         .iter()
+        .filter(|b| b.session != me && a.members.iter().all(|m| m.session != b.session))
         .filter_map(|b| {
             Some(Backup {
                 member: Member {

@@ -67,10 +67,11 @@ pub(crate) fn retry_after(attempts: u8, rto: Duration, c: &Config) -> Duration {
 /// nobody to ask.
 ///
 /// The group is given up after `c.max_attempts` or when only the later tiers' time is left
-/// before the deadline (the backups' is at most a quarter of the buffer). Backups come next: asked at most [`MAX_BACKUP_ASKS`] times while an
-/// answer can come before the last resort's turn. With a last resort, the packet is then
-/// escalated (at most [`MAX_ESCALATIONS`] times, while the deadline is ahead); without one, or
-/// once its asks are spent, the group is asked until the deadline.
+/// before the deadline (the backups' is at most a quarter of the buffer). Backups come next:
+/// asked at most [`MAX_BACKUP_ASKS`] times while an answer can come before the last resort's
+/// turn. With a last resort, the packet is then escalated (at most [`MAX_ESCALATIONS`] times,
+/// while the deadline is ahead); without one, or once its asks are spent, the group is asked
+/// until the deadline.
 pub(crate) fn step(
     slot: &Slot,
     now: Time,
