@@ -11,6 +11,7 @@
 //! | playback buffer | `playback.rs` | what waits for its play-out time (paced by RTP timestamp), as references into raw slots |
 //! | repair scheduler | `client/repair.rs` | the missing set, the reorder hold, RTT-aware retries until the deadline, tail-loss probes; whom to ask ([`RequestStrategy`]); `step` decides per packet, and escalates to the driver's last resort (the relay) what the group cannot supply in time |
 //! | server | `client/server.rs` | per-sender replay windows and serving budgets; which requested packets to answer, and the answers, built from the raw buffer |
+//! | absent answers | `client/absent.rs` | saying which requested packets we lost too, and moving a packet on to the next tier at once when every live member (or backup) said so |
 //! | rota | `client/rota.rs` | who answers a request for a packet: the members' order per packet (a hash), how many a request names, whether we are among them |
 //! | outbox | `client/outbox.rs` | queued peer messages, written when pulled, and our message counter |
 //! | membership | `membership.rs` | the group the manager assigned, its keys (the previous one during its grace), each peer's RTT, liveness and usefulness |

@@ -60,6 +60,9 @@ pub(crate) struct Slot {
     pub(crate) escalations: u8,
     /// Times it was asked of our backups (another group's members), after our group.
     pub(crate) backup_asks: u8,
+    /// Which peers (bit `i` for the membership list's index `i`, members then backups, the
+    /// first 16) said they lack it too (missing slots).
+    pub(crate) absent: u16,
 }
 
 impl Slot {
@@ -80,6 +83,7 @@ impl Slot {
             next_request: Time::NEVER,
             escalations: 0,
             backup_asks: 0,
+            absent: 0,
         }
     }
 

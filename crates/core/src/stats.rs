@@ -148,6 +148,11 @@ counters! {
     backup_served,
     /// Fast start messages from backups, refused (fast starts are for the group's members).
     backup_refused,
+    /// Absent messages sent: answers telling a requester we lost the packets it asked for too.
+    absent_sent,
+    /// Times every live member (or every live backup) said it lacks a missing packet, so
+    /// that the packet went on to the next tier without waiting out its attempts.
+    absent_all,
 }
 
 impl AddAssign for Counters {
@@ -271,7 +276,7 @@ mod tests {
         assert_eq!([a.clone(), b.clone(), b].iter().sum::<Counters>(), sum);
         let names: Vec<_> = sum.fields().map(|(n, _)| n).collect();
         assert_eq!(names, Counters::FIELDS);
-        assert_eq!(names.len(), 51);
+        assert_eq!(names.len(), 53);
         assert_eq!(sum.fields().next(), Some(("received", 11)));
         assert!(sum.fields().any(|f| f == ("ts_packets_out", 18)));
     }

@@ -11,8 +11,11 @@
 mod common;
 use common::*;
 use groupcast_core::{Client, Config, Group, Time};
-use groupcast_wire::proto::{Body, ChannelId, GroupEpoch, KEY_LEN, SenderId, SeqRange, pair_key};
+use groupcast_wire::proto::{
+    Body, ChannelId, GroupEpoch, KEY_LEN, MessageType, SenderId, SeqRange, pair_key,
+};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// The channel's backup secret (the manager's, never a client's).
 const BACKUP_SECRET: [u8; KEY_LEN] = [9; KEY_LEN];
@@ -98,6 +101,44 @@ fn run(backups: bool, mut drop: impl FnMut(u64, &[u8]) -> bool) -> Outcome {
         }
     }
     Outcome { clients }
+}
+
+/// True for an absent message (its type byte is in clear).
+fn is_absent(bytes: &[u8]) -> bool {
+    bytes.get(3) == Some(&(MessageType::Absent as u8))
+}
+
+#[test]
+fn a_group_that_says_it_lacks_a_packet_hands_it_to_the_backups_at_once() {
+    let told = run(true, |_, _| false);
+    // The control: the same run with every absent message lost on the way.
+    let untold = run(true, |_, b| is_absent(b));
+    for id in [1, 2] {
+        let (t, u) = (told.clients[&id].stats(), untold.clients[&id].stats());
+        assert_eq!(
+            t.counters.backup_repaired, 4,
+            "client {id}: {:?}",
+            t.counters
+        );
+        assert_eq!(
+            u.counters.backup_repaired, 4,
+            "client {id}: {:?}",
+            u.counters
+        );
+        assert_eq!((t.counters.unrecovered, u.counters.unrecovered), (0, 0));
+        assert!(t.counters.absent_all >= 4, "{:?}", t.counters);
+        assert!(
+            t.counters.absent_sent >= 2,
+            "one per request: {:?}",
+            t.counters
+        );
+        assert_eq!(u.counters.absent_all, 0);
+        let worst = |s: &groupcast_core::Stats| s.repair_latency(1.0).unwrap();
+        // The reorder hold (5 ms), one ask of the group, one of the backups.
+        assert!(worst(t) <= Duration::from_millis(12), "{:?}", worst(t));
+        // Without word from the group, its attempts are waited out first.
+        assert!(worst(u) >= Duration::from_millis(30), "{:?}", worst(u));
+    }
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! A group of 5 at 5 % independent multicast loss: every loss is repaired from the group.
+//! A group of 5 at 5 % independent multicast loss: every loss a member received is repaired
+//! from the group.
 
 use groupcast_sim::{ClientSettings, LossModel, Scenario, run};
 
@@ -23,12 +24,26 @@ fn residual_loss_is_zero_over_100k_packets() {
         lost_on_network > 20_000,
         "the network must actually lose ~5 %: {lost_on_network}"
     );
-    assert_eq!(report.total(|c| c.unrecovered), 0);
-    assert_eq!(report.output_faults(), 0);
+    // A packet the network took from all five has no source in the group (0.05^5: about
+    // one in 3 million; whether one occurs depends on the run's draws). Every other is repaired.
+    let mut takers = std::collections::BTreeMap::<u64, usize>::new();
+    for c in &report.clients {
+        for &p in &c.dropped_packets {
+            *takers.entry(p).or_default() += 1;
+        }
+    }
+    let everyone = takers
+        .values()
+        .filter(|&&n| n == report.clients.len())
+        .count() as u64;
+    assert!(everyone <= 1, "{everyone} packets lost by the whole group");
+    let n = report.clients.len() as u64;
+    assert_eq!(report.total(|c| c.unrecovered), everyone * n);
+    assert_eq!(report.output_faults(), everyone * n);
     for c in &report.clients {
         assert_eq!(c.output.runs.len(), 1);
         assert!(c.output.played >= 100_000 - 3, "played {}", c.output.played);
-        assert_eq!(c.counters.repaired, c.counters.lost);
+        assert_eq!(c.counters.repaired + everyone, c.counters.lost);
     }
 }
 

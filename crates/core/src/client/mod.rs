@@ -10,6 +10,7 @@
 //! | [`Client::handle_timeout`] (timers) | [`Client::poll_timeout`] (next timer) |
 //! | [`Client::set_group`] (manager's assignment) | [`Client::poll_event`] (notable changes) |
 
+mod absent;
 mod decrypt;
 mod fast_start;
 mod gop;

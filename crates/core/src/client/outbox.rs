@@ -49,6 +49,15 @@ pub(crate) enum PendingKind {
         /// Its RTP sequence number.
         wire: u16,
     },
+    /// Tells a requester we lost these packets too (up to [`RANGES_PER_REQUEST`] ranges).
+    Absent {
+        /// The stream asked about.
+        ssrc: Ssrc,
+        /// The ranges; the first `n` count.
+        ranges: [SeqRange; RANGES_PER_REQUEST],
+        /// Ranges used.
+        n: u8,
+    },
     /// A ping (RTT, liveness and return routability).
     Ping {
         /// Its nonce.
@@ -89,6 +98,10 @@ impl PendingKind {
                 ranges: Ranges::List(&ranges[..usize::from(*n)]),
             },
             PendingKind::Repair { ssrc, seq, wire } => Body::Repair(answer(*ssrc, *seq, *wire)?),
+            PendingKind::Absent { ssrc, ranges, n } => Body::Absent {
+                ssrc: ssrc.0,
+                ranges: Ranges::List(&ranges[..usize::from(*n)]),
+            },
             PendingKind::Ping { nonce } => Body::Ping { nonce: *nonce },
             PendingKind::FastStart => Body::FastStart,
             PendingKind::NoBurst => Body::NoBurst,
@@ -189,6 +202,7 @@ impl Outbox {
                     .sum::<u64>();
             }
             PendingKind::Repair { .. } => c.repairs_served += 1,
+            PendingKind::Absent { .. } => c.absent_sent += 1,
             PendingKind::Ping { .. } => c.pings_sent += 1,
             PendingKind::Pong { .. } | PendingKind::FastStart | PendingKind::NoBurst => {}
         }

@@ -89,6 +89,7 @@ impl Client {
                 }
                 self.on_repair(now, idx, &r)
             }
+            Body::Absent { ssrc, ranges } => self.on_absent(now, idx, Ssrc(ssrc), &ranges),
             Body::FastStart => self.serve_fast_start(now, idx),
             Body::Burst(r) => self.on_burst(now, idx, &r),
             Body::NoBurst => self.on_no_burst(now, idx),
@@ -142,7 +143,8 @@ impl Client {
             answerers,
         };
         let (raw, gop, receiver) = (&self.raw, &self.gop, &self.receiver);
-        let held = |wire| Server::held((raw, gop), receiver.resolve(ssrc, wire));
+        let hold = (now, self.config.reorder_hold);
+        let held = |wire| Server::held((raw, gop), receiver.resolve(ssrc, wire), hold);
         let c = &mut self.stats.counters;
         let lookup = (receiver.follows(ssrc), held);
         self.server.serve(now, req, lookup, &mut self.outbox, c);

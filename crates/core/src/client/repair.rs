@@ -25,7 +25,7 @@ use groupcast_wire::proto::{SenderId, SeqRange};
 use groupcast_wire::{SeqNo, Ssrc};
 use std::ops::Range;
 use std::time::Duration;
-pub(crate) use step::{Step, last_resort_plan, retry_after, step};
+pub(crate) use step::{MAX_BACKUP_ASKS, Step, last_resort_plan, retry_after, step};
 
 /// Under the rota, how many members answer each packet of a first tail probe (the packets
 /// may exist nowhere yet; later probes of the same quiet spell ask everyone).
@@ -149,6 +149,11 @@ impl RepairScheduler {
     /// A new stream is followed: tail probing starts afresh.
     pub(crate) fn restarted(&mut self) {
         (self.next_tail_probe, self.tail_round) = (Time::ZERO, 0);
+    }
+
+    /// A missing packet's request timer was brought forward to `at`.
+    pub(crate) fn wake(&mut self, at: Time) {
+        self.next_request_at = self.next_request_at.min(at);
     }
 
     /// Something was added to the buffer: the quiet spell (if any) is over.

@@ -6,8 +6,9 @@
 //! to answer and builds the answers when the outbox writes them. It never answers anything unauthenticated: the caller
 //! has checked the message before [`Server::serve`].
 
+use super::absent::AbsentList;
 use super::gop::GopStore;
-use super::outbox::{Outbox, PendingKind};
+use super::outbox::{Outbox, PendingKind, RANGES_PER_REQUEST};
 use super::rota;
 use crate::config::Config;
 use crate::raw::{RawBuffer, SlotState};
@@ -53,6 +54,18 @@ pub(crate) struct Request<'a> {
     pub(crate) ranges: &'a Ranges<'a>,
     /// How many members answer each packet, in rota order (0: all of them).
     pub(crate) answerers: u8,
+}
+
+/// What we hold of a requested packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// We hold it: our number for it and the datagram's length.
+    Yes(SeqNo, usize),
+    /// We lost it too: it has been missing in our buffer for longer than our reorder hold (a
+    /// loss, not a packet merely reordered), and is not repaired yet.
+    Lost,
+    /// Not ours to say: not arrived yet, released already, or a stream we do not follow.
+    Unknown,
 }
 
 /// Serving state per member, in the member list's order.
@@ -159,15 +172,16 @@ impl Server {
         window.accept(counter).is_ok()
     }
 
-    /// Queues repairs for the requested packets we hold (`held` gives our number and the
-    /// datagram's length for an RTP sequence number of `req.ssrc` if we hold it), within the
-    /// requester's budget and our uplink's. `follows` says whether `req.ssrc` is a stream we
-    /// follow.
+    /// Queues repairs for the requested packets we hold (`held` says, for an RTP sequence
+    /// number of `req.ssrc`, whether we hold it, lost it too, or cannot tell), within the
+    /// requester's budget and our uplink's, and one [`Absent`](PendingKind::Absent) for those
+    /// we lost too (in at most as many ranges as the request has: never a longer message).
+    /// `follows` says whether `req.ssrc` is a stream we follow.
     pub(crate) fn serve(
         &mut self,
         now: Time,
         req: Request<'_>,
-        (follows, held): (bool, impl Fn(u16) -> Option<(SeqNo, usize)>),
+        (follows, held): (bool, impl Fn(u16) -> Held),
         out: &mut Outbox,
         c: &mut Counters,
     ) {
@@ -181,6 +195,8 @@ impl Server {
             return;
         }
         let mut looked = 0;
+        let room = req.ranges.len().min(RANGES_PER_REQUEST);
+        let mut absent = AbsentList::default();
         for wire in req.ranges.iter().flat_map(|r| r.iter()) {
             looked += 1;
             if looked > MAX_SERVED_PER_REQUEST {
@@ -193,9 +209,15 @@ impl Server {
                 continue;
             }
             let sender = &mut self.senders[req.from];
-            let Some((seq, len)) = held(wire) else {
-                c.serve_missing += 1;
-                continue;
+            let (seq, len) = match held(wire) {
+                Held::Yes(seq, len) => (seq, len),
+                lost => {
+                    c.serve_missing += 1;
+                    if matches!(lost, Held::Lost) {
+                        absent.push(wire, room);
+                    }
+                    continue;
+                }
             };
             let (rate, burst) = match req.from < self.members {
                 true => (self.rate, self.burst),
@@ -215,19 +237,44 @@ impl Server {
             c.backup_served += u64::from(req.from >= self.members);
             out.push(sender.id, PendingKind::Repair { ssrc, seq, wire }, c);
         }
+        if absent.n > 0 {
+            let (ranges, n) = (absent.ranges, absent.n);
+            out.push(
+                from,
+                PendingKind::Absent {
+                    ssrc: req.ssrc,
+                    ranges,
+                    n,
+                },
+                c,
+            );
+        }
     }
 
-    /// Our number for `wire` and the datagram's length if the raw buffer or the GOP store
-    /// holds that packet (`seq` is its number, if the stream is followed).
+    /// Whether the raw buffer or the GOP store holds packet `seq` (its number, if the stream
+    /// is followed), with the datagram's length; or whether we lost it too: missing for at
+    /// least the reorder `hold` at `now`.
     pub(crate) fn held(
         (raw, gop): (&RawBuffer, &GopStore),
         seq: Option<SeqNo>,
-    ) -> Option<(SeqNo, usize)> {
-        let q = seq?;
-        if raw.get(q).is_some_and(|s| s.state == SlotState::Present) {
-            return Some((q, raw.bytes(q).len()));
+        (now, hold): (Time, Duration),
+    ) -> Held {
+        let Some(q) = seq else {
+            return Held::Unknown;
+        };
+        let slot = raw.get(q);
+        if slot.is_some_and(|s| s.state == SlotState::Present) {
+            return Held::Yes(q, raw.bytes(q).len());
         }
-        gop.get(q).map(|(bytes, _)| (q, bytes.len()))
+        // Missing for longer than the reorder hold: lost, not merely late (whether or not we
+        // ask for it: a viewer that does not repair lacks it as surely).
+        let lost = slot
+            .is_some_and(|s| s.state == SlotState::Missing && now.saturating_since(s.at) >= hold);
+        match gop.get(q) {
+            Some((bytes, _)) => Held::Yes(q, bytes.len()),
+            None if lost => Held::Lost,
+            None => Held::Unknown,
+        }
     }
 
     /// The answer carrying packet `seq` (RTP number `wire` of `ssrc`), rebuilt as sent to
@@ -316,7 +363,10 @@ mod tests {
             ranges: &ranges,
             answerers: 0,
         };
-        let held = |w: u16| (w != 11).then_some((SeqNo(u64::from(w)), 1328));
+        let held = |w: u16| match w {
+            11 => Held::Lost,
+            _ => Held::Yes(SeqNo(u64::from(w)), 1328),
+        };
         s.serve(Time::ZERO, req, (true, held), &mut out, &mut c);
         assert_eq!(
             (c.requests_received, c.serve_missing, c.serve_rate_limited),
@@ -325,7 +375,48 @@ mod tests {
         assert!(out.repair_queued(SeqNo(10)) && out.repair_queued(SeqNo(12)));
         assert!(!out.repair_queued(SeqNo(13)));
         assert_eq!(out.pop().map(|p| p.to), Some(SenderId(3)));
+        out.pop();
+        let absent = out.pop().map(|p| p.what);
+        assert!(
+            matches!(absent, Some(PendingKind::Absent { n: 1, ranges, .. })
+                if ranges[0] == SeqRange { start: 11, len: 1 }),
+            "the packet we lost too is said absent: {absent:?}"
+        );
+        assert!(out.pop().is_none());
         s.serve(Time::ZERO, req, (false, held), &mut out, &mut c);
         assert_eq!(c.serve_missing, 5, "a stream we do not follow");
+        assert!(
+            out.pop().is_none(),
+            "nothing said of a stream we do not follow"
+        );
+    }
+
+    #[test]
+    fn absent_answers_are_never_longer_than_the_request() {
+        let (mut s, mut out, mut c) = (server(100), Outbox::new(1), Counters::default());
+        let list = [SeqRange { start: 0, len: 40 }];
+        let ranges = Ranges::List(&list);
+        let req = Request {
+            from: 0,
+            ssrc: Ssrc(9),
+            ranges: &ranges,
+            answerers: 0,
+        };
+        // Every other packet lost here too, the rest not arrived yet: one range only.
+        let held = |w: u16| match w % 2 {
+            0 => Held::Lost,
+            _ => Held::Unknown,
+        };
+        s.serve(Time::ZERO, req, (true, held), &mut out, &mut c);
+        let Some(PendingKind::Absent { n, ranges, .. }) = out.pop().map(|p| p.what) else {
+            panic!("an absent answer is queued");
+        };
+        assert_eq!((n, ranges[0]), (1, SeqRange { start: 0, len: 1 }));
+        assert!(out.pop().is_none());
+        // Packets not arrived yet are not said absent.
+        let unknown = |_: u16| Held::Unknown;
+        s.serve(Time::ZERO, req, (true, unknown), &mut out, &mut c);
+        assert!(out.pop().is_none());
+        assert_eq!(c.serve_missing, 80);
     }
 }

@@ -236,20 +236,32 @@ impl Membership {
     /// skip the one ask that may fill a hole (a backup that is gone stops being proven 10 s
     /// after its last pong).
     pub(crate) fn live_backups(&self, now: Time) -> impl Iterator<Item = SenderId> + '_ {
-        self.list[self.members..]
-            .iter()
-            .filter(move |p| p.verified(now))
-            .map(|p| p.id)
+        self.proven_backups(now).map(|(_, p)| p.id)
     }
 
     /// The smallest smoothed round trip among [`live_backups`](Self::live_backups), if any
     /// has been measured.
     pub(crate) fn backup_srtt(&self, now: Time) -> Option<Duration> {
-        self.list[self.members..]
-            .iter()
-            .filter(|p| p.verified(now))
-            .filter_map(|p| p.rtt.map(|r| r.srtt))
+        self.proven_backups(now)
+            .filter_map(|(_, p)| p.rtt.map(|r| r.srtt))
             .min()
+    }
+
+    /// The backups whose address is proven at `now`, with their list indices.
+    fn proven_backups(&self, now: Time) -> impl Iterator<Item = (usize, &Peer)> + '_ {
+        let m = self.members;
+        (m..)
+            .zip(&self.list[m..])
+            .filter(move |(_, p)| p.verified(now))
+    }
+
+    /// The peers a request goes to at `now`, as bit masks over list indices: (the live
+    /// members, the live backups). A mask is 0 when nobody is asked or when one of them lies
+    /// beyond the 16 bits a slot keeps of who said it lacks a packet (it can never be full).
+    pub(crate) fn asked_masks(&self, now: Time, silent_limit: u32) -> (u16, u16) {
+        let members = (0..self.members).filter(|&i| self.list[i].usable(silent_limit));
+        let backups = self.proven_backups(now).map(|(i, _)| i);
+        (index_mask(members), index_mask(backups))
     }
 
     /// The smallest retry timeout among answering peers, if any has been measured.
@@ -419,6 +431,12 @@ impl Membership {
             p.useful_repairs += 1;
         }
     }
+}
+
+/// Bit `i` for each index `i`; 0 if one is beyond 16.
+fn index_mask(mut idx: impl Iterator<Item = usize>) -> u16 {
+    idx.try_fold(0u16, |m, i| (i < 16).then(|| m | 1 << i))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Message bodies: request ranges, repairs carrying whole UDP datagrams, ping and pong.
+//! Message bodies: request (and absent) ranges, repairs carrying whole UDP datagrams, ping and
+//! pong.
 
 use super::{Body, MessageType, ProtoError};
 use crate::udp;
@@ -110,6 +111,7 @@ pub(super) fn emit(body: &Body<'_>, out: &mut [u8]) -> Result<usize, ProtoError>
             answerers,
             ranges,
         } => emit_request(*ssrc, *answerers, ranges, out),
+        Body::Absent { ssrc, ranges } => emit_request(*ssrc, 0, ranges, out),
         Body::Repair(r) | Body::Burst(r) => emit_repair(r, out),
         Body::FastStart | Body::NoBurst => Ok(0),
         Body::Ping { nonce } => {
@@ -187,6 +189,14 @@ fn emit_repair(r: &Repair<'_>, out: &mut [u8]) -> Result<usize, ProtoError> {
 pub(super) fn parse(kind: MessageType, b: &[u8]) -> Result<Body<'_>, ProtoError> {
     match kind {
         MessageType::Request => parse_request(b),
+        MessageType::Absent => match parse_request(b)? {
+            Body::Request {
+                ssrc,
+                answerers: 0,
+                ranges,
+            } => Ok(Body::Absent { ssrc, ranges }),
+            _ => Err(ProtoError::BadBody),
+        },
         MessageType::Repair => parse_repair(b).map(Body::Repair),
         MessageType::Burst => parse_repair(b).map(Body::Burst),
         MessageType::Ping if b.len() == 8 => Ok(Body::Ping {

@@ -47,6 +47,8 @@ pub enum MessageType {
     Burst = 6,
     /// Answers a fast start that will not be served (nothing held, busy, asked too often).
     NoBurst = 7,
+    /// Answers a request: the sender lacks these packets too (it lost them as well).
+    Absent = 8,
 }
 
 /// The fields every message carries.
@@ -100,6 +102,15 @@ pub enum Body<'a> {
     Burst(Repair<'a>),
     /// No burst will come for the last fast start asked: ask someone else.
     NoBurst,
+    /// Answers a request for packets of stream `ssrc` that the sender lost as well (they are
+    /// missing in its own buffer): when every member says so, the requester need not wait
+    /// out its attempts before asking further. Never longer than the request it answers.
+    Absent {
+        /// The stream the packets belong to.
+        ssrc: u32,
+        /// The packets the sender lacks.
+        ranges: Ranges<'a>,
+    },
 }
 
 impl Body<'_> {
@@ -113,6 +124,7 @@ impl Body<'_> {
             Body::FastStart => MessageType::FastStart,
             Body::Burst(_) => MessageType::Burst,
             Body::NoBurst => MessageType::NoBurst,
+            Body::Absent { .. } => MessageType::Absent,
         }
     }
 }
@@ -220,6 +232,7 @@ impl<'a> Envelope<'a> {
             5 => MessageType::FastStart,
             6 => MessageType::Burst,
             7 => MessageType::NoBurst,
+            8 => MessageType::Absent,
             t => return Err(ProtoError::BadType(t)),
         };
         let (signed, tag) = bytes.split_at(bytes.len() - TAG_LEN);

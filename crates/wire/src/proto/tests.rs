@@ -63,6 +63,10 @@ fn every_type_round_trips() {
             ranges: Ranges::List(&ranges),
         });
     }
+    round_trip(Body::Absent {
+        ssrc: 0xdead_beef,
+        ranges: Ranges::List(&ranges),
+    });
     let data = rtp(65_535, 0xdead_beef);
     for (s, d) in [
         ("127.0.0.1:4000", "239.0.0.1:5004"),
@@ -185,6 +189,15 @@ fn rejects_malformed_bodies() {
     // The count field's reserved bits (9 to 11) must be zero.
     let n = request(1).emit(&k, &mut buf).unwrap();
     buf[HEADER_LEN + 4] |= 0x02;
+    let tag = k.tag(&buf[..n - TAG_LEN]);
+    buf[n - TAG_LEN..n].copy_from_slice(&tag);
+    assert_eq!(
+        Envelope::parse(&buf[..n]).unwrap().open(&k),
+        Err(ProtoError::BadBody)
+    );
+    // An absent body is laid out as a request's but names no answerers.
+    let n = request(1).emit(&k, &mut buf).unwrap();
+    buf[3] = MessageType::Absent as u8;
     let tag = k.tag(&buf[..n - TAG_LEN]);
     buf[n - TAG_LEN..n].copy_from_slice(&tag);
     assert_eq!(

@@ -1,0 +1,112 @@
+//! Absent answers: a peer we asked tells us it lost the packets too.
+//!
+//! A packet that every member of the group lost cannot come from the group, however often it
+//! is asked: without word from the members, the group's turn lasts its attempts (8 at a LAN's
+//! 5 ms timer: 40 ms of a 200 ms buffer) before the backups and the relay are asked, and what
+//! those tiers need comes out of the little time left. A member that lacks a packet it is
+//! asked for says so in one [`Absent`](groupcast_wire::proto::Body::Absent) message per
+//! request, for those missing longer than its reorder hold (lost, not merely late). Once
+//! every live member has said so of a missing packet, its group attempts are spent at once;
+//! once every live backup has, so are the backups' asks. The packet then goes straight to the
+//! next tier. Without a next tier nothing changes: the group is asked as before (a member may
+//! yet repair the packet from its own backups).
+//!
+//! Both sides live here: [`AbsentList`] gathers a served request's lost numbers into ranges,
+//! `Client::on_absent` acts on an answer.
+//!
+//! A member can only speak for itself (the message is authenticated under its own key), so a
+//! hostile one can do no more than a silent one: take itself out of the group's turn.
+
+use super::Client;
+use super::outbox::RANGES_PER_REQUEST;
+use super::repair::MAX_BACKUP_ASKS;
+use crate::raw::SlotState;
+use groupcast_base::Time;
+use groupcast_wire::Ssrc;
+use groupcast_wire::proto::{Ranges, SeqRange};
+
+impl Client {
+    /// Notes that peer `idx` lacks the packets `ranges` of `ssrc` too, and moves on at once
+    /// the missing packets that every live member, or every live backup, now lacks.
+    pub(super) fn on_absent(&mut self, now: Time, idx: usize, ssrc: Ssrc, ranges: &Ranges<'_>) {
+        if idx >= 16 {
+            return;
+        }
+        let (bit, max_attempts) = (1u16 << idx, self.config.max_attempts);
+        let (members, backups) = self.peers.asked_masks(now, self.config.silent_after_pings);
+        // Without a tier after it, the group is the only hope: keep asking it as before (a
+        // member may yet repair the packet from its own backups).
+        let relay = !self.config.last_resort.is_zero();
+        if backups == 0 && !relay {
+            return;
+        }
+        let full = |absent: u16, mask: u16| mask != 0 && absent & mask == mask;
+        let mut moved = false;
+        for wire in ranges.iter().flat_map(|r| r.iter()) {
+            let Some(seq) = self.receiver.resolve(ssrc, wire) else {
+                continue;
+            };
+            let Some(slot) = self.raw.get_mut(seq) else {
+                continue;
+            };
+            if slot.state != SlotState::Missing || slot.next_request == Time::NEVER {
+                continue;
+            }
+            let before = slot.absent;
+            slot.absent |= bit;
+            let group = full(slot.absent, members) && !full(before, members);
+            let tier2 = full(slot.absent, backups) && !full(before, backups);
+            if group && slot.attempts < max_attempts {
+                slot.attempts = max_attempts;
+            } else if tier2 && relay && slot.backup_asks > 0 && slot.backup_asks < MAX_BACKUP_ASKS {
+                slot.backup_asks = MAX_BACKUP_ASKS;
+            } else {
+                continue;
+            }
+            slot.next_request = slot.next_request.min(now);
+            self.stats.counters.absent_all += 1;
+            moved = true;
+        }
+        if moved {
+            self.repair.wake(now);
+        }
+    }
+}
+
+/// The numbers of one request we lost too, gathered into ranges for an absent message.
+#[derive(Clone, Copy)]
+pub(super) struct AbsentList {
+    /// The ranges; the first `n` count.
+    pub(super) ranges: [SeqRange; RANGES_PER_REQUEST],
+    /// Ranges used.
+    pub(super) n: u8,
+}
+
+impl Default for AbsentList {
+    fn default() -> Self {
+        AbsentList {
+            ranges: [SeqRange { start: 0, len: 1 }; RANGES_PER_REQUEST],
+            n: 0,
+        }
+    }
+}
+
+impl AbsentList {
+    /// Adds RTP number `wire`, extending the last range when consecutive; beyond `room`
+    /// ranges, the rest is left out (the requester then waits out its attempts for it).
+    pub(super) fn push(&mut self, wire: u16, room: usize) {
+        let n = usize::from(self.n);
+        if let Some(last) = self.ranges[..n].last_mut()
+            && last.start.wrapping_add(last.len) == wire
+            && last.len < u16::MAX
+        {
+            last.len += 1;
+        } else if n < room {
+            self.ranges[n] = SeqRange {
+                start: wire,
+                len: 1,
+            };
+            self.n += 1;
+        }
+    }
+}
