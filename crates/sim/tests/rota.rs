@@ -54,7 +54,14 @@ fn every_member_is_asked_and_one_answers() {
     assert!(rota.total(|c| c.requests_sent) * 10 >= all.total(|c| c.requests_sent) * 9);
     // Members ranked after the first leave the packet to it...
     assert!(rota.total(|c| c.serve_deferred) > rota.total(|c| c.repaired));
-    assert_eq!(all.total(|c| c.serve_deferred), 0);
+    // (Under `all`, only a quiet spell's first tail probe names answerers.)
+    let deferred = |r: &Report| r.total(|c| c.serve_deferred);
+    assert!(
+        deferred(&all) > 0 && deferred(&all) * 10 < deferred(&rota),
+        "deferred: all {}, rota {}",
+        deferred(&all),
+        deferred(&rota)
+    );
     // ...so there are far fewer duplicate repairs, and far less upload.
     let per_repair =
         |r: &Report| r.total(|c| c.duplicate_repairs) as f64 / r.total(|c| c.repaired) as f64;
