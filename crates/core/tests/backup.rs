@@ -45,6 +45,8 @@ fn view(me: u64, (epoch, secret): (u32, &[u8; KEY_LEN]), ids: &[u64], backups: &
 /// What each client counted after the run.
 struct Outcome {
     clients: BTreeMap<u64, Client>,
+    /// (client, RTP number) -> the ms it was first handed to the driver for the last resort.
+    escalated_at: BTreeMap<(u64, u16), u64>,
 }
 
 impl Outcome {
@@ -56,7 +58,16 @@ impl Outcome {
 /// Group A = {1, 2} and group B = {5, 6}; with `backups`, 1 and 5 are each other's backup
 /// (and 2 and 6). Both members of A lose datagrams 300..=302 and 600; B gets everything. Runs
 /// 1 s and plays everything out; `drop(to, datagram)` drops a peer datagram on its way.
-fn run(backups: bool, mut drop: impl FnMut(u64, &[u8]) -> bool) -> Outcome {
+fn run(backups: bool, drop: impl FnMut(u64, &[u8]) -> bool) -> Outcome {
+    run_with((backups, &[], None), drop)
+}
+
+/// [`run`], where B loses `lost_in_b` too and A's members have a last resort `relay` away
+/// (that never answers: what is handed to it is recorded).
+fn run_with(
+    (backups, lost_in_b, relay): (bool, &[u16], Option<Duration>),
+    mut drop: impl FnMut(u64, &[u8]) -> bool,
+) -> Outcome {
     let pair = |me: u64| -> Vec<u64> {
         match (backups, me) {
             (false, _) => vec![],
@@ -74,19 +85,32 @@ fn run(backups: bool, mut drop: impl FnMut(u64, &[u8]) -> bool) -> Outcome {
             _ => view(id, (3, &KEY), &[5, 6], &pair(id)),
         };
         c.set_group(Time::ZERO, &g);
+        if id <= 2 {
+            c.set_last_resort(relay);
+        }
         clients.insert(id, c);
     }
     let lost_in_a = [300u16, 301, 302, 600];
+    let mut escalated_at = BTreeMap::new();
+    let mut asked = Vec::new();
     for ms in 0..1300u64 {
         let now = Time::from_millis(ms);
         for (&id, c) in clients.iter_mut() {
             if ms < 1000 {
                 let seq = ms as u16;
-                if id >= 5 || !lost_in_a.contains(&seq) {
+                let lost = match id {
+                    1 | 2 => &lost_in_a[..],
+                    _ => lost_in_b,
+                };
+                if !lost.contains(&seq) {
                     c.handle_media(now, source_addr(), &rtp(seq));
                 }
             }
             c.handle_timeout(now);
+            c.drain_escalations(&mut asked);
+            for seq in asked.drain(..) {
+                escalated_at.entry((id, seq)).or_insert(ms);
+            }
             while c.poll_playout(now).is_some() {}
         }
         let mut mail = Vec::new();
@@ -100,7 +124,10 @@ fn run(backups: bool, mut drop: impl FnMut(u64, &[u8]) -> bool) -> Outcome {
             }
         }
     }
-    Outcome { clients }
+    Outcome {
+        clients,
+        escalated_at,
+    }
 }
 
 /// True for an absent message (its type byte is in clear).
@@ -138,6 +165,36 @@ fn a_group_that_says_it_lacks_a_packet_hands_it_to_the_backups_at_once() {
         assert!(worst(t) <= Duration::from_millis(12), "{:?}", worst(t));
         // Without word from the group, its attempts are waited out first.
         assert!(worst(u) >= Duration::from_millis(30), "{:?}", worst(u));
+    }
+}
+
+#[test]
+fn a_datagram_the_backups_lack_too_goes_to_the_relay_at_once() {
+    let setup = (true, &[600u16][..], Some(Duration::from_millis(2)));
+    let told = run_with(setup, |_, _| false);
+    let untold = run_with(setup, |_, b| is_absent(b));
+    for id in [1, 2] {
+        // 601 reveals the loss at 601 ms; the reorder hold, one ask of the group and one of
+        // the backups, each answered ABSENT at once, and the relay is next.
+        let at = |o: &Outcome| o.escalated_at.get(&(id, 600)).copied();
+        assert!(
+            at(&told).is_some_and(|ms| ms <= 615),
+            "client {id}: {:?}",
+            at(&told)
+        );
+        assert!(
+            told.get(id).absent_all >= 2,
+            "group, then backups: {:?}",
+            told.get(id)
+        );
+        // Without the answers, the group's attempts and the backups' asks are waited out.
+        assert!(
+            at(&untold).is_some_and(|ms| ms >= 640),
+            "client {id}: {:?}",
+            at(&untold)
+        );
+        // The other holes are filled by the backups, as before.
+        assert_eq!(told.get(id).backup_repaired, 3, "client {id}");
     }
 }
 
