@@ -11,19 +11,18 @@
 //! next tier. Without a next tier nothing changes: the group is asked as before (a member may
 //! yet repair the packet from its own backups).
 //!
-//! Both sides live here: [`AbsentList`] gathers a served request's lost numbers into ranges,
-//! `Client::on_absent` acts on an answer.
+//! The serving side is `Server::serve` (what we lost too, through [`Held`](super::server));
+//! this is the requester's: `Client::on_absent` acts on an answer.
 //!
 //! A member can only speak for itself (the message is authenticated under its own key), so a
 //! hostile one can do no more than a silent one: take itself out of the group's turn.
 
 use super::Client;
-use super::outbox::RANGES_PER_REQUEST;
 use super::repair::MAX_BACKUP_ASKS;
 use crate::raw::SlotState;
 use groupcast_base::Time;
 use groupcast_wire::Ssrc;
-use groupcast_wire::proto::{Ranges, SeqRange};
+use groupcast_wire::proto::Ranges;
 
 impl Client {
     /// Notes that peer `idx` lacks the packets `ranges` of `ssrc` too, and moves on at once
@@ -69,44 +68,6 @@ impl Client {
         }
         if moved {
             self.repair.wake(now);
-        }
-    }
-}
-
-/// The numbers of one request we lost too, gathered into ranges for an absent message.
-#[derive(Clone, Copy)]
-pub(super) struct AbsentList {
-    /// The ranges; the first `n` count.
-    pub(super) ranges: [SeqRange; RANGES_PER_REQUEST],
-    /// Ranges used.
-    pub(super) n: u8,
-}
-
-impl Default for AbsentList {
-    fn default() -> Self {
-        AbsentList {
-            ranges: [SeqRange { start: 0, len: 1 }; RANGES_PER_REQUEST],
-            n: 0,
-        }
-    }
-}
-
-impl AbsentList {
-    /// Adds RTP number `wire`, extending the last range when consecutive; beyond `room`
-    /// ranges, the rest is left out (the requester then waits out its attempts for it).
-    pub(super) fn push(&mut self, wire: u16, room: usize) {
-        let n = usize::from(self.n);
-        if let Some(last) = self.ranges[..n].last_mut()
-            && last.start.wrapping_add(last.len) == wire
-            && last.len < u16::MAX
-        {
-            last.len += 1;
-        } else if n < room {
-            self.ranges[n] = SeqRange {
-                start: wire,
-                len: 1,
-            };
-            self.n += 1;
         }
     }
 }

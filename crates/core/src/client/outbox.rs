@@ -168,6 +168,29 @@ impl Outbox {
         }
     }
 
+    /// Queues one absent answer to `to` for `ranges` of `ssrc` (at most
+    /// [`RANGES_PER_REQUEST`]; the rest is left out).
+    pub(crate) fn absent(
+        &mut self,
+        to: SenderId,
+        (ssrc, ranges): (Ssrc, &[SeqRange]),
+        c: &mut Counters,
+    ) {
+        let part = &ranges[..ranges.len().min(RANGES_PER_REQUEST)];
+        let mut buf = [SeqRange { start: 0, len: 1 }; RANGES_PER_REQUEST];
+        buf[..part.len()].copy_from_slice(part);
+        let n = part.len() as u8;
+        self.push(
+            to,
+            PendingKind::Absent {
+                ssrc,
+                ranges: buf,
+                n,
+            },
+            c,
+        );
+    }
+
     /// The oldest queued message.
     pub(crate) fn pop(&mut self) -> Option<Pending> {
         self.queue.pop_front()

@@ -407,7 +407,7 @@ fn rota_list(lists: &mut Vec<(bool, u8, Vec<SeqRange>)>, key: (bool, u8)) -> &mu
 }
 
 /// Appends RTP sequence number `wire` to `ranges`, extending the last range when consecutive.
-fn push_seq(ranges: &mut Vec<SeqRange>, wire: u16) {
+pub(super) fn push_seq(ranges: &mut Vec<SeqRange>, wire: u16) {
     if let Some(last) = ranges.last_mut()
         && last.start.wrapping_add(last.len) == wire
         && last.len < u16::MAX

@@ -6,9 +6,9 @@
 //! to answer and builds the answers when the outbox writes them. It never answers anything unauthenticated: the caller
 //! has checked the message before [`Server::serve`].
 
-use super::absent::AbsentList;
 use super::gop::GopStore;
 use super::outbox::{Outbox, PendingKind, RANGES_PER_REQUEST};
+use super::repair::push_seq;
 use super::rota;
 use crate::config::Config;
 use crate::raw::{RawBuffer, SlotState};
@@ -196,7 +196,7 @@ impl Server {
         }
         let mut looked = 0;
         let room = req.ranges.len().min(RANGES_PER_REQUEST);
-        let mut absent = AbsentList::default();
+        let mut absent = Vec::new();
         for wire in req.ranges.iter().flat_map(|r| r.iter()) {
             looked += 1;
             if looked > MAX_SERVED_PER_REQUEST {
@@ -214,7 +214,8 @@ impl Server {
                 lost => {
                     c.serve_missing += 1;
                     if matches!(lost, Held::Lost) {
-                        absent.push(wire, room);
+                        push_seq(&mut absent, wire);
+                        absent.truncate(room);
                     }
                     continue;
                 }
@@ -237,17 +238,8 @@ impl Server {
             c.backup_served += u64::from(req.from >= self.members);
             out.push(sender.id, PendingKind::Repair { ssrc, seq, wire }, c);
         }
-        if absent.n > 0 {
-            let (ranges, n) = (absent.ranges, absent.n);
-            out.push(
-                from,
-                PendingKind::Absent {
-                    ssrc: req.ssrc,
-                    ranges,
-                    n,
-                },
-                c,
-            );
+        if !absent.is_empty() {
+            out.absent(from, (req.ssrc, &absent), c);
         }
     }
 
@@ -321,6 +313,16 @@ mod tests {
         s
     }
 
+    /// A request from member `from` for `ranges` of stream 9, every member answering.
+    fn request<'a>(from: usize, ranges: &'a Ranges<'a>) -> Request<'a> {
+        Request {
+            from,
+            ssrc: Ssrc(9),
+            ranges,
+            answerers: 0,
+        }
+    }
+
     #[test]
     fn replay_state_is_kept_per_epoch_and_sender() {
         let (e1, e2) = (GroupEpoch(1), GroupEpoch(2));
@@ -357,12 +359,7 @@ mod tests {
         let (mut s, mut out, mut c) = (server(2), Outbox::new(1), Counters::default());
         let list = [SeqRange { start: 10, len: 4 }];
         let ranges = Ranges::List(&list);
-        let req = Request {
-            from: 1,
-            ssrc: Ssrc(9),
-            ranges: &ranges,
-            answerers: 0,
-        };
+        let req = request(1, &ranges);
         let held = |w: u16| match w {
             11 => Held::Lost,
             _ => Held::Yes(SeqNo(u64::from(w)), 1328),
@@ -396,12 +393,7 @@ mod tests {
         let (mut s, mut out, mut c) = (server(100), Outbox::new(1), Counters::default());
         let list = [SeqRange { start: 0, len: 40 }];
         let ranges = Ranges::List(&list);
-        let req = Request {
-            from: 0,
-            ssrc: Ssrc(9),
-            ranges: &ranges,
-            answerers: 0,
-        };
+        let req = request(0, &ranges);
         // Every other packet lost here too, the rest not arrived yet: one range only.
         let held = |w: u16| match w % 2 {
             0 => Held::Lost,
