@@ -63,6 +63,19 @@ pub(crate) async fn open(url: &str) -> Result<AnyPool, Error> {
     Ok(pool)
 }
 
+/// A read-only transaction whose statements all see one snapshot of the database: REPEATABLE
+/// READ on PostgreSQL (whose default gives each statement its own), and SQLite's own
+/// (a read transaction in WAL mode already reads one snapshot from its first statement on).
+pub(crate) async fn snapshot(pool: &AnyPool) -> Result<Tx, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    if tx.backend_name() == "PostgreSQL" {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(tx)
+}
+
 /// Creates user `admin` when no admin exists; returns its token then.
 pub(crate) async fn bootstrap_admin(
     pool: &AnyPool,
@@ -131,6 +144,13 @@ pub(crate) fn hash_token(token: &str) -> String {
 /// True when `e` is a unique-key violation (a name or id taken).
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// Whether the database rolled the transaction back as the victim of a deadlock (PostgreSQL
+/// 40P01) or a serialization failure (40001): nothing of it was written, and running it
+/// again from the start is the documented remedy.
+pub(crate) fn is_conflict(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01" | "40001")))
 }
 
 /// The id of metro `name`, registering it if new. New metros get a random id, so that

@@ -14,6 +14,9 @@ pub(crate) struct ApiErr {
     pub(crate) status: StatusCode,
     /// The message for a person (never a secret, never SQL).
     pub(crate) message: String,
+    /// The database chose this transaction as a deadlock's or a serialization conflict's
+    /// victim and rolled it back: running it again from the start may well succeed.
+    pub(crate) retry: bool,
 }
 
 impl ApiErr {
@@ -22,6 +25,7 @@ impl ApiErr {
         ApiErr {
             status,
             message: message.into(),
+            retry: false,
         }
     }
 
@@ -48,6 +52,16 @@ impl ApiErr {
 
 impl From<sqlx::Error> for ApiErr {
     fn from(e: sqlx::Error) -> Self {
+        if crate::db::is_conflict(&e) {
+            // Two instances' transactions locked rows in different orders: transient.
+            tracing::warn!("database conflict: {e}");
+            let mut err = Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database was busy with a conflicting change; try again",
+            );
+            err.retry = true;
+            return err;
+        }
         tracing::error!("database error: {e}");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal database error")
     }

@@ -47,11 +47,41 @@ pub(crate) enum Op {
     Leave(SessionId, Option<i64>),
 }
 
+/// How often a change the database rolled back as a deadlock's victim is run again.
+const CONFLICT_RETRIES: u32 = 3;
+
 /// Applies `op` to `channel`; returns false when there was nothing to do (unknown session,
 /// or a timeout that a fresh heartbeat overtook).
 pub(crate) async fn change(app: &App, channel: ChannelId, op: Op) -> Result<bool, ApiErr> {
     let sync = app.sync(channel);
     let mut state = sync.state.lock().await;
+    let mut retries = 0;
+    let done = loop {
+        match transact(app, channel, &mut state, &op).await {
+            // Rolled back whole (a deadlock with another instance's write-behind, which
+            // updates the same session rows in another order): nothing was written.
+            Err(e) if e.retry && retries < CONFLICT_RETRIES => retries += 1,
+            done => break done?,
+        }
+    };
+    let Some((version, changed)) = done else {
+        return Ok(false);
+    };
+    app.metrics.group_changes.add(changed);
+    refresh(app, channel, &mut state, version).await?;
+    sync.wake.send_modify(|v| *v = version);
+    Ok(true)
+}
+
+/// One transaction of [`change`]: the channel's new version and how many groups changed, or
+/// `None` when there was nothing to do. On an error the transaction is rolled back and the
+/// cached grouping dropped (the next change rebuilds it from the rows).
+async fn transact(
+    app: &App,
+    channel: ChannelId,
+    state: &mut SyncState,
+    op: &Op,
+) -> Result<Option<(i64, usize)>, ApiErr> {
     let mut tx = app.db.begin().await?;
     let bumped = sqlx::query("UPDATE channels SET version = version + 1 WHERE id = $1")
         .bind(i64::from(channel.0))
@@ -77,10 +107,14 @@ pub(crate) async fn change(app: &App, channel: ChannelId, op: Op) -> Result<bool
             // Nothing changed: keep the cache, undo the version bump.
             tx.rollback().await?;
             state.grouping = Some((version - 1, grouping));
-            return Ok(false);
+            return Ok(None);
         }
     };
-    write(&mut tx, channel, version, &changes).await?;
+    let gone = match op {
+        Op::Leave(id, _) => Some(*id),
+        Op::Join(_) => None,
+    };
+    write(&mut tx, channel, version, &changes, gone).await?;
     sqlx::query("UPDATE channels SET next_group = $1, next_group6 = $2 WHERE id = $3")
         .bind(grouping.v4.next_group_id().0 as i64)
         .bind(grouping.v6.next_group_id().0 as i64)
@@ -88,11 +122,8 @@ pub(crate) async fn change(app: &App, channel: ChannelId, op: Op) -> Result<bool
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    app.metrics.group_changes.add(changes.len());
     state.grouping = Some((version, grouping));
-    refresh(app, channel, &mut state, version).await?;
-    sync.wake.send_modify(|v| *v = version);
-    Ok(true)
+    Ok(Some((version, changes.len())))
 }
 
 /// Applies the op to the rows and to `g`; `None` when there is nothing to do.
@@ -100,7 +131,7 @@ async fn apply(
     tx: &mut Tx,
     channel: ChannelId,
     g: &mut Groupings,
-    op: Op,
+    op: &Op,
 ) -> Result<Option<Vec<Change>>, ApiErr> {
     match op {
         Op::Join(s) => {
@@ -122,28 +153,25 @@ async fn apply(
             Ok(Some(family.join(s.id, s.metro_id)))
         }
         Op::Leave(id, stale_before) => {
-            let row: Option<(i64,)> = sqlx::query_as(
-                "SELECT last_seen_ms FROM sessions WHERE id = $1 AND channel_id = $2",
+            let row: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT last_seen_ms, group_id FROM sessions WHERE id = $1 AND channel_id = $2",
             )
             .bind(id.0 as i64)
             .bind(i64::from(channel.0))
             .fetch_optional(&mut **tx)
             .await?;
-            match (row, stale_before) {
+            match (row, *stale_before) {
                 (None, _) => return Ok(None),
-                (Some((seen,)), Some(t)) if seen >= t => return Ok(None),
+                (Some((seen, _)), Some(t)) if seen >= t => return Ok(None),
                 _ => {}
             }
-            sqlx::query("DELETE FROM sessions WHERE id = $1")
-                .bind(id.0 as i64)
-                .execute(&mut **tx)
-                .await?;
-            let family = if g.v6.group_of(id).is_some() {
+            // The row is deleted by `write`, in session id order with the other rows.
+            let family = if g.v6.group_of(*id).is_some() {
                 &mut g.v6
             } else {
                 &mut g.v4
             };
-            Ok(Some(family.leave(id)))
+            Ok(Some(family.leave(*id)))
         }
     }
 }
@@ -192,13 +220,19 @@ async fn load(
     })
 }
 
-/// Writes the changed groups (new epoch, fresh key) and their members' places.
+/// Writes the changed groups (new epoch, fresh key), their members' places, and deletes the
+/// row of the session that left (`gone`). Session rows are written in session id order, the
+/// order the write-behind of heartbeats locks them in (`tasks::flush_sessions`), so that a
+/// change through one instance and a write-behind through another cannot deadlock.
 async fn write(
     tx: &mut Tx,
     channel: ChannelId,
     version: i64,
     changes: &[Change],
+    gone: Option<SessionId>,
 ) -> Result<(), ApiErr> {
+    let mut rows: Vec<(SessionId, Option<(GroupId, usize)>)> =
+        gone.map(|s| (s, None)).into_iter().collect();
     for c in changes {
         let key = if c.members.is_empty() {
             String::new()
@@ -216,14 +250,24 @@ async fn write(
         .bind(version)
         .execute(&mut **tx)
         .await?;
-        for (pos, s) in c.members.iter().enumerate() {
-            sqlx::query("UPDATE sessions SET group_id = $1, pos = $2 WHERE id = $3")
-                .bind(c.group.0 as i64)
-                .bind(pos as i64)
-                .bind(s.0 as i64)
-                .execute(&mut **tx)
-                .await?;
-        }
+        rows.extend(
+            c.members
+                .iter()
+                .enumerate()
+                .map(|(pos, s)| (*s, Some((c.group, pos)))),
+        );
+    }
+    rows.sort_unstable_by_key(|r| r.0);
+    for (s, place) in rows {
+        let query = match place {
+            Some((group, pos)) => {
+                sqlx::query("UPDATE sessions SET group_id = $1, pos = $2 WHERE id = $3")
+                    .bind(group.0 as i64)
+                    .bind(pos as i64)
+            }
+            None => sqlx::query("DELETE FROM sessions WHERE id = $1"),
+        };
+        query.bind(s.0 as i64).execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -271,12 +315,15 @@ async fn reload(app: &App, channel: ChannelId, which: Which) -> Result<(), ApiEr
         Which::ChangedAfter(v) => ("changed_version > $2", v),
         Which::Group(g) => ("id = $2", g.0 as i64),
     };
+    // Both reads in one snapshot: with a second instance committing in between, the members
+    // would name a group the first read did not see, and the cache would lose their sessions.
+    let mut tx = crate::db::snapshot(&app.db).await?;
     let groups: Vec<(i64, i64, String)> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT id, epoch, gkey FROM repair_groups WHERE channel_id = $1 AND {filter}"
     )))
     .bind(i64::from(channel.0))
     .bind(arg)
-    .fetch_all(&app.db)
+    .fetch_all(&mut *tx)
     .await?;
     let members: Vec<MemberRow> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT s.id, s.user_name, s.metro_id, m.name, s.peer_addr, s.group_id, s.stats, s.last_seen_ms, s.created_ms \
@@ -286,8 +333,9 @@ async fn reload(app: &App, channel: ChannelId, which: Which) -> Result<(), ApiEr
     )))
     .bind(i64::from(channel.0))
     .bind(arg)
-    .fetch_all(&app.db)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     install(app, channel, &groups, members);
     Ok(())
 }

@@ -57,9 +57,12 @@ pub(crate) async fn run(app: App) {
     let _ = flush_buckets(&app).await;
 }
 
-/// Writes changed sessions' last heartbeat and statistics, in one transaction.
+/// Writes changed sessions' last heartbeat and statistics, in one transaction, in session id
+/// order (so that two instances' write-behinds lock rows in one order). When it fails, the
+/// sessions are marked changed again, so the next round writes them: a heartbeat's time is
+/// never lost (a lost one could expire a session that is alive).
 async fn flush_sessions(app: &App) -> Result<(), sqlx::Error> {
-    let dirty: Vec<(SessionId, i64, String)> = {
+    let mut dirty: Vec<(SessionId, i64, String)> = {
         let mut live = app.live();
         live.sessions
             .iter_mut()
@@ -74,10 +77,25 @@ async fn flush_sessions(app: &App) -> Result<(), sqlx::Error> {
     if dirty.is_empty() {
         return Ok(());
     }
+    dirty.sort_unstable_by_key(|d| d.0);
+    let written = write_sessions(app, &dirty).await;
+    if written.is_err() {
+        let mut live = app.live();
+        for (id, _, _) in &dirty {
+            if let Some(s) = live.sessions.get_mut(id) {
+                s.dirty = true;
+            }
+        }
+    }
+    written
+}
+
+/// The transaction of [`flush_sessions`].
+async fn write_sessions(app: &App, dirty: &[(SessionId, i64, String)]) -> Result<(), sqlx::Error> {
     let mut tx = app.db.begin().await?;
     for (id, seen, stats) in dirty {
         sqlx::query("UPDATE sessions SET last_seen_ms = $1, stats = $2 WHERE id = $3")
-            .bind(seen)
+            .bind(*seen)
             .bind(stats)
             .bind(id.0 as i64)
             .execute(&mut *tx)

@@ -95,13 +95,13 @@ fn scenario(url: &str) {
         .find(|m| m.session != watched)
         .unwrap()
         .session;
-    let (status, _) = apis[1].call(
+    let (status, body) = apis[1].call(
         "DELETE",
         &format!("/api/v1/sessions/{other}"),
         &viewer,
         None,
     );
-    assert_eq!(status, 204);
+    assert_eq!(status, 204, "{body}");
     let changed = events
         .recv_timeout(Duration::from_secs(1))
         .expect("pushed across instances");

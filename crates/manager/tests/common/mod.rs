@@ -44,11 +44,22 @@ pub fn pg_url(test: &str) -> Option<String> {
         use sqlx::Connection;
         sqlx::any::install_default_drivers();
         let mut conn = sqlx::AnyConnection::connect(&base).await.unwrap();
+        // FORCE cannot end an autovacuum worker (not our role) still in a previous run's
+        // database: it finishes soon, so try again a few times.
         let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        for attempt in 0.. {
+            let dropped = sqlx::raw_sql(sqlx::AssertSqlSafe(drop.clone()))
+                .execute(&mut conn)
+                .await;
+            match dropped {
+                Ok(_) => break,
+                Err(e) if attempt < 20 => {
+                    eprintln!("dropping {name}: {e}; again");
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                Err(e) => panic!("dropping {name}: {e}"),
+            }
+        }
         let create = format!("CREATE DATABASE {name}");
         sqlx::raw_sql(sqlx::AssertSqlSafe(create))
             .execute(&mut conn)
