@@ -35,6 +35,9 @@
 //! | `GET /metrics` | anyone | | Prometheus text |
 
 pub use groupcast_base::{ChannelId, GroupEpoch, GroupId, SessionId, Ssrc};
+pub use keys::{format_key, parse_hex, parse_key};
+
+mod keys;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -179,6 +182,16 @@ pub struct OpenSession {
     /// address with a non-zero port (400 otherwise), and only the caller's own IP unless its
     /// operator trusts the caller's network (`--peer-addr-from`; 403 otherwise).
     pub peer_addr: String,
+    /// The viewer repairs (the default). `false` (a client run with `--no-repair`, e.g. an
+    /// operator's probe measuring what the network alone delivers) gets a group of its own:
+    /// it takes no place in anyone's repair group and is nobody's backup.
+    #[serde(default = "repairs_by_default")]
+    pub repair: bool,
+}
+
+/// [`OpenSession::repair`] when the body leaves it out.
+fn repairs_by_default() -> bool {
+    true
 }
 
 /// One member of a repair group.
@@ -419,30 +432,6 @@ pub struct Overview {
 pub struct ApiError {
     /// What went wrong, for a person.
     pub error: String,
-}
-
-/// A key from its 64 hex digits, or `None` if it is not exactly that.
-pub fn parse_key(hex: &str) -> Option<[u8; 32]> {
-    parse_hex(hex)
-}
-
-/// `N` bytes from exactly `2 * N` hex digits (a media key: 32), or `None`.
-pub fn parse_hex<const N: usize>(hex: &str) -> Option<[u8; N]> {
-    let bytes = hex.as_bytes();
-    if bytes.len() != 2 * N || !bytes.iter().all(u8::is_ascii_hexdigit) {
-        return None;
-    }
-    let mut key = [0u8; N];
-    for (k, pair) in key.iter_mut().zip(bytes.chunks_exact(2)) {
-        let digits = std::str::from_utf8(pair).ok()?;
-        *k = u8::from_str_radix(digits, 16).ok()?;
-    }
-    Some(key)
-}
-
-/// The 64 hex digits of a key.
-pub fn format_key(key: &[u8; 32]) -> String {
-    key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -37,6 +37,8 @@ pub(crate) struct NewSession {
     pub(crate) now_ms: i64,
     /// The user's session cap (`None`: none).
     pub(crate) max_user_sessions: Option<u32>,
+    /// It repairs; if not, it gets a group of its own ([`crate::solo`]).
+    pub(crate) repair: bool,
 }
 
 /// A membership change.
@@ -149,6 +151,9 @@ async fn apply(
             .bind(s.now_ms)
             .execute(&mut **tx)
             .await?;
+            if !s.repair {
+                return Ok(Some(vec![crate::solo::open(tx, channel, s.id).await?]));
+            }
             let family = if s.v6 { &mut g.v6 } else { &mut g.v4 };
             Ok(Some(family.join(s.id, s.metro_id)))
         }
@@ -160,12 +165,15 @@ async fn apply(
             .bind(i64::from(channel.0))
             .fetch_optional(&mut **tx)
             .await?;
-            match (row, *stale_before) {
+            let group = match (row, *stale_before) {
                 (None, _) => return Ok(None),
                 (Some((seen, _)), Some(t)) if seen >= t => return Ok(None),
-                _ => {}
-            }
+                (Some((_, group)), _) => GroupId(group as u64),
+            };
             // The row is deleted by `write`, in session id order with the other rows.
+            if crate::solo::is_solo(group) {
+                return Ok(Some(vec![crate::solo::close(tx, channel, group).await?]));
+            }
             let family = if g.v6.group_of(*id).is_some() {
                 &mut g.v6
             } else {
@@ -203,8 +211,11 @@ async fn load(
             .members
             .push((SessionId(session as u64), MetroId(metro as u32)));
     }
-    let (v6, v4): (Vec<StoredGroup>, Vec<StoredGroup>) =
-        groups.into_values().partition(|g| g.id.0 >= V6_GROUPS);
+    // Groups of one are in neither family's grouping.
+    let (v6, v4): (Vec<StoredGroup>, Vec<StoredGroup>) = groups
+        .into_values()
+        .filter(|g| !crate::solo::is_solo(g.id))
+        .partition(|g| g.id.0 >= V6_GROUPS);
     let restore = |groups: Vec<StoredGroup>, next| {
         Grouping::restore(k, Policy::CrossMetro, groups, next).map_err(|e| {
             tracing::error!("channel {channel}: stored groups are inconsistent: {e}");

@@ -43,6 +43,7 @@ mod peer_addr;
 mod rate;
 mod routes;
 mod sessions;
+mod solo;
 mod stats;
 mod tasks;
 mod tls;

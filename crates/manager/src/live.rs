@@ -49,7 +49,8 @@ pub(crate) const V6_GROUPS: u64 = 1 << 31;
 pub(crate) struct Groupings {
     /// Viewers whose peer address is IPv4.
     pub(crate) v4: Grouping,
-    /// Viewers whose peer address is IPv6 (group ids from [`V6_GROUPS`]).
+    /// Viewers whose peer address is IPv6 (group ids from [`V6_GROUPS`] to
+    /// [`crate::solo::SOLO_GROUPS`]).
     pub(crate) v6: Grouping,
 }
 

@@ -54,6 +54,7 @@ pub(crate) async fn open(
         peer_addr: peer.to_string(),
         now_ms: now_ms(),
         max_user_sessions: app.max_sessions_per_user,
+        repair: req.repair,
     };
     change(&app, channel.id, Op::Join(new)).await?;
     app.metrics.sessions_opened.inc();

@@ -54,7 +54,9 @@ pub(crate) struct Args {
     /// TESTING ONLY: seed of `--drop-rate`.
     #[arg(long, default_value_t = 1)]
     pub(crate) drop_seed: u64,
-    /// Never ask peers for repairs (a control: shows what multicast alone delivers).
+    /// Never ask peers for repairs (a control: shows what multicast alone delivers). The
+    /// manager gives such a session a group of its own, so it takes no repairing viewer's
+    /// place in a repair group.
     #[arg(long)]
     pub(crate) no_repair: bool,
     /// Never answer peers' repair requests (nor their fast starts).

@@ -88,6 +88,7 @@ async fn tune(
         channel: channel.to_owned(),
         metro: args.metro.clone(),
         peer_addr: peer_socket.local_addr()?.to_string(),
+        repair: !args.no_repair,
     };
     let clock = Clock::start();
     let mut link = Link::new(

@@ -42,7 +42,8 @@ pub(crate) fn repair(live: &mut Live, channel: ChannelId) {
     let per_pair = live.backups.per_pair;
     let mut rings: [Ring; 2] = Default::default();
     for (gid, g) in &live.groups {
-        if (gid.0 >> 32) as u32 != channel.0 {
+        // Groups of one (sessions that do not repair) are nobody's backups and have none.
+        if (gid.0 >> 32) as u32 != channel.0 || crate::solo::is_solo(GroupId(gid.0 & 0xffff_ffff)) {
             continue;
         }
         let members = g.assignment.members.iter();
