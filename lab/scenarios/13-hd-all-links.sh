@@ -32,6 +32,10 @@ sleep 1
 for h in $clients; do lab_client "$h" 16 "${client_args[@]}"; done
 for m in 1 2 3; do lab_client "k0$m" 16 --no-repair --no-last-resort --unicast never; done
 lab_outage m1 2 8
+# The repair groups while the stream runs (for reading a viewer's figures against its group's
+# metros: the JSON statistics name the group at the stop, after the leaves).
+(sleep 4; lab_exec mgr "$LAB_GC" admin --manager "$(lab_manager_url)" --token "$LAB_ADMIN_TOKEN" \
+  --json sessions >"$LAB_WORK/sessions.json") &
 for h in $clients k01 k02 k03; do lab_wait "client-$h" || lab_die "client-$h failed"; done
 lab_wait outage1 || true
 lab_stop source

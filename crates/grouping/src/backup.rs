@@ -60,14 +60,23 @@ pub fn pairs_among<M: Eq>(
 
 /// The backups of `me` among `pairs` (as [`backup_pairs`] gives them).
 pub fn backups_of(pairs: &[(SessionId, SessionId)], me: SessionId) -> Vec<SessionId> {
+    partners(pairs, |s| *s == me).collect()
+}
+
+/// The other side of every pair in `pairs` that has one side `is_me` (each pair listed once,
+/// either way round): [`backups_of`] for pairs of anything that names a session (the
+/// simulator's carry peer addresses).
+pub fn partners<'a, T: Copy>(
+    pairs: &'a [(T, T)],
+    is_me: impl Fn(&T) -> bool + 'a,
+) -> impl Iterator<Item = T> + 'a {
     pairs
         .iter()
-        .filter_map(|&(a, b)| match (a == me, b == me) {
-            (true, _) => Some(b),
-            (_, true) => Some(a),
+        .filter_map(move |(a, b)| match (is_me(a), is_me(b)) {
+            (true, _) => Some(*b),
+            (_, true) => Some(*a),
             _ => None,
         })
-        .collect()
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ mod change;
 mod moves;
 mod policy;
 
-pub use backup::{backup_pairs, backups_of, pairs_among};
+pub use backup::{backup_pairs, backups_of, pairs_among, partners};
 pub use change::{Change, RestoreError, StoredGroup};
 pub use groupcast_base::{GroupEpoch, GroupId, MetroId, SessionId};
 pub use policy::Policy;

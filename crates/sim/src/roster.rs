@@ -37,14 +37,7 @@ impl Roster {
     /// Member `me`'s view of the group, with its backups.
     pub(crate) fn view(&self, me: SenderId) -> Group {
         let p = &self.pairing;
-        let backups = p
-            .pairs
-            .iter()
-            .filter_map(|&(a, b)| match (a.0 == me, b.0 == me) {
-                (true, _) => Some(b),
-                (_, true) => Some(a),
-                _ => None,
-            });
+        let backups = groupcast_grouping::partners(&p.pairs, |a| a.0 == me);
         Group::derived(self.epoch, &self.secret, me, self.members.iter().copied()).with_backups(
             (p.epoch, &p.secret),
             me,
