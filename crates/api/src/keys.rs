@@ -21,5 +21,17 @@ pub fn parse_hex<const N: usize>(hex: &str) -> Option<[u8; N]> {
 
 /// The 64 hex digits of a key.
 pub fn format_key(key: &[u8; 32]) -> String {
-    key.iter().map(|b| format!("{b:02x}")).collect()
+    format_hex(key)
+}
+
+/// Lower-case hex of `bytes`, two digits a byte. Every heartbeat answer carries a key per
+/// member and backup: one allocation per key, not one per byte as `format!` would make.
+pub fn format_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    s
 }

@@ -35,7 +35,7 @@
 //! | `GET /metrics` | anyone | | Prometheus text |
 
 pub use groupcast_base::{ChannelId, GroupEpoch, GroupId, SessionId, Ssrc};
-pub use keys::{format_key, parse_hex, parse_key};
+pub use keys::{format_hex, format_key, parse_hex, parse_key};
 
 mod keys;
 

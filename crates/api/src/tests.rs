@@ -7,6 +7,11 @@ fn keys_round_trip_and_bad_ones_are_refused() {
     assert_eq!(parse_key("00"), None);
     assert_eq!(parse_key(&"zz".repeat(32)), None);
     assert_eq!(parse_key(&"+1".repeat(32)), None);
+    // Lower case, two digits a byte, as `{:02x}` writes them.
+    let bytes = [0x00, 0x0f, 0xa0, 0xff, 0x5c];
+    let expected: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(format_hex(&bytes), expected);
+    assert_eq!(format_hex(&[]), "");
 }
 
 #[test]

@@ -117,7 +117,7 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
 
 /// Lower-case hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    groupcast_api::format_hex(bytes)
 }
 
 /// A fresh bearer token: 32 random bytes as hex.

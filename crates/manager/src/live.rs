@@ -10,7 +10,7 @@ use groupcast_api::{Assignment, ChannelId, ClientStats, GroupId, SessionId};
 use groupcast_grouping::{Grouping, MetroId};
 use groupcast_wire::proto::{KEY_LEN, pair_key};
 use sqlx::AnyPool;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
 
@@ -59,8 +59,9 @@ pub(crate) struct Groupings {
 pub(crate) struct Live {
     /// Sessions by id.
     pub(crate) sessions: HashMap<SessionId, LiveSession>,
-    /// Every non-empty group, by API group id.
-    pub(crate) groups: HashMap<GroupId, Arc<CachedGroup>>,
+    /// Every non-empty group, by API group id (ordered: a channel's groups are one range,
+    /// its id in the upper half).
+    pub(crate) groups: BTreeMap<GroupId, Arc<CachedGroup>>,
     /// Every session's backups (worked out again whenever a channel's groups are re-read).
     pub(crate) backups: crate::live::backups::Backups,
 }

@@ -1,7 +1,7 @@
 //! Backups (issue 12's second tier): every session of a channel with more than one group gets
 //! members of the neighbouring groups, in other metros, as backups; each pair holds one key
 //! and one epoch, the same on both sides, which change whenever either group changes; a
-//! session's SSE stream says so when only its backups changed.
+//! session's SSE stream says so when only its backups changed; channels are paired apart.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -44,6 +44,19 @@ fn scenario(url: &str) {
             assert_eq!((&back.key, back.epoch), (&b.key, b.epoch));
             assert!(b.peer_addr.starts_with("127.0.0.1:"));
         }
+    }
+    // Another channel's groups are paired apart: its joins change none of these backups.
+    api.channel("sport", json!({}));
+    let fan = api.viewer("f", &["sport"]);
+    for i in 0..10u16 {
+        api.open(&fan, "sport", metros[i as usize % 3], 6100 + i);
+    }
+    for (s, a) in &now {
+        let again = api.heartbeat(&viewer, *s).1.unwrap();
+        assert_eq!(
+            again.backups, a.backups,
+            "{s}'s backups moved with another channel"
+        );
     }
     // A leave changes one group: its members' backups get new keys, and a session whose
     // group did not change but whose backups did hears of it on its event stream.

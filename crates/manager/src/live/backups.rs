@@ -22,8 +22,8 @@ type Ring = Vec<(GroupId, Vec<(SessionId, String)>)>;
 pub(crate) struct Backups {
     /// Backups per member and neighbouring group (0: none are assigned).
     pub(crate) per_pair: usize,
-    /// Each session's backups, with their groups.
-    by_session: HashMap<SessionId, Vec<(SessionId, GroupId)>>,
+    /// Per channel, each session's backups, with their groups.
+    by_channel: HashMap<ChannelId, HashMap<SessionId, Vec<(SessionId, GroupId)>>>,
 }
 
 impl Backups {
@@ -31,23 +31,33 @@ impl Backups {
     pub(crate) fn new(per_pair: usize) -> Self {
         Backups {
             per_pair,
-            by_session: HashMap::new(),
+            by_channel: HashMap::new(),
         }
     }
 }
 
+/// The channel whose groups' API ids hold it in their upper half.
+fn channel_of(group: GroupId) -> ChannelId {
+    ChannelId((group.0 >> 32) as u32)
+}
+
 /// Works out the backups of `channel`'s sessions again from `live`'s groups: its IPv4 groups
-/// and its IPv6 groups are two rings (the families cannot reach each other's peers).
+/// and its IPv6 groups are two rings (the families cannot reach each other's peers). It
+/// reads that channel's groups only (one range of the ordered map): its cost is the
+/// channel's, however many other channels the manager carries.
 pub(crate) fn repair(live: &mut Live, channel: ChannelId) {
     let per_pair = live.backups.per_pair;
     let mut rings: [Ring; 2] = Default::default();
-    for (gid, g) in &live.groups {
+    let first = GroupId(u64::from(channel.0) << 32);
+    let last = GroupId(first.0 | 0xffff_ffff);
+    for (gid, g) in live.groups.range(first..=last) {
         // Groups of one (sessions that do not repair) are nobody's backups and have none.
-        if (gid.0 >> 32) as u32 != channel.0 || crate::solo::is_solo(GroupId(gid.0 & 0xffff_ffff)) {
+        let local = GroupId(gid.0 & 0xffff_ffff);
+        if crate::solo::is_solo(local) {
             continue;
         }
         let members = g.assignment.members.iter();
-        let ring = usize::from(gid.0 & 0xffff_ffff >= V6_GROUPS);
+        let ring = usize::from(local.0 >= V6_GROUPS);
         rings[ring].push((
             *gid,
             members.map(|m| (m.session, m.metro.clone())).collect(),
@@ -58,19 +68,21 @@ pub(crate) fn repair(live: &mut Live, channel: ChannelId) {
         .flatten()
         .flat_map(|(gid, m)| m.iter().map(move |(s, _)| (*s, *gid)))
         .collect();
-    live.backups
-        .by_session
-        .retain(|s, _| live.sessions.get(s).is_some_and(|l| l.channel != channel));
+    let mut by: HashMap<SessionId, Vec<(SessionId, GroupId)>> = HashMap::new();
     for ring in &mut rings {
-        ring.sort_unstable_by_key(|(gid, _)| *gid);
+        // In id order already (a range of the ordered map).
         let groups: Vec<Vec<(SessionId, String)>> = ring.drain(..).map(|(_, m)| m).collect();
         for (a, b) in groupcast_grouping::pairs_among(&groups, per_pair) {
             if let (Some(&ga), Some(&gb)) = (group_of.get(&a), group_of.get(&b)) {
-                let by = &mut live.backups.by_session;
                 by.entry(a).or_default().push((b, gb));
                 by.entry(b).or_default().push((a, ga));
             }
         }
+    }
+    if by.is_empty() {
+        live.backups.by_channel.remove(&channel);
+    } else {
+        live.backups.by_channel.insert(channel, by);
     }
 }
 
@@ -79,7 +91,8 @@ pub(crate) fn of(live: &Live, session: SessionId, group: GroupId) -> Vec<BackupI
     let Some(mine) = live.groups.get(&group) else {
         return Vec::new();
     };
-    let Some(list) = live.backups.by_session.get(&session) else {
+    let by = live.backups.by_channel.get(&channel_of(group));
+    let Some(list) = by.and_then(|by| by.get(&session)) else {
         return Vec::new();
     };
     list.iter()
