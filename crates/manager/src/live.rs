@@ -98,6 +98,15 @@ pub(crate) fn global_group(channel: ChannelId, local: GroupId) -> GroupId {
     GroupId((u64::from(channel.0) << 32) | (local.0 & 0xffff_ffff))
 }
 
+/// The channel and the channel's own group number of an API group id ([`global_group`]'s
+/// inverse).
+pub(crate) fn split_group(group: GroupId) -> (ChannelId, GroupId) {
+    (
+        ChannelId((group.0 >> 32) as u32),
+        GroupId(group.0 & 0xffff_ffff),
+    )
+}
+
 /// Completes when the server is stopping.
 pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
@@ -203,7 +212,7 @@ impl AppState {
         {
             let mut live = self.live();
             live.sessions.retain(|_, s| s.channel != channel);
-            live.groups.retain(|g, _| (g.0 >> 32) as u32 != channel.0);
+            live.groups.retain(|g, _| split_group(*g).0 != channel);
             crate::live::backups::repair(&mut live, channel);
         }
         if let Some(sync) = removed {
@@ -220,7 +229,7 @@ mod tests {
     fn global_group_ids_keep_the_channel_in_the_high_half() {
         let g = global_group(ChannelId(3), GroupId(7));
         assert_eq!(g, GroupId((3 << 32) | 7));
-        assert_eq!((g.0 >> 32) as u32, 3);
+        assert_eq!(split_group(g), (ChannelId(3), GroupId(7)));
         // A local number never spills into the channel's half.
         assert_eq!(global_group(ChannelId(1), GroupId(u64::MAX)).0 >> 32, 1);
     }

@@ -9,7 +9,7 @@
 //! derives the same one and it changes whenever either group does: a member that left, or was
 //! re-grouped, cannot talk to its old backups.
 
-use super::{Live, V6_GROUPS};
+use super::{Live, V6_GROUPS, global_group, split_group};
 use groupcast_api::{BackupInfo, ChannelId, GroupId, SessionId};
 use groupcast_wire::proto::{backup_secret, pair_key};
 use std::collections::HashMap;
@@ -36,11 +36,6 @@ impl Backups {
     }
 }
 
-/// The channel whose groups' API ids hold it in their upper half.
-fn channel_of(group: GroupId) -> ChannelId {
-    ChannelId((group.0 >> 32) as u32)
-}
-
 /// Works out the backups of `channel`'s sessions again from `live`'s groups: its IPv4 groups
 /// and its IPv6 groups are two rings (the families cannot reach each other's peers). It
 /// reads that channel's groups only (one range of the ordered map): its cost is the
@@ -48,11 +43,11 @@ fn channel_of(group: GroupId) -> ChannelId {
 pub(crate) fn repair(live: &mut Live, channel: ChannelId) {
     let per_pair = live.backups.per_pair;
     let mut rings: [Ring; 2] = Default::default();
-    let first = GroupId(u64::from(channel.0) << 32);
-    let last = GroupId(first.0 | 0xffff_ffff);
+    let first = global_group(channel, GroupId(0));
+    let last = global_group(channel, GroupId(u64::MAX));
     for (gid, g) in live.groups.range(first..=last) {
         // Groups of one (sessions that do not repair) are nobody's backups and have none.
-        let local = GroupId(gid.0 & 0xffff_ffff);
+        let local = split_group(*gid).1;
         if crate::solo::is_solo(local) {
             continue;
         }
@@ -91,7 +86,7 @@ pub(crate) fn of(live: &Live, session: SessionId, group: GroupId) -> Vec<BackupI
     let Some(mine) = live.groups.get(&group) else {
         return Vec::new();
     };
-    let by = live.backups.by_channel.get(&channel_of(group));
+    let by = live.backups.by_channel.get(&split_group(group).0);
     let Some(list) = by.and_then(|by| by.get(&session)) else {
         return Vec::new();
     };
