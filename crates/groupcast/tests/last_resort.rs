@@ -33,10 +33,15 @@ fn what_no_member_supplies_comes_from_the_relay_and_the_control_keeps_its_holes(
         .collect();
     std::thread::sleep(Duration::from_millis(800));
     // A relay that allows 5 % of the stream.
-    let _source = sys.relay_source(&relay, SECRET, 14, &["--last-resort-permille", "50"]);
+    let source = sys.relay_source(&relay, SECRET, 14, &["--last-resort-permille", "50"]);
     for c in clients {
         assert!(c.wait(Duration::from_secs(40)).success(), "client exit");
     }
+    // Its figures once it has stopped answering (it answers for its ring's span after the end).
+    assert!(
+        source.wait(Duration::from_secs(10)).success(),
+        "source exit"
+    );
     let s = sys.stats(0);
     let n = |k: &str| s[k].as_u64().unwrap_or_else(|| panic!("{k} in {s}"));
     let packets = sys
@@ -82,5 +87,120 @@ fn what_no_member_supplies_comes_from_the_relay_and_the_control_keeps_its_holes(
         c["unrecovered"],
         un("repair_bytes"),
         bytes
+    );
+}
+
+/// The relay serves the end of a programme: a source whose unlooped file has ended goes on
+/// answering its standby viewers' NACKs for its ring's span (`--ring-ms`), so the losses of
+/// the stream's last moments are repaired as any other, and then exits by itself.
+/// Control: a source that exits with its last datagram (as before) answers nothing here.
+#[test]
+fn the_relay_answers_after_the_file_ends_for_the_rings_span() {
+    use groupcast_api::SessionId;
+    use groupcast_core::Time;
+    use groupcast_source::Standby;
+    use groupcast_wire::{Ssrc, unicast::ticket_key};
+    use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+    let dir = common::tempdir("linger");
+    let group = format!("239.255.43.68:{}", common::system::free_udp_port());
+    let relay = format!("127.0.0.1:{}", common::system::free_udp_port());
+    let stats = dir.join("source.json");
+    let rx = common::join(group.parse().unwrap());
+    rx.set_nonblocking(true).unwrap();
+    // The sample at 20 Mbit/s: about 1.1 s of stream.
+    let source = common::system::sample_source_with(
+        &group,
+        20,
+        false,
+        &[
+            "--bitrate",
+            "20000000",
+            "--channel",
+            "demo",
+            "--unicast-listen",
+            &relay,
+            "--unicast-secret",
+            SECRET,
+            "--ring-ms",
+            "2000",
+            "--stats-json",
+            stats.to_str().unwrap(),
+        ],
+    );
+    // A standby viewer with a ticket of its own making (relays check tickets offline).
+    let viewer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    viewer.connect(&relay).unwrap();
+    viewer.set_nonblocking(true).unwrap();
+    let session = SessionId(7);
+    let wall_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let expires_ms = wall_ms + 60_000;
+    let mut standby = Standby::new(session, 1);
+    standby.set_ticket(
+        expires_ms,
+        &ticket_key(SECRET.as_bytes(), "demo", session, expires_ms),
+    );
+    let start = Instant::now();
+    let now = || Time::from_micros(start.elapsed().as_micros() as u64);
+    let mut buf = [0u8; 2048];
+    // Registers, and receives the multicast until 300 ms without any (the file's end).
+    let (mut first, mut last, mut ssrc, mut count) = (None, 0u16, 0u32, 0usize);
+    let mut last_at = Instant::now();
+    let mut retransmitted = Vec::new();
+    while start.elapsed() < Duration::from_secs(10) {
+        while let Some(n) = standby.poll_transmit(now(), &mut buf) {
+            let _ = viewer.send(&buf[..n]);
+        }
+        while let Ok(n) = viewer.recv(&mut buf) {
+            if standby.handle(now(), &buf[..n]) {
+                retransmitted.push(common::rtp_fields(&buf[..n]).0);
+            }
+        }
+        while let Ok(n) = rx.recv(&mut buf) {
+            let (seq, _, s) = common::rtp_fields(&buf[..n]);
+            (last, ssrc, last_at) = (seq, s, Instant::now());
+            first.get_or_insert(seq);
+            count += 1;
+        }
+        if count > 1000 && last_at.elapsed() > Duration::from_millis(300) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(standby.usable(), "the relay challenged the viewer");
+    assert!(count > 1500, "{count} datagrams of the sample's 2,053");
+    assert!(retransmitted.is_empty(), "nothing asked, nothing sent");
+    // After the end: the last datagram and one from the middle, asked (again every 200 ms).
+    let wanted = [last, first.unwrap().wrapping_add(1000)];
+    let asked_at = Instant::now();
+    let mut next_ask = asked_at;
+    while asked_at.elapsed() < Duration::from_secs(1) && retransmitted.len() < 2 {
+        if Instant::now() >= next_ask {
+            standby.nack(Ssrc(ssrc), &wanted);
+            next_ask += Duration::from_millis(200);
+        }
+        while let Some(n) = standby.poll_transmit(now(), &mut buf) {
+            let _ = viewer.send(&buf[..n]);
+        }
+        while let Ok(n) = viewer.recv(&mut buf) {
+            if standby.handle(now(), &buf[..n]) {
+                retransmitted.push(common::rtp_fields(&buf[..n]).0);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    retransmitted.sort_unstable();
+    let mut expected = wanted.to_vec();
+    expected.sort_unstable();
+    assert_eq!(retransmitted, expected, "after the end, the relay answered");
+    // Then it stops by itself, within the ring's span and a margin.
+    assert!(source.wait(Duration::from_secs(6)).success(), "source exit");
+    let src = common::stats(&stats);
+    assert!(
+        src["unicast"]["standby_retransmitted"].as_u64().unwrap() >= 2,
+        "{src}"
     );
 }

@@ -32,7 +32,7 @@ fn viewers_without_multicast_play_by_unicast_repair_and_are_seen() {
     let control = [&no_mc[..], &["--unicast", "never"]].concat();
     clients.push(sys.client(4, metros[4], 0.0, 13, &control));
     std::thread::sleep(Duration::from_millis(800));
-    let _source = sys.relay_source(&relay, SECRET, 14, &[]);
+    let source = sys.relay_source(&relay, SECRET, 14, &[]);
     // Mid-run, the manager shows which sessions the relay feeds.
     std::thread::sleep(Duration::from_secs(6));
     let (status, sessions) = common::system::call(
@@ -54,6 +54,11 @@ fn viewers_without_multicast_play_by_unicast_repair_and_are_seen() {
     for c in clients {
         assert!(c.wait(Duration::from_secs(30)).success(), "client exit");
     }
+    // Its figures once it has stopped answering (it answers for its ring's span after the end).
+    assert!(
+        source.wait(Duration::from_secs(10)).success(),
+        "source exit"
+    );
     for i in 0..4 {
         let s = sys.stats(i);
         let packets = sys

@@ -95,6 +95,9 @@ pub(super) struct Sender {
     pub(super) encrypt: Option<super::encrypt::Encrypt>,
     /// The unicast feed for viewers without multicast, if it runs.
     pub(super) feed: Option<crate::feed::Feed>,
+    /// How long the relay and the feed go on answering retransmission requests after an
+    /// unlooped file's last datagram (the last losses' repairs); zero without either.
+    pub(super) linger: Duration,
 }
 
 impl Sender {
@@ -114,6 +117,7 @@ impl Sender {
             ts: Vec::with_capacity(7 * 188),
             encrypt: None,
             feed: None,
+            linger: Duration::ZERO,
         }
     }
 
@@ -135,10 +139,25 @@ impl Sender {
         };
         let mut stopped = stop.watch()?;
         let mut buf = vec![0u8; 65_536];
+        // When an unlooped file's input ended, the time to stop answering requests.
+        let mut ends: Option<Time> = None;
         loop {
             let busy = self.pump(file.as_mut(), relay.as_ref(), stop)?;
-            if self.input.finished() || stop.now() {
+            if stop.now() {
                 return Ok(());
+            }
+            if self.input.finished() {
+                let now = self.clock.now();
+                let until = *ends.get_or_insert_with(|| {
+                    if !self.linger.is_zero() {
+                        let ms = self.linger.as_millis() as u64;
+                        tracing::info!(ms, "input ended: answering repair requests for {ms} ms");
+                    }
+                    now + self.linger
+                });
+                if now >= until {
+                    return Ok(());
+                }
             }
             let wake = if busy {
                 Some(Time::ZERO)
@@ -150,6 +169,7 @@ impl Sender {
                     relay,
                     feed,
                     Some(self.next_report),
+                    ends,
                 ])
             };
             tokio::select! {

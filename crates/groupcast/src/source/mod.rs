@@ -58,7 +58,9 @@ pub(crate) struct Args {
     /// The token edges must prove (also from the environment).
     #[arg(long, env = "GROUPCAST_EDGE_TOKEN", hide_env_values = true)]
     edge_token: Option<String>,
-    /// How much history the retransmission ring keeps for edges, in milliseconds.
+    /// How much history the retransmission ring keeps for edges and unicast viewers, in
+    /// milliseconds; an unlooped file's source goes on answering their requests this long
+    /// after its last datagram.
     #[arg(long, default_value_t = 2000)]
     ring_ms: u64,
     /// Write statistics here as JSON at exit (and every 5 s).
@@ -171,6 +173,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let keep = Duration::from_millis(args.ring_ms);
     sender.feed =
         rt.block_on(async { crate::feed::Feed::open(&args.feed, args.channel.as_deref(), keep) })?;
+    // The ring holds that much history: the last datagrams' losses can be repaired as long.
+    if sender.central.is_some() || sender.feed.is_some() {
+        sender.linger = keep;
+    }
     let result = rt.block_on(sender.drive(feed, relay_socket, &stop));
     result?;
     sender.report(true)
