@@ -88,6 +88,10 @@ counters! {
     fast_start_packets,
     /// Burst packets not used: duplicates, too late, or of another stream.
     fast_start_unused,
+    /// Multicast datagrams held while asking for a fast start that fell back, older than the
+    /// buffer by then (a viewer without fast start would already have played them): dropped,
+    /// so that the stream starts a buffer behind live, not as far behind as the asking lasted.
+    fast_start_skipped,
     /// Fast starts served to members.
     fast_starts_served,
     /// Burst packets sent to members.
@@ -276,7 +280,7 @@ mod tests {
         assert_eq!([a.clone(), b.clone(), b].iter().sum::<Counters>(), sum);
         let names: Vec<_> = sum.fields().map(|(n, _)| n).collect();
         assert_eq!(names, Counters::FIELDS);
-        assert_eq!(names.len(), 53);
+        assert_eq!(names.len(), 54);
         assert_eq!(sum.fields().next(), Some(("received", 11)));
         assert!(sum.fields().any(|f| f == ("ts_packets_out", 18)));
     }

@@ -349,3 +349,42 @@ fn strangers_and_repeated_asks_get_no_burst() {
     let c = &member.stats().counters;
     assert_eq!((c.fast_starts_served, c.fast_start_refused), (1, 2));
 }
+
+/// A joiner whose only member never answers (silent: gone, or its messages all lost) asks
+/// six times (1,260 ms), then starts on multicast a buffer behind live, as a client without fast start
+/// does: what arrived while it asked is taken at the time it arrived, and what is older than
+/// the buffer by then is dropped. Before, the held multicast was all taken at the fallback and
+/// its first datagram set the play-out clock: the joiner then played every datagram 1,260 ms
+/// after the moment it should have, for the whole session.
+#[test]
+fn a_fast_start_that_falls_back_plays_a_buffer_behind_live_not_the_asking_behind() {
+    let mut joiner = Client::new(config(2, true)).unwrap();
+    joiner.set_group(Time::ZERO, &group_for(2, 1, KEY, 2));
+    let mut played = Vec::new();
+    for ms in 0..2000u16 {
+        let now = Time::from_millis(u64::from(ms));
+        // Datagram n arrives at n ms; nothing from the member ever reaches the joiner.
+        joiner.handle_media(now, source_addr(), &datagram(ms + 1));
+        let _ = drain(&mut joiner, now);
+        joiner.handle_timeout(now);
+        while let Some(p) = joiner.poll_playout(now) {
+            played.push((now, p.rtp_seq));
+        }
+    }
+    let c = &joiner.stats().counters;
+    assert_eq!((c.fast_starts, c.fast_start_fallbacks), (0, 1));
+    // Held for 1,260 ms; all but the last 200 ms of it were due by then.
+    assert!(
+        (1000..=1100).contains(&c.fast_start_skipped),
+        "skipped {} held datagrams",
+        c.fast_start_skipped
+    );
+    assert!(played.len() > 600, "played {}", played.len());
+    // Every datagram plays the buffer (200 ms) after it arrived (datagram n at n - 1 ms), give
+    // or take a ms: not 1,260 ms later.
+    for &(at, seq) in &played {
+        let late = (at.as_micros() / 1000) as i64 - (i64::from(seq) - 1) - 200;
+        assert!((-1..=1).contains(&late), "datagram {seq} played at {at:?}");
+    }
+    assert_contiguous(&played, played[0].1);
+}
