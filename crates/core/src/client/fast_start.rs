@@ -31,9 +31,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// How long the asker waits for a member's first burst packet before asking again, doubled at
-/// each ask (20, 40, 80, 160, 320, 640 ms). Short at first: a member drops an ask unanswered when the
-/// manager has not yet told it of the asker (a race of a few ms), so asking again soon is what
-/// usually succeeds; longer later, for members far away.
+/// each ask (20, 40, 80, 160, 320, 640 ms). Short at first: a member drops an ask unanswered
+/// when the manager has not yet told it of the asker (a race of a few ms), so asking again
+/// soon is what usually succeeds; longer later, for members far away.
 const ASK_TIMEOUT: Duration = Duration::from_millis(20);
 /// Asks before giving up (in turn to the members, ours first): 1,260 ms in all into silence
 /// (20 + 40 + ... + 640), or two rounds of the members if all of them say no sooner.
