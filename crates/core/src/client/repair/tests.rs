@@ -301,3 +301,60 @@ fn step_asks_the_backups_between_the_group_and_the_last_resort() {
         Step::Backup { retry: backup }
     );
 }
+
+/// The relay's budget is shared by the whole channel (a metro's cut can spend it), so a packet
+/// asked of it is asked of the group too, unless every live member said it lacks it.
+#[test]
+fn an_escalated_packet_is_asked_of_the_group_too_unless_every_member_lacks_it() {
+    let mut c = config();
+    (c.last_resort, c.last_resort_retry) = (Duration::from_millis(40), Duration::from_millis(10));
+    let (peers, streams) = (members(&[1, 2, 3]), receiver());
+    let (mut raw, mut out, mut counters) = (
+        RawBuffer::new(8, 4, 64),
+        Outbox::new(1),
+        Counters::default(),
+    );
+    let mut sched = RepairScheduler::new(32);
+    let h = streams.highest().unwrap().0;
+    let (due, spacing) = (Time::from_secs(1), Duration::from_millis(1));
+    sched.add_gap(
+        &mut raw,
+        h + 1..h + 2,
+        (Time::ZERO, due, spacing),
+        c.reorder_hold,
+    );
+    raw.get_mut(SeqNo(h + 1)).unwrap().attempts = c.max_attempts;
+    let mut to = Targets {
+        peers: &peers,
+        silent_limit: 3,
+        out: &mut out,
+        counters: &mut counters,
+    };
+    let mut escalated = Vec::new();
+    let now = Time::from_millis(5);
+    sched.send_requests(now, &mut raw, &streams, &c, &mut to);
+    sched.drain_escalations(&mut escalated);
+    assert_eq!(
+        escalated,
+        [101],
+        "out of group attempts: the relay is asked"
+    );
+    let asked = vec![SeqRange { start: 101, len: 1 }];
+    assert_eq!(
+        drain(to.out),
+        [(2, asked.clone(), false), (3, asked, false)],
+        "and the group alongside"
+    );
+    let members = peers.asked_masks(now, 3).0;
+    assert_ne!(members, 0);
+    raw.get_mut(SeqNo(h + 1)).unwrap().absent = members;
+    let next = now + c.last_resort_retry;
+    sched.send_requests(next, &mut raw, &streams, &c, &mut to);
+    escalated.clear();
+    sched.drain_escalations(&mut escalated);
+    assert_eq!(escalated, [101], "the relay again");
+    assert!(
+        drain(to.out).is_empty(),
+        "every member lacks it: not the group"
+    );
+}
