@@ -87,6 +87,12 @@ impl Slot {
         }
     }
 
+    /// Whether every peer of `mask` (bits as in `absent`; an empty mask is nobody) said it
+    /// lacks this packet too.
+    pub(crate) fn lacked_by_all(&self, mask: u16) -> bool {
+        mask != 0 && self.absent & mask == mask
+    }
+
     fn resolved(&self) -> bool {
         self.state == SlotState::Present
     }

@@ -353,9 +353,9 @@ fn strangers_and_repeated_asks_get_no_burst() {
 /// A joiner whose only member never answers (silent: gone, or its messages all lost) asks
 /// six times (1,260 ms), then starts on multicast a buffer behind live, as a client without
 /// fast start does: what arrived while it asked is taken at the time it arrived, and what is
-/// older than the buffer by then is dropped. Before, the held multicast was all taken at the fallback and
-/// its first datagram set the play-out clock: the joiner then played every datagram 1,260 ms
-/// after the moment it should have, for the whole session.
+/// older than the buffer by then is dropped. Before, the held multicast was all taken at the
+/// fallback and its first datagram set the play-out clock: the joiner then played every
+/// datagram 1,260 ms after the moment it should have, for the whole session.
 #[test]
 fn a_fast_start_that_falls_back_plays_a_buffer_behind_live_not_the_asking_behind() {
     let mut joiner = Client::new(config(2, true)).unwrap();

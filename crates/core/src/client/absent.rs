@@ -39,7 +39,6 @@ impl Client {
         if backups == 0 && !relay {
             return;
         }
-        let full = |absent: u16, mask: u16| mask != 0 && absent & mask == mask;
         let mut moved = false;
         for wire in ranges.iter().flat_map(|r| r.iter()) {
             let Some(seq) = self.receiver.resolve(ssrc, wire) else {
@@ -51,10 +50,11 @@ impl Client {
             if slot.state != SlotState::Missing || slot.next_request == Time::NEVER {
                 continue;
             }
-            let before = slot.absent;
+            let (group_before, tier2_before) =
+                (slot.lacked_by_all(members), slot.lacked_by_all(backups));
             slot.absent |= bit;
-            let group = full(slot.absent, members) && !full(before, members);
-            let tier2 = full(slot.absent, backups) && !full(before, backups);
+            let group = slot.lacked_by_all(members) && !group_before;
+            let tier2 = slot.lacked_by_all(backups) && !tier2_before;
             if group && slot.attempts < max_attempts {
                 slot.attempts = max_attempts;
             } else if tier2 && relay && slot.backup_asks > 0 && slot.backup_asks < MAX_BACKUP_ASKS {

@@ -241,7 +241,6 @@ impl RepairScheduler {
         };
         let rto = to.rto(c);
         let retry_escalation = c.last_resort_retry;
-        let asked = to.peers.asked_masks(now, to.silent_limit).0;
         let mut lists = std::mem::take(&mut self.scratch);
         let mut earliest = Time::NEVER;
         for &seq in &self.missing {
@@ -272,7 +271,8 @@ impl RepairScheduler {
                         // The relay's budget is shared by every viewer of the channel, so a
                         // metro's cut can spend it: the group is asked alongside, unless
                         // every live member said it lacks the packet too.
-                        if asked != 0 && slot.absent & asked != asked {
+                        let members = to.peers.asked_masks(now, to.silent_limit).0;
+                        if members != 0 && !slot.lacked_by_all(members) {
                             push_seq(&mut lists[0], numbering.wire(seq));
                         }
                     }
