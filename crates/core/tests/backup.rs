@@ -65,7 +65,16 @@ fn run(backups: bool, drop: impl FnMut(u64, &[u8]) -> bool) -> Outcome {
 /// [`run`], where B loses `lost_in_b` too and A's members have a last resort `relay` away
 /// (that never answers: what is handed to it is recorded).
 fn run_with(
+    setup: (bool, &[u16], Option<Duration>),
+    drop: impl FnMut(u64, &[u8]) -> bool,
+) -> Outcome {
+    run_late(setup, 0, drop)
+}
+
+/// [`run_with`], where member 2 tunes in at datagram `joins` (it gets nothing before).
+fn run_late(
     (backups, lost_in_b, relay): (bool, &[u16], Option<Duration>),
+    joins: u16,
     mut drop: impl FnMut(u64, &[u8]) -> bool,
 ) -> Outcome {
     let pair = |me: u64| -> Vec<u64> {
@@ -102,7 +111,7 @@ fn run_with(
                     1 | 2 => &lost_in_a[..],
                     _ => lost_in_b,
                 };
-                if !lost.contains(&seq) {
+                if !lost.contains(&seq) && (id != 2 || seq >= joins) {
                     c.handle_media(now, source_addr(), &rtp(seq));
                 }
             }
@@ -358,4 +367,21 @@ fn prove(c: &mut Client, now: Time) {
             c.handle_peer(now, &message_keyed(id, 1, epoch.0, &key, pong));
         }
     }
+}
+
+#[test]
+fn a_member_that_tuned_in_after_a_packet_says_it_lacks_it() {
+    // Member 2 tunes in at 303, after 300..=302, which member 1 lost (a herd joining as the
+    // channel goes on air): 2 never had them, and says so.
+    let told = run_late((true, &[], None), 303, |_, _| false);
+    let untold = run_late((true, &[], None), 303, |_, b| is_absent(b));
+    let (t, u) = (told.clients[&1].stats(), untold.clients[&1].stats());
+    assert_eq!(t.counters.backup_repaired, 4, "{:?}", t.counters);
+    assert_eq!((t.counters.unrecovered, u.counters.unrecovered), (0, 0));
+    assert!(told.get(2).absent_sent >= 1, "{:?}", told.get(2));
+    let worst = |s: &groupcast_core::Stats| s.repair_latency(1.0).unwrap();
+    // The reorder hold, one ask of the group (answered ABSENT), one of the backups.
+    assert!(worst(t) <= Duration::from_millis(12), "{:?}", worst(t));
+    // Without the word, the group's attempts are waited out first.
+    assert!(worst(u) >= Duration::from_millis(30), "{:?}", worst(u));
 }

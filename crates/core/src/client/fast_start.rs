@@ -120,6 +120,10 @@ pub(crate) struct FastStart {
     /// A member's ask that came before its address was proven, and when: served as soon as
     /// its pong proves the address (a round trip later), if that is within [`DEFER_FOR`].
     deferred: Option<(SenderId, Time)>,
+    /// While a fallback takes the held multicast at the times it arrived: the real time. A
+    /// hole found there is seen now, not when its neighbours arrived (nothing looked then),
+    /// and is asked for at once (the whole queue is in: nothing can still be reordered).
+    pub(super) replay: Option<Time>,
 }
 
 /// How long an ask from a member whose address is not proven yet waits for the proof.
@@ -261,6 +265,7 @@ impl Client {
         let fell_back = matches!(self.fast.phase, Phase::Asking { .. });
         self.fast.phase = Phase::Done;
         let buffer = self.config.buffer;
+        self.fast.replay = fell_back.then_some(now);
         for (at, src, datagram) in std::mem::take(&mut self.fast.queue) {
             match fell_back {
                 true if at + buffer <= now => self.stats.counters.fast_start_skipped += 1,
@@ -268,6 +273,7 @@ impl Client {
                 false => self.handle_media(now, src, &datagram),
             }
         }
+        self.fast.replay = None;
     }
 
     /// Member `idx` will not serve our fast start: ask the next one now (or give up).

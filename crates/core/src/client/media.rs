@@ -10,6 +10,7 @@ use groupcast_base::Time;
 use groupcast_wire::rtp::RtpPacket;
 use groupcast_wire::{SeqNo, Ssrc, ts};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// Where an accepted packet came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -350,9 +351,13 @@ impl Client {
             return;
         }
         let spacing = self.receiver.gap();
-        let hold = self.config.reorder_hold;
+        // Replaying a fast start's held multicast: the hole is seen now, and is no reordering.
+        let (seen, hold) = match self.fast.replay {
+            Some(real) => (real, Duration::ZERO),
+            None => (now, self.config.reorder_hold),
+        };
         self.repair
-            .add_gap(&mut self.raw, gap.clone(), (now, due, spacing), hold);
+            .add_gap(&mut self.raw, gap.clone(), (seen, due, spacing), hold);
         self.receiver.log_losses(gap);
     }
 }

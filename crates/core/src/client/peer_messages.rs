@@ -144,7 +144,8 @@ impl Client {
         };
         let (raw, gop, receiver) = (&self.raw, &self.gop, &self.receiver);
         let hold = (now, self.config.reorder_hold);
-        let held = |wire| Server::held((raw, gop), receiver.resolve(ssrc, wire), hold);
+        let first = receiver.first_of(ssrc);
+        let held = |wire| Server::held((raw, gop), (receiver.resolve(ssrc, wire), first), hold);
         let c = &mut self.stats.counters;
         let lookup = (receiver.follows(ssrc), held);
         self.server.serve(now, req, lookup, &mut self.outbox, c);

@@ -202,28 +202,6 @@ impl StreamReceiver {
             .unwrap_or_default()
     }
 
-    /// True if `ssrc` is the current stream or the previous one.
-    pub(crate) fn follows(&self, ssrc: Ssrc) -> bool {
-        self.ssrc() == Some(ssrc) || self.previous_ssrc() == Some(ssrc)
-    }
-
-    /// Our number for packet `wire` of stream `ssrc` (the current stream or the previous).
-    pub(crate) fn resolve(&self, ssrc: Ssrc, wire: u16) -> Option<SeqNo> {
-        let s = self.stream.as_ref()?;
-        if s.numbering.ssrc == ssrc {
-            return Some(s.numbering.resolve(s.highest, wire));
-        }
-        let p = self.previous.filter(|p| p.numbering.ssrc == ssrc)?;
-        Some(p.numbering.resolve(p.highest, wire)).filter(|&q| q < s.start)
-    }
-
-    /// Our number for packet `wire` of the previous stream, with the current stream's start
-    /// (numbers from there on are the current stream's).
-    pub(crate) fn resolve_previous(&self, wire: u16) -> Option<(SeqNo, SeqNo)> {
-        let (p, s) = (self.previous?, self.stream.as_ref()?);
-        Some((p.numbering.resolve(p.highest, wire), s.start))
-    }
-
     /// Where a multicast packet of `ssrc` arriving at `now` belongs. A packet of the current
     /// stream ends any restart under confirmation.
     pub(crate) fn route(&mut self, now: Time, ssrc: Ssrc, buffer: Duration) -> Route {

@@ -61,8 +61,9 @@ pub(crate) struct Request<'a> {
 pub(crate) enum Held {
     /// We hold it: our number for it and the datagram's length.
     Yes(SeqNo, usize),
-    /// We lost it too: it has been missing in our buffer for longer than our reorder hold (a
-    /// loss, not a packet merely reordered), and is not repaired yet.
+    /// We lack it too, and not for a moment: it has been missing in our buffer for longer than
+    /// our reorder hold (a loss, not a packet merely reordered) and is not repaired yet, or it
+    /// came before our first packet of its stream (we tuned in after it: never ours).
     Lost,
     /// Not ours to say: not arrived yet, released already, or a stream we do not follow.
     Unknown,
@@ -244,11 +245,11 @@ impl Server {
     }
 
     /// Whether the raw buffer or the GOP store holds packet `seq` (its number, if the stream
-    /// is followed), with the datagram's length; or whether we lost it too: missing for at
-    /// least the reorder `hold` at `now`.
+    /// is followed), with the datagram's length; or whether we lack it too: missing for at
+    /// least the reorder `hold` at `now`, or before `first`, our first packet of its stream.
     pub(crate) fn held(
         (raw, gop): (&RawBuffer, &GopStore),
-        seq: Option<SeqNo>,
+        (seq, first): (Option<SeqNo>, Option<SeqNo>),
         (now, hold): (Time, Duration),
     ) -> Held {
         let Some(q) = seq else {
@@ -257,6 +258,11 @@ impl Server {
         let slot = raw.get(q);
         if slot.is_some_and(|s| s.state == SlotState::Present) {
             return Held::Yes(q, raw.bytes(q).len());
+        }
+        // Tuned in after it (a herd of viewers joining as a channel goes on air): nobody who
+        // asks us will ever get it from us.
+        if first.is_some_and(|f| q < f) {
+            return Held::Lost;
         }
         // Missing for longer than the reorder hold: lost, not merely late (whether or not we
         // ask for it: a viewer that does not repair lacks it as surely).
