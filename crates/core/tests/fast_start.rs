@@ -390,28 +390,28 @@ fn a_fast_start_that_falls_back_plays_a_buffer_behind_live_not_the_asking_behind
 }
 
 #[test]
-fn a_hole_in_the_multicast_held_during_a_fallen_back_fast_start_is_timed_from_the_fallback() {
-    // Both tune in at once; no burst and no refusal ever reaches the joiner, so it asks into
-    // silence for 1,260 ms, holding multicast back, then takes the held multicast in order.
+fn asks_a_member_never_answers_are_given_up_on_its_rto_and_held_holes_timed_from_the_fallback() {
+    // Both tune in at once; the member answers pings but never sees an ask (lost to regroups,
+    // as in a herd), so the joiner asks into silence, holding multicast back.
     let mut member = Client::new(config(1, false)).unwrap();
     member.set_group(Time::ZERO, &group(1, KEY, 2));
     let mut joiner = Client::new(config(2, true)).unwrap();
     joiner.set_group(Time::ZERO, &group_for(2, 1, KEY, 2));
     let mut fell_back = None;
-    for ms in 0..1500u16 {
+    for ms in 0..600u16 {
         let now = Time::from_millis(u64::from(ms));
         member.handle_media(now, source_addr(), &datagram(ms + 1));
-        // Datagram 1101 is lost on the joiner's link, while it still asks.
-        if ms != 1100 {
+        // Datagram 61 is lost on the joiner's link, while it still asks.
+        if ms != 60 {
             joiner.handle_media(now, source_addr(), &datagram(ms + 1));
         }
         for (_, b) in drain(&mut joiner, now) {
-            member.handle_peer(now, &b);
+            if b[3] != 5 {
+                member.handle_peer(now, &b);
+            }
         }
         for (_, b) in drain(&mut member, now) {
-            if b[3] != 6 && b[3] != 7 {
-                joiner.handle_peer(now, &b);
-            }
+            joiner.handle_peer(now, &b);
         }
         member.handle_timeout(now);
         joiner.handle_timeout(now);
@@ -420,11 +420,16 @@ fn a_hole_in_the_multicast_held_during_a_fallen_back_fast_start_is_timed_from_th
             fell_back = Some(ms);
         }
     }
+    // Six asks, each given up after the member's RTO (at least 20 ms), not 20 ms doubling
+    // (1,260 ms): the pongs show the member is near.
+    assert!(
+        fell_back.is_some_and(|ms| (100..=150).contains(&ms)),
+        "{fell_back:?}"
+    );
     let s = joiner.stats();
-    assert!(fell_back.is_some_and(|ms| ms > 1200), "{fell_back:?}");
     assert_eq!((s.counters.repaired, s.counters.unrecovered), (1, 0));
-    // The hole was seen at the fallback, and repaired a round trip later: not counted from
-    // 1,100 ms, when nothing looked at the held datagrams.
+    // The hole was seen at the fallback and repaired a round trip later: not counted from
+    // 60 ms, when nothing looked at the held datagrams.
     let worst = s.repair_latency(1.0).unwrap();
     assert!(worst <= Duration::from_millis(5), "{worst:?}");
 }

@@ -12,8 +12,9 @@
 //!    held multicast is taken in order; what lies between is repaired from the group as any
 //!    loss. The raw buffer keeps the first copy of each number: no gap, no duplicate.
 //!
-//! With no answer within [`ASK_TIMEOUT`] (doubling) it asks again, in turn, then gives up and waits for a
-//! keyframe on multicast like a client without fast start (the first viewer of a channel).
+//! With no answer within the asked member's RTO (or [`ASK_TIMEOUT`] doubling before one is
+//! measured) it asks again, in turn, then gives up and waits for a keyframe on multicast like
+//! a client without fast start (the first viewer of a channel).
 //!
 //! A member answers from its [`GopStore`](super::gop::GopStore) and, past it, from its raw
 //! buffer up to its highest number at the time of the request, [`BURST_SPEED`] times as fast
@@ -30,13 +31,15 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// How long the asker waits for a member's first burst packet before asking again, doubled at
-/// each ask (20, 40, 80, 160, 320, 640 ms). Short at first: a member drops an ask unanswered
-/// when the manager has not yet told it of the asker (a race of a few ms), so asking again
-/// soon is what usually succeeds; longer later, for members far away.
+/// How long the asker waits for a member's first burst packet before asking again: that
+/// member's retransmission timeout once its round trip is measured, never less than this;
+/// before, this doubled at each ask (20, 40, 80, 160, 320, 640 ms). Short at first: a member
+/// drops an ask unanswered when the manager has not yet told it of the asker (a race of a few
+/// ms), so asking again soon is what usually succeeds; longer later, for members far away.
 const ASK_TIMEOUT: Duration = Duration::from_millis(20);
 /// Asks before giving up (in turn to the members, ours first): 1,260 ms in all into silence
-/// (20 + 40 + ... + 640), or two rounds of the members if all of them say no sooner.
+/// (20 + 40 + ... + 640) with no round trip measured, or two rounds of the members if all of
+/// them say no sooner.
 const MAX_TRIES: usize = 6;
 /// A burst that brings nothing for this long is over.
 const BURST_IDLE: Duration = Duration::from_millis(150);
@@ -58,9 +61,15 @@ const SCAN: u64 = 4096;
 /// How far behind its schedule a burst may fall before it stops catching up.
 const SLACK: Duration = Duration::from_millis(2);
 
-/// How long the `tries`-th ask waits for an answer.
-fn ask_timeout(tries: usize) -> Duration {
-    ASK_TIMEOUT * (1 << tries.clamp(1, 8).saturating_sub(1))
+/// How long the `tries`-th ask waits for a member whose retransmission timeout is `rto` (if
+/// measured). A member whose pongs come is not far off: doubling into its silence (asks lost
+/// to a herd's regroups) kept lab 13's viewers asking for up to 1.1 s, holding multicast
+/// back, so they could serve their members nothing.
+fn ask_timeout(tries: usize, rto: Option<Duration>) -> Duration {
+    rto.map_or(
+        ASK_TIMEOUT * (1 << tries.clamp(1, 8).saturating_sub(1)),
+        |r| r.max(ASK_TIMEOUT),
+    )
 }
 
 /// Where the asking side is.
@@ -69,10 +78,10 @@ enum Phase {
     /// Not asked (no fast start configured, no member yet, or a stream already followed).
     #[default]
     Idle,
-    /// Asked a member at `since`; `tries` members asked so far.
+    /// Asked a member, and waits until `until`; `tries` members asked so far.
     Asking {
-        /// When.
-        since: Time,
+        /// When this ask is given up.
+        until: Time,
         /// How many members were asked.
         tries: usize,
     },
@@ -153,8 +162,9 @@ impl Client {
         }
         let what = super::outbox::PendingKind::FastStart;
         self.outbox.push(to, what, &mut self.stats.counters);
+        let rto = self.peers.list[at].rtt.map(|r| r.rto());
         self.fast.phase = Phase::Asking {
-            since: now,
+            until: now + ask_timeout(tries + 1, rto),
             tries: tries + 1,
         };
     }
@@ -298,7 +308,7 @@ impl Client {
     /// Timers of the asking side: another member, or giving up; the end of a burst.
     pub(super) fn fast_start_timeout(&mut self, now: Time) {
         match self.fast.phase {
-            Phase::Asking { since, tries } if now >= since + ask_timeout(tries) => {
+            Phase::Asking { until, tries } if now >= until => {
                 if tries < MAX_TRIES {
                     self.ask_member(now, tries);
                 } else {
@@ -319,7 +329,7 @@ impl Client {
     /// The next fast start timer, either side.
     pub(super) fn fast_start_deadline(&self) -> Option<Time> {
         let asking = match self.fast.phase {
-            Phase::Asking { since, tries } => Some(since + ask_timeout(tries)),
+            Phase::Asking { until, .. } => Some(until),
             Phase::Bursting { since, last } => Some((last + BURST_IDLE).min(since + MAX_HOLD)),
             Phase::Idle | Phase::Done => None,
         };
