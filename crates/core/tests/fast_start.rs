@@ -433,3 +433,44 @@ fn asks_a_member_never_answers_are_given_up_on_its_rto_and_held_holes_timed_from
     let worst = s.repair_latency(1.0).unwrap();
     assert!(worst <= Duration::from_millis(5), "{worst:?}");
 }
+
+#[test]
+fn a_member_still_asking_for_its_fast_start_serves_from_the_multicast_it_holds() {
+    // Member 1 plays from the start; member 2 tunes in at the same moment and asks 1 for a
+    // fast start, but its asks never arrive, so it holds multicast back for about 120 ms.
+    // Member 1 loses datagram 31 meanwhile and asks 2, the only member, for it.
+    let mut player = Client::new(config(1, false)).unwrap();
+    player.set_group(Time::ZERO, &group(1, KEY, 2));
+    let mut asker = Client::new(config(2, true)).unwrap();
+    asker.set_group(Time::ZERO, &group_for(2, 1, KEY, 2));
+    let mut fell_back = None;
+    for ms in 0..400u16 {
+        let now = Time::from_millis(u64::from(ms));
+        if ms != 30 {
+            player.handle_media(now, source_addr(), &datagram(ms + 1));
+        }
+        asker.handle_media(now, source_addr(), &datagram(ms + 1));
+        for (_, b) in drain(&mut asker, now) {
+            if b[3] != 5 {
+                player.handle_peer(now, &b);
+            }
+        }
+        for (_, b) in drain(&mut player, now) {
+            asker.handle_peer(now, &b);
+        }
+        player.handle_timeout(now);
+        asker.handle_timeout(now);
+        while player.poll_playout(now).is_some() {}
+        while asker.poll_playout(now).is_some() {}
+        if fell_back.is_none() && asker.stats().counters.fast_start_fallbacks == 1 {
+            fell_back = Some(ms);
+        }
+    }
+    assert!(fell_back.is_some_and(|ms| ms >= 100), "{fell_back:?}");
+    let s = player.stats();
+    assert_eq!((s.counters.repaired, s.counters.unrecovered), (1, 0));
+    // The reorder hold and a round trip: not the rest of the asker's fast start.
+    let worst = s.repair_latency(1.0).unwrap();
+    assert!(worst <= Duration::from_millis(10), "{worst:?}");
+    assert_eq!(asker.stats().counters.repairs_served, 1);
+}

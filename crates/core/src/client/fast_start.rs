@@ -117,7 +117,7 @@ pub(crate) struct FastStart {
     /// The asking side.
     phase: Phase,
     /// Multicast held back while asking and bursting, with when each datagram arrived.
-    queue: VecDeque<(Time, SocketAddr, Vec<u8>)>,
+    pub(super) queue: VecDeque<(Time, SocketAddr, Vec<u8>)>,
     /// Our number of the first multicast packet held: where the burst splices on.
     splice: Option<SeqNo>,
     /// The burst we are sending, if any.

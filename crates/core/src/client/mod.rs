@@ -14,6 +14,7 @@ mod absent;
 mod decrypt;
 mod fast_start;
 mod gop;
+mod held;
 mod media;
 mod outbox;
 mod peer_messages;

@@ -2,9 +2,10 @@
 //! (requests go to the server, repairs to the receive path, pings and pongs to membership),
 //! and writing what the outbox holds.
 
+use super::held::HELD;
 use super::media::{Arrival, Via};
 use super::outbox::PendingKind;
-use super::server::{Request, Server};
+use super::server::{Held, Request, Server};
 use super::{Client, Event, Transmit};
 use groupcast_base::Time;
 use groupcast_wire::proto::{Body, Envelope, Header, Message, ProtoError, Ranges, Repair};
@@ -142,12 +143,19 @@ impl Client {
             ranges,
             answerers,
         };
-        let (raw, gop, receiver) = (&self.raw, &self.gop, &self.receiver);
+        let (raw, gop, receiver, fast) = (&self.raw, &self.gop, &self.receiver, &self.fast);
         let hold = (now, self.config.reorder_hold);
         let first = receiver.first_of(ssrc);
-        let held = |wire| Server::held((raw, gop), (receiver.resolve(ssrc, wire), first), hold);
+        // Not numbered yet, it may be in the multicast a fast start holds back.
+        let held =
+            |wire| match Server::held((raw, gop), (receiver.resolve(ssrc, wire), first), hold) {
+                Held::Unknown => fast
+                    .held(ssrc, wire)
+                    .map_or(Held::Unknown, |(d, _)| Held::Yes(HELD, d.len())),
+                known => known,
+            };
         let c = &mut self.stats.counters;
-        let lookup = (receiver.follows(ssrc), held);
+        let lookup = (receiver.follows(ssrc) || fast.holding(), held);
         self.server.serve(now, req, lookup, &mut self.outbox, c);
     }
 
@@ -205,11 +213,11 @@ impl Client {
                 counter: self.outbox.counter(),
                 timestamp_us: now.as_micros(),
             };
-            let (raw, gop, group) = (&self.raw, &self.gop, self.config.group);
-            let Some(body) = p
-                .what
-                .body(|ssrc, seq, wire| Server::answer((raw, gop), group, (ssrc, seq, wire)))
-            else {
+            let (raw, gop, fast, group) = (&self.raw, &self.gop, &self.fast, self.config.group);
+            let Some(body) = p.what.body(|ssrc, seq, wire| match seq {
+                HELD => fast.answer_held(group, (ssrc, wire)),
+                _ => Server::answer((raw, gop), group, (ssrc, seq, wire)),
+            }) else {
                 continue;
             };
             let key = &self.peers.list[i].key;
