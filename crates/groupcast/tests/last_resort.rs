@@ -145,20 +145,26 @@ fn the_relay_answers_after_the_file_ends_for_the_rings_span() {
     );
     let start = Instant::now();
     let now = || Time::from_micros(start.elapsed().as_micros() as u64);
+    // Sends what the viewer queued for the relay; takes the relay's answers (retransmissions'
+    // numbers into `got`).
+    let pump = |standby: &mut Standby, got: &mut Vec<u16>| {
+        let mut buf = [0u8; 2048];
+        while let Some(n) = standby.poll_transmit(now(), &mut buf) {
+            let _ = viewer.send(&buf[..n]);
+        }
+        while let Ok(n) = viewer.recv(&mut buf) {
+            if standby.handle(now(), &buf[..n]) {
+                got.push(common::rtp_fields(&buf[..n]).0);
+            }
+        }
+    };
     let mut buf = [0u8; 2048];
     // Registers, and receives the multicast until 300 ms without any (the file's end).
     let (mut first, mut last, mut ssrc, mut count) = (None, 0u16, 0u32, 0usize);
     let mut last_at = Instant::now();
     let mut retransmitted = Vec::new();
     while start.elapsed() < Duration::from_secs(10) {
-        while let Some(n) = standby.poll_transmit(now(), &mut buf) {
-            let _ = viewer.send(&buf[..n]);
-        }
-        while let Ok(n) = viewer.recv(&mut buf) {
-            if standby.handle(now(), &buf[..n]) {
-                retransmitted.push(common::rtp_fields(&buf[..n]).0);
-            }
-        }
+        pump(&mut standby, &mut retransmitted);
         while let Ok(n) = rx.recv(&mut buf) {
             let (seq, _, s) = common::rtp_fields(&buf[..n]);
             (last, ssrc, last_at) = (seq, s, Instant::now());
@@ -182,14 +188,7 @@ fn the_relay_answers_after_the_file_ends_for_the_rings_span() {
             standby.nack(Ssrc(ssrc), &wanted);
             next_ask += Duration::from_millis(200);
         }
-        while let Some(n) = standby.poll_transmit(now(), &mut buf) {
-            let _ = viewer.send(&buf[..n]);
-        }
-        while let Ok(n) = viewer.recv(&mut buf) {
-            if standby.handle(now(), &buf[..n]) {
-                retransmitted.push(common::rtp_fields(&buf[..n]).0);
-            }
-        }
+        pump(&mut standby, &mut retransmitted);
         std::thread::sleep(Duration::from_millis(2));
     }
     retransmitted.sort_unstable();
