@@ -389,37 +389,46 @@ fn a_fast_start_that_falls_back_plays_a_buffer_behind_live_not_the_asking_behind
     assert_contiguous(&played, played[0].1);
 }
 
-#[test]
-fn asks_a_member_never_answers_are_given_up_on_its_rto_and_held_holes_timed_from_the_fallback() {
-    // Both tune in at once; the member answers pings but never sees an ask (lost to regroups,
-    // as in a herd), so the joiner asks into silence, holding multicast back.
-    let mut member = Client::new(config(1, false)).unwrap();
-    member.set_group(Time::ZERO, &group(1, KEY, 2));
-    let mut joiner = Client::new(config(2, true)).unwrap();
-    joiner.set_group(Time::ZERO, &group_for(2, 1, KEY, 2));
+/// Member 1 (no fast start) and member 2 (fast start) tune in at once; 2's asks never reach
+/// 1 (lost to regroups, as in a herd), though everything else passes, so 2 asks into silence,
+/// holding multicast back. Datagram `lose.0` (index) is lost on 1's link, `lose.1` on 2's.
+/// Returns both after `end` ms, and when 2 fell back.
+fn tune_in_together(lose: (u16, u16), end: u16) -> (Client, Client, Option<u16>) {
+    let mut one = Client::new(config(1, false)).unwrap();
+    one.set_group(Time::ZERO, &group(1, KEY, 2));
+    let mut two = Client::new(config(2, true)).unwrap();
+    two.set_group(Time::ZERO, &group_for(2, 1, KEY, 2));
     let mut fell_back = None;
-    for ms in 0..600u16 {
+    for ms in 0..end {
         let now = Time::from_millis(u64::from(ms));
-        member.handle_media(now, source_addr(), &datagram(ms + 1));
-        // Datagram 61 is lost on the joiner's link, while it still asks.
-        if ms != 60 {
-            joiner.handle_media(now, source_addr(), &datagram(ms + 1));
-        }
-        for (_, b) in drain(&mut joiner, now) {
-            if b[3] != 5 {
-                member.handle_peer(now, &b);
+        for (c, lost) in [(&mut one, lose.0), (&mut two, lose.1)] {
+            if ms != lost {
+                c.handle_media(now, source_addr(), &datagram(ms + 1));
             }
         }
-        for (_, b) in drain(&mut member, now) {
-            joiner.handle_peer(now, &b);
+        for (_, b) in drain(&mut two, now) {
+            if b[3] != 5 {
+                one.handle_peer(now, &b);
+            }
         }
-        member.handle_timeout(now);
-        joiner.handle_timeout(now);
-        while joiner.poll_playout(now).is_some() {}
-        if fell_back.is_none() && joiner.stats().counters.fast_start_fallbacks == 1 {
+        for (_, b) in drain(&mut one, now) {
+            two.handle_peer(now, &b);
+        }
+        for c in [&mut one, &mut two] {
+            c.handle_timeout(now);
+            while c.poll_playout(now).is_some() {}
+        }
+        if fell_back.is_none() && two.stats().counters.fast_start_fallbacks == 1 {
             fell_back = Some(ms);
         }
     }
+    (one, two, fell_back)
+}
+
+#[test]
+fn asks_a_member_never_answers_are_given_up_on_its_rto_and_held_holes_timed_from_the_fallback() {
+    // Datagram 61 is lost on the joiner's link, while it still asks.
+    let (_, joiner, fell_back) = tune_in_together((u16::MAX, 60), 600);
     // Six asks, each given up after the member's RTO (at least 20 ms), not 20 ms doubling
     // (1,260 ms): the pongs show the member is near.
     assert!(
@@ -436,36 +445,8 @@ fn asks_a_member_never_answers_are_given_up_on_its_rto_and_held_holes_timed_from
 
 #[test]
 fn a_member_still_asking_for_its_fast_start_serves_from_the_multicast_it_holds() {
-    // Member 1 plays from the start; member 2 tunes in at the same moment and asks 1 for a
-    // fast start, but its asks never arrive, so it holds multicast back for about 120 ms.
-    // Member 1 loses datagram 31 meanwhile and asks 2, the only member, for it.
-    let mut player = Client::new(config(1, false)).unwrap();
-    player.set_group(Time::ZERO, &group(1, KEY, 2));
-    let mut asker = Client::new(config(2, true)).unwrap();
-    asker.set_group(Time::ZERO, &group_for(2, 1, KEY, 2));
-    let mut fell_back = None;
-    for ms in 0..400u16 {
-        let now = Time::from_millis(u64::from(ms));
-        if ms != 30 {
-            player.handle_media(now, source_addr(), &datagram(ms + 1));
-        }
-        asker.handle_media(now, source_addr(), &datagram(ms + 1));
-        for (_, b) in drain(&mut asker, now) {
-            if b[3] != 5 {
-                player.handle_peer(now, &b);
-            }
-        }
-        for (_, b) in drain(&mut player, now) {
-            asker.handle_peer(now, &b);
-        }
-        player.handle_timeout(now);
-        asker.handle_timeout(now);
-        while player.poll_playout(now).is_some() {}
-        while asker.poll_playout(now).is_some() {}
-        if fell_back.is_none() && asker.stats().counters.fast_start_fallbacks == 1 {
-            fell_back = Some(ms);
-        }
-    }
+    // The player loses datagram 31 while the asker still asks, and asks it, its only member.
+    let (player, asker, fell_back) = tune_in_together((30, u16::MAX), 400);
     assert!(fell_back.is_some_and(|ms| ms >= 100), "{fell_back:?}");
     let s = player.stats();
     assert_eq!((s.counters.repaired, s.counters.unrecovered), (1, 0));

@@ -9,6 +9,7 @@
 //! looked up by RTP number when it is written.
 
 use super::fast_start::FastStart;
+use super::server::repair;
 use groupcast_wire::proto::Repair;
 use groupcast_wire::rtp::RtpPacket;
 use groupcast_wire::{SeqNo, Ssrc};
@@ -52,14 +53,7 @@ impl FastStart {
         group: SocketAddr,
         (ssrc, wire): (Ssrc, u16),
     ) -> Option<Repair<'_>> {
-        let (rtp, src) = self.held(ssrc, wire)?;
-        Some(Repair {
-            ssrc: ssrc.0,
-            sequence: wire,
-            src,
-            dst: group,
-            rtp,
-        })
+        Some(repair(group, (ssrc, wire), self.held(ssrc, wire)?))
     }
 }
 

@@ -282,17 +282,27 @@ impl Server {
         group: SocketAddr,
         (ssrc, seq, wire): (Ssrc, SeqNo, u16),
     ) -> Option<Repair<'a>> {
-        let (rtp, src) = match raw.get(seq).filter(|s| s.state == SlotState::Present) {
+        let held = match raw.get(seq).filter(|s| s.state == SlotState::Present) {
             Some(slot) => (raw.bytes(seq), slot.src),
             None => gop.get(seq)?,
         };
-        Some(Repair {
-            ssrc: ssrc.0,
-            sequence: wire,
-            src,
-            dst: group,
-            rtp,
-        })
+        Some(repair(group, (ssrc, wire), held))
+    }
+}
+
+/// The repair of packet `wire` of `ssrc`, the datagram `rtp` that came from `src`, as sent to
+/// `group`.
+pub(crate) fn repair(
+    group: SocketAddr,
+    (ssrc, wire): (Ssrc, u16),
+    (rtp, src): (&[u8], SocketAddr),
+) -> Repair<'_> {
+    Repair {
+        ssrc: ssrc.0,
+        sequence: wire,
+        src,
+        dst: group,
+        rtp,
     }
 }
 
